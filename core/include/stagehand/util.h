@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Small utilities shared by the core, plugins and tests: hashing, atomic file writes, time stamps.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "stagehand/export.h"
+
+namespace stagehand {
+
+/// Hex sha256 of bytes / of a file's content (throws with the path if unreadable) / of a folder (every
+/// regular file below it, by relative path and content, in sorted order).
+STAGEHAND_API std::string sha256_hex(std::string_view bytes);
+STAGEHAND_API std::string sha256_file(const std::filesystem::path& file);
+STAGEHAND_API std::string sha256_path(const std::filesystem::path& file_or_dir);
+
+/// Writes `content` to `path` atomically: a temporary file in the same folder, fsync, rename, fsync of
+/// the folder. Readers see the old file or the new one, never a partial one.
+STAGEHAND_API void write_file_atomic(const std::filesystem::path& path, std::string_view content);
+/// fsyncs a folder so that renames inside it are durable.
+STAGEHAND_API void fsync_dir(const std::filesystem::path& dir);
+STAGEHAND_API std::string read_file(const std::filesystem::path& path);
+
+/// UTC time as ISO 8601 ("2026-11-23T14:05:09Z") and seconds since the epoch (monotonic not implied).
+STAGEHAND_API std::string utc_timestamp();
+STAGEHAND_API double wall_seconds();
+/// 64-bit mix of a seed and a string (for deriving per-stage / per-trial seeds).
+STAGEHAND_API uint64_t derive_seed(uint64_t seed, std::string_view salt);
+
+}  // namespace stagehand

@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: Apache-2.0
+// runner: the stagehand command line. Exit codes: 0 success, 1 error, 2 usage, 130/143 interrupted.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <set>
+
+#include <CLI/CLI.hpp>
+
+#include "stagehand/conformance.h"
+#include "stagehand/loader.h"
+#include "stagehand/pipeline.h"
+#include "stagehand/util.h"
+#include "stagehand/version.h"
+
+namespace fs = std::filesystem;
+using namespace stagehand;
+
+namespace {
+
+const char* kExamples = R"(
+Examples:
+  runner pipelines/quickstart.yaml                     run a pipeline (unchanged stages are reused)
+  runner pipelines/quickstart.yaml stages.finetune.optimizer.lr=3e-5   ... with an override
+  runner pipelines/quickstart.yaml --from finetune     re-run finetune and everything after it
+  runner check pipelines/quickstart.yaml               validate everything, run nothing
+  runner check --print pipelines/quickstart.yaml       print the fully resolved pipeline
+  runner plugins                                       list components by kind
+  runner describe stage/train                          options of a component
+  runner replay runs/quickstart/latest/record.yaml     re-run a recorded run and compare metrics
+  runner diff runs/q/A/record.yaml runs/q/B/record.yaml   how two runs differ
+  runner test-plugin build/my_loss.so                  conformance kit for plugin authors
+Environment: STAGEHAND_PLUGIN_PATH (extra plugin folders or files, ':'-separated).
+Exit codes: 0 success, 1 error, 2 usage, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+)";
+
+void print_refusals(const PluginLoader& loader) {
+  for (const auto& r : loader.refused())
+    std::cerr << "runner: warning: plugin " << r.file.string() << " refused: " << r.reason << "\n";
+}
+
+void load_plugins(PluginLoader& loader, const std::vector<std::string>& extra) {
+  loader.load_default();
+  for (const auto& e : extra) loader.load(e, "command line");
+  print_refusals(loader);
+}
+
+// ---------------------------------------------------------------- run / check
+int cmd_run(const std::string& file, const std::vector<std::string>& overrides, const std::vector<std::string>& extra,
+            RunOptions ro) {
+  Registry registry;
+  PluginLoader loader(registry);
+  load_plugins(loader, extra);
+  size_t refused_before = loader.refused().size();
+  Pipeline p = load_pipeline(file, overrides, loader);
+  for (size_t i = refused_before; i < loader.refused().size(); ++i)
+    std::cerr << "runner: warning: plugin " << loader.refused()[i].file.string() << " refused: " << loader.refused()[i].reason << "\n";
+  install_signal_handlers();
+  RunResult r = run_pipeline(p, loader, ro);
+  // Results table: every stage's final metrics.
+  std::cout << "\n" << fmt::format("{:<20} {:<12} {:<10} {}", "stage", "kind", "status", "metrics") << "\n";
+  for (const auto& s : p.stages) {
+    const StageResult& sr = r.stages[s.name];
+    std::string m;
+    for (const auto& [k, v] : sr.metrics) m += fmt::format("{}{}={:.6g}", m.empty() ? "" : "  ", k, v);
+    std::cout << fmt::format("{:<20} {:<12} {:<10} {}", s.name, s.kind, sr.status, m) << "\n";
+  }
+  std::cout << "record: " << (r.run_dir / "record.yaml").string() << "\n";
+  if (r.exit_code != 0) std::cerr << "runner: error: " << r.error << "\n";
+  return r.exit_code;
+}
+
+int cmd_check(const std::string& file, const std::vector<std::string>& overrides, const std::vector<std::string>& extra,
+              bool print, bool timing) {
+  auto t0 = std::chrono::steady_clock::now();
+  Registry registry;
+  PluginLoader loader(registry);
+  load_plugins(loader, extra);
+  auto t1 = std::chrono::steady_clock::now();
+  Pipeline p = load_pipeline(file, overrides, loader);
+  auto t2 = std::chrono::steady_clock::now();
+  if (print) {
+    std::cout << to_yaml(p.root);
+    return 0;
+  }
+  std::cout << fmt::format("pipeline '{}': {} stages, all options valid\n", p.name, p.stages.size());
+  for (const auto& s : p.stages) {
+    std::string deps;
+    for (const auto& d : s.deps) deps += (deps.empty() ? "" : ", ") + d;
+    std::cout << fmt::format("  {:<20} {:<14} after: {}  ({} input files)\n", s.name, s.kind, deps.empty() ? "-" : deps,
+                             s.inputs.size());
+  }
+  std::cout << "plugins (code this pipeline may run):\n";
+  for (const auto& l : loader.loaded())
+    std::cout << fmt::format("  {:<28} {:<10} {}  {}\n", l.name, l.origin, l.sha256.substr(0, 16), l.file.string());
+  if (timing) {
+    double load_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+    double check_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
+    std::cout << fmt::format("timing: plugins loaded in {:.1f} ms ({} plugins), pipeline checked in {:.1f} ms\n",
+                             load_ms, loader.loaded().size(), check_ms);
+    for (const auto& l : loader.loaded()) std::cout << fmt::format("  {:<28} {:.2f} ms\n", l.name, l.load_ms);
+  }
+  return loader.refused().empty() ? 0 : 0;
+}
+
+// ---------------------------------------------------------------- plugins / describe
+int cmd_plugins(const std::vector<std::string>& extra, const std::string& kind_filter) {
+  Registry registry;
+  PluginLoader loader(registry);
+  load_plugins(loader, extra);
+  std::map<std::string, const LoadedPlugin*> by_file;
+  for (const auto& l : loader.loaded()) by_file[l.file.string()] = &l;
+  for (const auto& kind : registry.kinds()) {
+    if (!kind_filter.empty() && kind != kind_filter) continue;
+    std::cout << kind << ":\n";
+    for (const ComponentInfo* c : registry.list(kind)) {
+      const LoadedPlugin* l = by_file[c->plugin_file];
+      std::cout << fmt::format("  {:<22} {:<52} {}\n", c->name, c->doc.substr(0, 52),
+                               l ? fmt::format("{} {}", fs::path(c->plugin_file).filename().string(), l->version) : c->plugin_file);
+    }
+  }
+  std::cout << "\nplugin files:\n";
+  for (const auto& l : loader.loaded())
+    std::cout << fmt::format("  {} ({} {}, {}, sha256 {}, {:.1f} ms)\n", l.file.string(), l.name, l.version, l.origin,
+                             l.sha256.substr(0, 16), l.load_ms);
+  for (const auto& r : loader.refused()) std::cout << fmt::format("  REFUSED {}: {}\n", r.file.string(), r.reason);
+  return 0;
+}
+
+int cmd_describe(const std::string& what, const std::vector<std::string>& extra) {
+  Registry registry;
+  PluginLoader loader(registry);
+  load_plugins(loader, extra);
+  const ComponentInfo* info = nullptr;
+  auto slash = what.find('/');
+  if (slash != std::string::npos) {
+    info = &registry.get(what.substr(0, slash), what.substr(slash + 1));
+  } else {
+    std::vector<const ComponentInfo*> found;
+    for (const ComponentInfo* c : registry.list())
+      if (c->name == what) found.push_back(c);
+    if (found.empty()) throw Error(fmt::format("no component named '{}'; see `runner plugins`", what));
+    if (found.size() > 1) {
+      std::string k;
+      for (auto* c : found) k += (k.empty() ? "" : ", ") + c->kind + "/" + c->name;
+      throw Error(fmt::format("'{}' is ambiguous: {}; write KIND/NAME", what, k));
+    }
+    info = found[0];
+  }
+  std::cout << info->kind << "/" << info->name << ": " << info->doc << "\n";
+  std::cout << "plugin: " << info->plugin_name << " (" << info->plugin_file << ")\n";
+  if (!info->provides.empty()) {
+    std::string p;
+    for (const auto& x : info->provides) p += (p.empty() ? "" : ", ") + x;
+    std::cout << "provides to later stages: " << p << "\n";
+  }
+  std::cout << "options:\n";
+  for (const auto& o : info->schema->options()) {
+    std::string def = o.default_value ? to_canonical_json(*o.default_value) : (o.nullable ? "(none)" : "(required)");
+    if (def.size() > 40) def = def.substr(0, 37) + "...";
+    std::cout << fmt::format("  {:<24} {:<24} {:<18} {}\n", o.name, o.type_string(), def, o.doc);
+  }
+  if (info->kind == "stage") {
+    std::cout << "common to every stage: description, seed, cache, after (see docs/pipelines.md)\n";
+  }
+  if (info->example.is_map()) std::cout << "example:\n" << to_yaml(info->example);
+  return 0;
+}
+
+// ---------------------------------------------------------------- records: replay and diff
+ConfigNode load_record(const std::string& file) {
+  fs::path p = file;
+  if (fs::is_directory(p)) p /= "record.yaml";
+  ConfigNode r = load_yaml_file(p);
+  if (!r.is_map() || !r.has("stagehand_record") || !r.has("resolved"))
+    throw Error(fmt::format("'{}' is not a stagehand run record (no 'stagehand_record' / 'resolved'); records are "
+                            "runs/<pipeline>/<run id>/record.yaml",
+                            p.string()));
+  return r;
+}
+
+std::map<std::string, std::map<std::string, double>> record_metrics(const ConfigNode& r) {
+  std::map<std::string, std::map<std::string, double>> out;
+  if (const ConfigNode* st = r.find("stages"); st && st->is_map())
+    for (const auto& [name, s] : st->entries())
+      if (const ConfigNode* m = s.find("metrics"); m && m->is_map())
+        for (const auto& [k, v] : m->entries()) out[name][k] = v.is_int() ? static_cast<double>(v.as_int()) : v.as_double();
+  return out;
+}
+
+int cmd_replay(const std::string& file, const std::vector<std::string>& extra, bool allow_plugin_change,
+               double tolerance, RunOptions ro) {
+  ConfigNode rec = load_record(file);
+  std::string status = rec.at("status").as_string();
+  if (status != "completed")
+    throw Error(fmt::format("record '{}' is of a run that did not complete (status {}); only completed runs can be "
+                            "replayed",
+                            file, status));
+  Registry registry;
+  PluginLoader loader(registry);
+  load_plugins(loader, extra);
+  // Every plugin file the record names must be loadable and identical, unless the user accepts a change.
+  std::vector<std::string> changed;
+  if (const ConfigNode* plugins = rec.find("plugins"); plugins && plugins->is_sequence()) {
+    for (const auto& p : plugins->items()) {
+      std::string f = p.at("file").as_string();
+      std::string sha = p.at("sha256").as_string();
+      std::string name = p.at("name").as_string();
+      const LoadedPlugin* now = nullptr;
+      for (const auto& l : loader.loaded())
+        if (l.file.string() == f || l.name == name) now = &l;
+      if (!now && fs::exists(f)) now = loader.load(f, "record");
+      if (!now)
+        changed.push_back(fmt::format("{} ({}) is not available", name, f));
+      else if (now->sha256 != sha)
+        changed.push_back(fmt::format("{}: sha256 {} in the record, {} now ({})", name, sha.substr(0, 16),
+                                      now->sha256.substr(0, 16), now->file.string()));
+    }
+  }
+  if (!changed.empty()) {
+    for (const auto& c : changed) std::cerr << "runner: plugin changed: " << c << "\n";
+    if (!allow_plugin_change)
+      throw Error(fmt::format("{} plugin(s) differ from the record; results may differ for that reason alone. Pass "
+                              "--allow-plugin-change to replay anyway",
+                              changed.size()));
+  }
+  ConfigNode resolved = rec.at("resolved");
+  fs::path pipeline_file = rec.at("pipeline").at("file").as_string();
+  Pipeline p = plan_pipeline(resolved, pipeline_file, loader);
+  if (const ConfigNode* o = rec.find("overrides"); o && o->is_sequence())
+    for (const auto& x : o->items()) p.overrides.push_back(x.as_string());
+  install_signal_handlers();
+  ro.use_cache = false;
+  ro.mode = "replay";
+  ro.replay_of = fs::absolute(file).string();
+  RunResult r = run_pipeline(p, loader, ro);
+  if (r.exit_code != 0) {
+    std::cerr << "runner: error: the replay failed: " << r.error << "\n";
+    return r.exit_code;
+  }
+  auto before = record_metrics(rec);
+  int differences = 0;
+  int compared = 0;
+  std::cout << fmt::format("\n{:<20} {:<24} {:>16} {:>16}  {}\n", "stage", "metric", "recorded", "replayed", "");
+  for (const auto& [stage, metrics] : before) {
+    for (const auto& [name, v] : metrics) {
+      auto sit = r.stages.find(stage);
+      double now = NAN;
+      if (sit != r.stages.end() && sit->second.metrics.count(name)) now = sit->second.metrics.at(name);
+      bool same = (std::isnan(v) && std::isnan(now)) || std::fabs(v - now) <= tolerance * std::max(1.0, std::fabs(v));
+      if (!same) ++differences;
+      ++compared;
+      std::cout << fmt::format("{:<20} {:<24} {:>16.8g} {:>16.8g}  {}\n", stage, name, v, now, same ? "same" : "DIFFERS");
+    }
+  }
+  std::cout << fmt::format("replay of {}: {} metrics compared, {} differ; new record: {}\n", file, compared, differences,
+                           (r.run_dir / "record.yaml").string());
+  return differences == 0 ? 0 : 1;
+}
+
+void flatten(const ConfigNode& n, const std::string& prefix, std::map<std::string, std::string>& out) {
+  if (n.is_map() && n.size() > 0) {
+    for (const auto& [k, v] : n.entries()) flatten(v, prefix.empty() ? k : prefix + "." + k, out);
+  } else if (n.is_sequence() && n.size() > 0) {
+    for (size_t i = 0; i < n.items().size(); ++i) flatten(n.items()[i], prefix + "." + std::to_string(i), out);
+  } else {
+    out[prefix] = n.is_scalar() ? n.text() : to_canonical_json(n);
+  }
+}
+
+template <class F>
+int diff_maps(const std::string& title, const std::map<std::string, std::string>& a,
+              const std::map<std::string, std::string>& b, F show) {
+  std::set<std::string> keys;
+  for (const auto& [k, v] : a) keys.insert(k);
+  for (const auto& [k, v] : b) keys.insert(k);
+  int n = 0;
+  std::string body;
+  for (const auto& k : keys) {
+    auto ia = a.find(k), ib = b.find(k);
+    std::string va = ia == a.end() ? "(absent)" : show(ia->second);
+    std::string vb = ib == b.end() ? "(absent)" : show(ib->second);
+    if (va == vb) continue;
+    ++n;
+    body += fmt::format("  {}: {} -> {}\n", k, va, vb);
+  }
+  std::cout << fmt::format("{} ({} difference{})\n{}", title, n, n == 1 ? "" : "s", body);
+  return n;
+}
+
+int cmd_diff(const std::string& fa, const std::string& fb) {
+  ConfigNode a = load_record(fa), b = load_record(fb);
+  std::cout << fmt::format("A: {} ({}, {})\nB: {} ({}, {})\n\n", fa, a.at("run_id").as_string(),
+                           a.at("status").as_string(), fb, b.at("run_id").as_string(), b.at("status").as_string());
+  auto same = [](const std::string& s) { return s; };
+  auto short_sha = [](const std::string& s) { return s.size() == 64 ? s.substr(0, 16) : s; };
+  int total = 0;
+  std::map<std::string, std::string> oa, ob;
+  flatten(a.at("resolved"), "", oa);
+  flatten(b.at("resolved"), "", ob);
+  total += diff_maps("options", oa, ob, same);
+  std::map<std::string, std::string> pa, pb;
+  for (const auto& p : a.at("plugins").items()) pa[p.at("name").as_string()] = p.at("version").as_string() + " " + p.at("sha256").as_string();
+  for (const auto& p : b.at("plugins").items()) pb[p.at("name").as_string()] = p.at("version").as_string() + " " + p.at("sha256").as_string();
+  total += diff_maps("plugins (version sha256)", pa, pb, [](const std::string& s) {
+    auto sp = s.find(' ');
+    return sp == std::string::npos ? s : s.substr(0, sp) + " " + s.substr(sp + 1, 16);
+  });
+  std::map<std::string, std::string> ia, ib;
+  if (a.at("inputs").is_map())
+    for (const auto& [k, v] : a.at("inputs").entries()) ia[k] = v.as_string();
+  if (b.at("inputs").is_map())
+    for (const auto& [k, v] : b.at("inputs").entries()) ib[k] = v.as_string();
+  total += diff_maps("input data (sha256)", ia, ib, short_sha);
+  std::map<std::string, std::string> ea, eb;
+  flatten(a.at("environment"), "", ea);
+  flatten(b.at("environment"), "", eb);
+  ea.erase("libtorch.config");
+  eb.erase("libtorch.config");
+  flatten(a.at("threads"), "threads", ea);
+  flatten(b.at("threads"), "threads", eb);
+  total += diff_maps("environment", ea, eb, same);
+  std::map<std::string, std::string> ka, kb;
+  for (const auto& [k, v] : a.at("stages").entries())
+    ka[k] = (v.find("cache_key") ? v.at("cache_key").as_string().substr(0, 16) : std::string("-")) + " " + v.at("status").as_string();
+  for (const auto& [k, v] : b.at("stages").entries())
+    kb[k] = (v.find("cache_key") ? v.at("cache_key").as_string().substr(0, 16) : std::string("-")) + " " + v.at("status").as_string();
+  total += diff_maps("stages (cache key, status)", ka, kb, same);
+  std::map<std::string, std::string> ma, mb;
+  for (const auto& [s, m] : record_metrics(a))
+    for (const auto& [k, v] : m) ma[s + "." + k] = fmt::format("{:.8g}", v);
+  for (const auto& [s, m] : record_metrics(b))
+    for (const auto& [k, v] : m) mb[s + "." + k] = fmt::format("{:.8g}", v);
+  total += diff_maps("metrics", ma, mb, same);
+  std::cout << (total == 0 ? "the two runs are identical in options, plugins, data, environment and metrics\n"
+                           : fmt::format("{} differences in all\n", total));
+  return 0;
+}
+
+int cmd_test_plugin(const std::string& file, const std::vector<std::string>& extra) {
+  Registry registry;
+  PluginLoader loader(registry);
+  loader.load_default();
+  for (const auto& e : extra) loader.load(e, "command line");
+  const LoadedPlugin* l = loader.load(file, "command line");
+  if (!l) {
+    throw Error(fmt::format("plugin '{}' was refused: {}", file, loader.refused().back().reason));
+  }
+  std::cout << fmt::format("manifest: {} {} (ABI {}, LibTorch {}, cxx11_abi {}, {}) — ok\n", l->name, l->version, l->abi,
+                           l->torch_version, l->cxx11_abi, l->compiler);
+  std::cout << fmt::format("registered: {} component(s), loaded in {:.1f} ms\n", l->components.size(), l->load_ms);
+  ConformanceReport rep = run_conformance(registry, l->file.string());
+  int fails = 0, passes = 0, skips = 0;
+  for (const auto& i : rep.items) {
+    std::cout << fmt::format("  [{}] {:<28} {:<26} {}\n", i.status == "pass" ? " ok " : (i.status == "fail" ? "FAIL" : "skip"),
+                             i.component, i.check, i.detail);
+    if (i.status == "fail") ++fails;
+    if (i.status == "pass") ++passes;
+    if (i.status == "skip") ++skips;
+  }
+  std::cout << fmt::format("{} passed, {} failed, {} skipped\n", passes, fails, skips);
+  return fails == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // `runner PIPELINE.yaml ...` is `runner run PIPELINE.yaml ...`.
+  static const std::set<std::string> kCommands = {"run", "check", "plugins", "describe", "replay", "diff", "test-plugin", "help"};
+  std::vector<std::string> args(argv, argv + argc);
+  if (args.size() > 1 && args[1][0] != '-' && !kCommands.count(args[1])) args.insert(args.begin() + 1, "run");
+  if (args.size() > 1 && args[1] == "help") args[1] = "--help";
+
+  CLI::App app{fmt::format("stagehand runner {} — train and study transformer text encoders from a pipeline file",
+                           STAGEHAND_VERSION)};
+  app.footer(kExamples);
+  app.require_subcommand(0, 1);
+  app.set_version_flag("--version", std::string("stagehand ") + STAGEHAND_VERSION);
+  std::vector<std::string> extra_plugins;
+  app.add_option("--plugin", extra_plugins, "load this plugin file too (repeatable)");
+
+  RunOptions ro;
+  std::string runs_dir = "runs", cache_dir;
+  std::vector<std::string> positional;
+
+  auto* run = app.add_subcommand("run", "run a pipeline: runner [run] PIPELINE.yaml [key.path=value ...]");
+  run->add_option("pipeline_and_overrides", positional, "the pipeline file, then overrides")->required();
+  std::vector<std::string> force;
+  run->add_option("--only", ro.only, "run only this stage (repeatable); upstream stages must be cached");
+  run->add_option("--from", ro.from, "re-run this stage and everything downstream of it");
+  auto* force_opt = run->add_option("--force", force, "re-run this stage (and downstream); alone: re-run every stage")
+                        ->expected(0, 1);
+  run->add_option("--runs-dir", runs_dir, "where runs and the stage cache live")->capture_default_str();
+  run->add_option("--cache-dir", cache_dir, "stage cache folder (default: <runs-dir>/.cache)");
+
+  auto* check = app.add_subcommand("check", "validate a pipeline (plugins, options, references, files, graph); runs nothing");
+  bool print = false, timing = false;
+  check->add_option("pipeline_and_overrides", positional, "the pipeline file, then overrides")->required();
+  check->add_flag("--print", print, "print the fully resolved pipeline (every default filled in)");
+  check->add_flag("--timing", timing, "print how long loading plugins and checking took");
+
+  auto* plugins = app.add_subcommand("plugins", "list components by kind, with their plugin files");
+  std::string kind_filter;
+  plugins->add_option("--kind", kind_filter, "only this kind");
+
+  auto* describe = app.add_subcommand("describe", "print a component's options: runner describe KIND/NAME");
+  std::string what;
+  describe->add_option("component", what, "KIND/NAME (or NAME when unique)")->required();
+
+  auto* replay = app.add_subcommand("replay", "re-run a recorded run and report any metric that differs");
+  std::string record_file;
+  bool allow_plugin_change = false;
+  double tolerance = 0.0;
+  replay->add_option("record", record_file, "a record.yaml (or its run folder)")->required();
+  replay->add_flag("--allow-plugin-change", allow_plugin_change, "replay even if plugin files differ from the record");
+  replay->add_option("--tolerance", tolerance, "relative tolerance for metrics (default 0: exact)");
+  replay->add_option("--runs-dir", runs_dir, "where the replay's run folder goes");
+
+  auto* diff = app.add_subcommand("diff", "explain how two run records differ (options, plugins, data, metrics)");
+  std::string da, db;
+  diff->add_option("a", da, "first record")->required();
+  diff->add_option("b", db, "second record")->required();
+
+  auto* test_plugin = app.add_subcommand("test-plugin", "conformance kit for plugin authors: runner test-plugin PATH.so");
+  std::string plugin_file;
+  test_plugin->add_option("plugin", plugin_file, "the plugin .so")->required();
+
+  try {
+    std::vector<const char*> cargs;
+    for (auto& a : args) cargs.push_back(a.c_str());
+    app.parse(static_cast<int>(cargs.size()), cargs.data());
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (!app.got_subcommand(run) && !app.got_subcommand(check) && !app.got_subcommand(plugins) &&
+      !app.got_subcommand(describe) && !app.got_subcommand(replay) && !app.got_subcommand(diff) &&
+      !app.got_subcommand(test_plugin)) {
+    std::cerr << app.help() << "\n";
+    return 2;
+  }
+  try {
+    ro.runs_dir = runs_dir;
+    ro.cache_dir = cache_dir;
+    ro.command_line.assign(argv, argv + argc);
+    if (app.got_subcommand(run)) {
+      if (force_opt->count() > 0) {
+        if (force.empty())
+          ro.force_all = true;
+        else
+          ro.force = force;
+      }
+      std::vector<std::string> overrides(positional.begin() + 1, positional.end());
+      return cmd_run(positional[0], overrides, extra_plugins, ro);
+    }
+    if (app.got_subcommand(check)) {
+      std::vector<std::string> overrides(positional.begin() + 1, positional.end());
+      return cmd_check(positional[0], overrides, extra_plugins, print, timing);
+    }
+    if (app.got_subcommand(plugins)) return cmd_plugins(extra_plugins, kind_filter);
+    if (app.got_subcommand(describe)) return cmd_describe(what, extra_plugins);
+    if (app.got_subcommand(replay)) return cmd_replay(record_file, extra_plugins, allow_plugin_change, tolerance, ro);
+    if (app.got_subcommand(diff)) return cmd_diff(da, db);
+    if (app.got_subcommand(test_plugin)) return cmd_test_plugin(plugin_file, extra_plugins);
+  } catch (const Error& e) {
+    std::cerr << "runner: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "runner: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: Apache-2.0
+// YAML <-> ConfigNode with locations, includes, overrides and ${...} references.
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "stagehand/config.h"
+
+namespace stagehand {
+
+void set_key_location(ConfigNode& map, const std::string& key, const Location& where);
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Location mark_location(const YAML::Mark& m, const std::string& name) {
+  if (m.line < 0) return Location{name, 0, 0};
+  return Location{name, m.line + 1, m.column + 1};
+}
+
+ConfigNode convert(const YAML::Node& node, const std::string& name) {
+  Location where = mark_location(node.Mark(), name);
+  switch (node.Type()) {
+    case YAML::NodeType::Undefined:
+    case YAML::NodeType::Null:
+      return ConfigNode::null(where);
+    case YAML::NodeType::Scalar:
+      // yaml-cpp tags quoted scalars with the non-specific tag "!".
+      return ConfigNode::scalar(node.Scalar(), where, node.Tag() == "!");
+    case YAML::NodeType::Sequence: {
+      std::vector<ConfigNode> items;
+      for (const auto& item : node) items.push_back(convert(item, name));
+      return ConfigNode::sequence(std::move(items), where);
+    }
+    case YAML::NodeType::Map: {
+      ConfigNode map = ConfigNode::map({}, where);
+      for (const auto& kv : node) {
+        if (!kv.first.IsScalar())
+          throw Error("map keys must be plain names, not lists or maps", mark_location(kv.first.Mark(), name));
+        std::string key = kv.first.Scalar();
+        Location kl = mark_location(kv.first.Mark(), name);
+        if (map.has(key))
+          throw Error(fmt::format("duplicate key '{}' (first at {}); remove one of them", key,
+                                  map.key_location(key).str()),
+                      kl);
+        map.set(key, convert(kv.second, name));
+        set_key_location(map, key, kl);
+      }
+      return map;
+    }
+  }
+  return ConfigNode::null(where);
+}
+
+}  // namespace
+
+ConfigNode parse_yaml(const std::string& text, const std::string& name) {
+  try {
+    YAML::Node root = YAML::Load(text);
+    return convert(root, name);
+  } catch (const YAML::Exception& e) {
+    throw Error(fmt::format("invalid YAML: {}", e.msg), mark_location(e.mark, name));
+  }
+}
+
+ConfigNode load_yaml_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw Error(fmt::format("cannot read '{}': {}; check the path (relative paths are taken from the current "
+                            "folder, {})",
+                            path.string(), fs::exists(path) ? "permission denied" : "no such file",
+                            fs::current_path().string()));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_yaml(ss.str(), path.string());
+}
+
+ConfigNode merge(const ConfigNode& base, const ConfigNode& over) {
+  if (base.is_map() && over.is_map()) {
+    ConfigNode out = base.clone();
+    for (const auto& [k, v] : over.entries()) {
+      const ConfigNode* b = out.find(k);
+      out.set(k, b ? merge(*b, v) : v.clone());
+      set_key_location(out, k, over.key_location(k));
+    }
+    out.set_location(over.location().known() ? over.location() : base.location());
+    return out;
+  }
+  return over.clone();
+}
+
+namespace {
+
+ConfigNode expand_includes(const ConfigNode& node, const fs::path& dir, std::vector<fs::path>& stack) {
+  if (node.is_sequence()) {
+    std::vector<ConfigNode> items;
+    for (const auto& item : node.items()) items.push_back(expand_includes(item, dir, stack));
+    return ConfigNode::sequence(std::move(items), node.location());
+  }
+  if (!node.is_map()) return node;
+  ConfigNode base = ConfigNode::map({}, node.location());
+  if (const ConfigNode* inc = node.find("include")) {
+    std::vector<ConfigNode> files;
+    if (inc->is_scalar()) {
+      files.push_back(*inc);
+    } else if (inc->is_sequence()) {
+      files = inc->items();
+    } else {
+      throw Error("include: expected a file path or a list of file paths", inc->location());
+    }
+    for (const auto& f : files) {
+      fs::path p = (dir / f.as_string()).lexically_normal();
+      if (!fs::exists(p))
+        throw Error(fmt::format("include: file '{}' not found (paths are relative to the including file's folder "
+                                "'{}')",
+                                p.string(), dir.string()),
+                    f.location());
+      fs::path canon = fs::weakly_canonical(p);
+      for (const auto& s : stack)
+        if (s == canon) throw Error(fmt::format("include: '{}' includes itself (cycle)", p.string()), f.location());
+      stack.push_back(canon);
+      ConfigNode included = expand_includes(load_yaml_file(p), p.parent_path(), stack);
+      stack.pop_back();
+      if (!included.is_map() && !included.is_null())
+        throw Error(fmt::format("include: '{}' must hold a map at its top level, got a {}", p.string(),
+                                included.type_name()),
+                    f.location());
+      if (included.is_map()) base = merge(base, included);
+    }
+  }
+  ConfigNode own = ConfigNode::map({}, node.location());
+  for (const auto& [k, v] : node.entries()) {
+    if (k == "include") continue;
+    own.set(k, expand_includes(v, dir, stack));
+    set_key_location(own, k, node.key_location(k));
+  }
+  return merge(base, own);
+}
+
+}  // namespace
+
+ConfigNode load_config_file(const fs::path& path) {
+  ConfigNode root = load_yaml_file(path);
+  std::vector<fs::path> stack{fs::weakly_canonical(path)};
+  return expand_includes(root, path.parent_path(), stack);
+}
+
+void apply_override(ConfigNode& root, const std::string& assignment, int arg_index) {
+  Location where{fmt::format("<command line argument {}>", arg_index), 0, 0};
+  size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw Error(fmt::format("override '{}' must look like key.path=value (e.g. "
+                            "stages.finetune.optimizer.lr=3e-5)",
+                            assignment),
+                where);
+  std::string path = assignment.substr(0, eq);
+  std::string value = assignment.substr(eq + 1);
+  ConfigNode parsed = value.empty() ? ConfigNode::scalar("", where, true) : parse_yaml(value, where.file);
+  std::function<void(ConfigNode&)> relocate = [&](ConfigNode& n) {
+    n.set_location(where);
+    if (n.is_sequence())
+      for (auto& i : n.items()) relocate(i);
+    if (n.is_map())
+      for (auto& [k, v] : n.entries()) relocate(v);
+  };
+  relocate(parsed);
+  if (!root.is_map()) root = ConfigNode::map({}, root.location());
+  ConfigNode* cur = &root;
+  size_t start = 0;
+  while (true) {
+    size_t dot = path.find('.', start);
+    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (part.empty()) throw Error(fmt::format("override '{}': empty key in path", assignment), where);
+    if (dot == std::string::npos) {
+      if (cur->is_sequence()) {
+        size_t idx = std::stoul(part);
+        if (idx >= cur->items().size())
+          throw Error(fmt::format("override '{}': list index {} out of range", assignment, idx), where);
+        cur->items()[idx] = parsed;
+      } else {
+        if (!cur->is_map() && !cur->is_null())
+          throw Error(fmt::format("override '{}': '{}' is inside a {}, not a map", assignment, part,
+                                  cur->type_name()),
+                      where);
+        cur->set(part, parsed);
+        set_key_location(*cur, part, where);
+      }
+      return;
+    }
+    ConfigNode* next = nullptr;
+    if (cur->is_sequence()) {
+      size_t idx = 0;
+      try {
+        idx = std::stoul(part);
+      } catch (...) {
+        throw Error(fmt::format("override '{}': '{}' is a list; use an index", assignment, part), where);
+      }
+      if (idx >= cur->items().size())
+        throw Error(fmt::format("override '{}': list index {} out of range", assignment, idx), where);
+      next = &cur->items()[idx];
+    } else {
+      if (!cur->is_map()) *cur = ConfigNode::map({}, where);
+      next = cur->find(part);
+      if (!next) {
+        cur->set(part, ConfigNode::map({}, where));
+        next = cur->find(part);
+      }
+    }
+    cur = next;
+    start = dot + 1;
+  }
+}
+
+namespace {
+
+struct RefResolver {
+  ConfigNode& root;
+  std::set<std::string> in_progress;
+  std::set<std::string> done;
+
+  // Resolves references inside the node at `path` (a dotted path) in place.
+  void resolve_path(const std::string& path, const Location& from) {
+    if (done.count(path)) return;
+    if (in_progress.count(path))
+      throw Error(fmt::format("reference cycle through '${{{}}}'", path), from);
+    ConfigNode* n = const_cast<ConfigNode*>(root.find_path(path));
+    if (!n) return;
+    in_progress.insert(path);
+    resolve_node(*n, path);
+    in_progress.erase(path);
+    done.insert(path);
+  }
+
+  ConfigNode lookup(const std::string& ref, const Location& where) {
+    if (ref.rfind("env:", 0) == 0) {
+      std::string name = ref.substr(4);
+      std::string fallback;
+      bool has_fallback = false;
+      size_t d = name.find(":-");
+      if (d != std::string::npos) {
+        fallback = name.substr(d + 2);
+        name = name.substr(0, d);
+        has_fallback = true;
+      }
+      const char* v = std::getenv(name.c_str());
+      if (!v && !has_fallback)
+        throw Error(fmt::format("environment variable '{}' is not set (referenced as ${{env:{}}}); set it, or "
+                                "give a default: ${{env:{}:-value}}",
+                                name, name, name),
+                    where);
+      return ConfigNode::scalar(v ? v : fallback, where, true);
+    }
+    resolve_path(ref, where);
+    const ConfigNode* target = root.find_path(ref);
+    if (!target)
+      throw Error(fmt::format("reference '${{{}}}' does not name a value of this file (write the full dotted "
+                              "path from the top, e.g. ${{stages.pretrain.max_length}})",
+                              ref),
+                  where);
+    return target->clone();
+  }
+
+  void resolve_node(ConfigNode& n, const std::string& path) {
+    if (n.is_map()) {
+      for (auto& [k, v] : n.entries()) resolve_child(v, path.empty() ? k : path + "." + k);
+    } else if (n.is_sequence()) {
+      for (size_t i = 0; i < n.items().size(); ++i)
+        resolve_child(n.items()[i], path.empty() ? std::to_string(i) : path + "." + std::to_string(i));
+    } else if (n.is_scalar()) {
+      const std::string& t = n.text();
+      if (t.find("${") == std::string::npos) return;
+      // Whole-value reference keeps the target's type.
+      if (t.size() > 3 && t.rfind("${", 0) == 0 && t.back() == '}' && t.find("${", 2) == std::string::npos &&
+          t.find('}') == t.size() - 1) {
+        n = lookup(t.substr(2, t.size() - 3), n.location());
+        return;
+      }
+      std::string out;
+      size_t i = 0;
+      while (i < t.size()) {
+        if (t.compare(i, 3, "$${") == 0) {
+          out += "${";
+          i += 3;
+          continue;
+        }
+        if (t.compare(i, 2, "${") == 0) {
+          size_t close = t.find('}', i);
+          if (close == std::string::npos)
+            throw Error(fmt::format("unterminated reference in '{}' (missing '}}')", t), n.location());
+          ConfigNode v = lookup(t.substr(i + 2, close - i - 2), n.location());
+          if (!v.is_scalar())
+            throw Error(fmt::format("'{}' is a {} and cannot be pasted into text", t.substr(i, close - i + 1),
+                                    v.type_name()),
+                        n.location());
+          out += v.text();
+          i = close + 1;
+          continue;
+        }
+        out += t[i++];
+      }
+      n = ConfigNode::scalar(out, n.location(), true);
+    }
+  }
+
+  void resolve_child(ConfigNode& child, const std::string& path) {
+    if (done.count(path)) return;
+    in_progress.insert(path);
+    resolve_node(child, path);
+    in_progress.erase(path);
+    done.insert(path);
+  }
+};
+
+void emit(YAML::Emitter& out, const ConfigNode& n) {
+  switch (n.type()) {
+    case ConfigNode::Type::Null:
+      out << YAML::Null;
+      break;
+    case ConfigNode::Type::Scalar:
+      if (n.quoted() || n.text().empty())
+        out << YAML::DoubleQuoted << n.text();
+      else
+        out << n.text();
+      break;
+    case ConfigNode::Type::Sequence: {
+      bool flow = !n.items().empty();
+      for (const auto& i : n.items())
+        if (!i.is_scalar()) flow = false;
+      if (flow && n.items().size() <= 16) out << YAML::Flow;
+      out << YAML::BeginSeq;
+      for (const auto& i : n.items()) emit(out, i);
+      out << YAML::EndSeq;
+      break;
+    }
+    case ConfigNode::Type::Map:
+      out << YAML::BeginMap;
+      for (const auto& [k, v] : n.entries()) {
+        out << YAML::Key << k << YAML::Value;
+        emit(out, v);
+      }
+      out << YAML::EndMap;
+      break;
+  }
+}
+
+nlohmann::json to_json(const ConfigNode& n) {
+  switch (n.type()) {
+    case ConfigNode::Type::Null: return nullptr;
+    case ConfigNode::Type::Scalar:
+      if (!n.quoted()) {
+        if (n.is_int()) return n.as_int();
+        if (n.is_bool()) return n.as_bool();
+        if (n.is_double()) {
+          double d = n.as_double();
+          if (std::isfinite(d)) return d;
+        }
+        if (n.text() == "null" || n.text() == "~") return nullptr;
+      }
+      return n.text();
+    case ConfigNode::Type::Sequence: {
+      nlohmann::json a = nlohmann::json::array();
+      for (const auto& i : n.items()) a.push_back(to_json(i));
+      return a;
+    }
+    case ConfigNode::Type::Map: {
+      nlohmann::json o = nlohmann::json::object();
+      for (const auto& [k, v] : n.entries()) o[k] = to_json(v);
+      return o;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void resolve_references(ConfigNode& root) {
+  RefResolver r{root, {}, {}};
+  r.resolve_node(root, "");
+}
+
+std::string to_yaml(const ConfigNode& node) {
+  YAML::Emitter out;
+  out.SetIndent(2);
+  emit(out, node);
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string to_canonical_json(const ConfigNode& node) { return to_json(node).dump(); }
+
+std::vector<std::pair<std::string, Location>> provenance(const ConfigNode& node, const std::string& prefix) {
+  std::vector<std::pair<std::string, Location>> out;
+  std::function<void(const ConfigNode&, const std::string&)> walk = [&](const ConfigNode& n, const std::string& p) {
+    if (n.is_map()) {
+      for (const auto& [k, v] : n.entries()) walk(v, p.empty() ? k : p + "." + k);
+    } else if (n.is_sequence()) {
+      for (size_t i = 0; i < n.items().size(); ++i) walk(n.items()[i], p + "." + std::to_string(i));
+    } else {
+      out.emplace_back(p, n.location());
+    }
+  };
+  walk(node, prefix);
+  return out;
+}
+
+}  // namespace stagehand

@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: Apache-2.0
+// Loading, validating and ordering a pipeline. Nothing here runs a stage.
+#include <algorithm>
+#include <functional>
+#include <set>
+
+#include "stagehand/pipeline.h"
+#include "stagehand/util.h"
+
+namespace stagehand {
+
+namespace fs = std::filesystem;
+
+const StagePlan* Pipeline::find(const std::string& name) const {
+  for (const auto& s : stages)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+std::vector<std::string> Pipeline::downstream(const std::string& name) const {
+  std::set<std::string> reached{name};
+  std::vector<std::string> out;
+  for (const auto& s : stages) {  // execution order is topological
+    for (const auto& d : s.deps) {
+      if (reached.count(d) && !reached.count(s.name)) {
+        reached.insert(s.name);
+        out.push_back(s.name);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+namespace {
+
+Schema pipeline_schema() {
+  Schema s;
+  s.required("name", OptionType::String, "pipeline name (runs go to runs/<name>/<run id>/)");
+  s.opt("description", std::string(""), "what the experiment is");
+  s.opt("seed", int64_t{1991}, "pipeline seed; each stage derives its own from it and its name").min(0);
+  s.add(OptionSpec{"threads", OptionType::Map, ConfigNode::map(), "thread settings: intra_op, inter_op, blas, data",
+                   {}, {}, {}, "", OptionType::Any, false});
+  s.list("plugins", OptionType::Path, ConfigNode::sequence(), "extra plugin files (.so), relative to this file");
+  s.add(OptionSpec{"vars", OptionType::Map, ConfigNode::map(), "free values for ${vars.x} references",
+                   {}, {}, {}, "", OptionType::Any, false});
+  s.required("stages", OptionType::Map, "the stages, by name");
+  return s;
+}
+
+Schema thread_schema() {
+  Schema s;
+  s.opt("intra_op", int64_t{0}, "LibTorch intra-op threads (0 = one per core)").min(0);
+  s.opt("inter_op", int64_t{1}, "LibTorch inter-op threads").min(1);
+  s.opt("blas", int64_t{1}, "OpenBLAS threads").min(1);
+  s.opt("data", int64_t{1}, "input-preparation threads").min(1);
+  return s;
+}
+
+/// Options every stage has, whatever its kind.
+Schema common_stage_schema() {
+  Schema s;
+  s.opt("description", std::string(""), "what this stage is for (not part of the cache key)");
+  s.optional("seed", OptionType::Int, "seed of this stage (default: derived from the pipeline seed and the name)");
+  s.opt("cache", true, "reuse the output of an identical earlier run (false: always run)");
+  s.list("after", OptionType::Stage, ConfigNode::sequence(), "extra stages that must run first");
+  return s;
+}
+
+struct NoStages : ValidationScope {
+  std::shared_ptr<const Schema> component_schema(const std::string& kind, const std::string& name,
+                                                 const Location& where) const override {
+    throw Error(fmt::format("no {} '{}' expected here", kind, name), where);
+  }
+  void stage_reference(const std::string& stage, const std::string&, const Location& where) override {
+    throw Error(fmt::format("'{}': stage names are only meaningful inside stages", stage), where);
+  }
+};
+
+struct StageScope : ValidationScope {
+  const Registry& registry;
+  const std::map<std::string, const ComponentInfo*>& kinds;  // stage name -> stage kind
+  const std::vector<std::string>& names;
+  StagePlan& plan;
+
+  StageScope(const Registry& r, const std::map<std::string, const ComponentInfo*>& k,
+             const std::vector<std::string>& n, StagePlan& p)
+      : registry(r), kinds(k), names(n), plan(p) {}
+
+  std::shared_ptr<const Schema> component_schema(const std::string& kind, const std::string& name,
+                                                 const Location& where) const override {
+    const ComponentInfo& info = registry.get(kind, name, where);
+    const_cast<StagePlan&>(plan).plugin_files.insert(info.plugin_file);
+    return info.schema;
+  }
+  void stage_reference(const std::string& stage, const std::string& kind, const Location& where) override {
+    auto it = kinds.find(stage);
+    if (it == kinds.end()) {
+      std::string dym = closest_match(stage, names);
+      if (!kind.empty())
+        throw Error(fmt::format("'{}' is neither a {} spec nor a stage of this pipeline{}; write {{type: NAME, ...}} "
+                                "or the name of a stage that provides a {}",
+                                stage, kind, dym.empty() ? "" : fmt::format(" (did you mean stage '{}'?)", dym), kind),
+                    where);
+      throw Error(fmt::format("unknown stage '{}'{}", stage,
+                              dym.empty() ? "" : fmt::format("; did you mean '{}'?", dym)),
+                  where);
+    }
+    if (stage == plan.name) throw Error(fmt::format("stage '{}' refers to itself", stage), where);
+    if (!kind.empty()) {
+      const auto& provides = it->second->provides;
+      if (std::find(provides.begin(), provides.end(), kind) == provides.end()) {
+        std::string p;
+        for (const auto& x : provides) p += (p.empty() ? "" : ", ") + x;
+        throw Error(fmt::format("stage '{}' (kind {}) provides no {} (it provides: {})", stage, it->second->name,
+                                kind, p.empty() ? "nothing" : p),
+                    where);
+      }
+    }
+    if (std::find(plan.deps.begin(), plan.deps.end(), stage) == plan.deps.end()) plan.deps.push_back(stage);
+  }
+  void input_file(const fs::path& file) override { plan.inputs[file.string()] = ""; }
+};
+
+}  // namespace
+
+Pipeline plan_pipeline(ConfigNode root, const fs::path& file, PluginLoader& loader) {
+  Pipeline p;
+  p.file = fs::absolute(file).lexically_normal();
+  if (!root.is_map())
+    throw Error(fmt::format("a pipeline file must hold a map with 'name' and 'stages', got a {}", root.type_name()),
+                root.location());
+  NoStages top_scope;
+  top_scope.default_base_dir = p.file.parent_path();
+  // Validate the top level, leaving `stages` to the per-stage pass below.
+  ConfigNode top = validate(root, pipeline_schema(), "pipeline", top_scope, {});
+  p.name = top.at("name").as_string();
+  if (p.name.empty() || p.name.find_first_of("/\\ ") != std::string::npos || p.name[0] == '.')
+    throw Error(fmt::format("pipeline name '{}' must be non-empty without '/', '\\' or spaces (it names a folder)",
+                            p.name),
+                top.at("name").location());
+  p.description = top.at("description").as_string();
+  p.seed = static_cast<uint64_t>(top.at("seed").as_int());
+  ConfigNode threads = validate(top.at("threads"), thread_schema(), "threads", top_scope, {});
+  p.threads.intra_op = static_cast<int>(threads.at("intra_op").as_int());
+  p.threads.inter_op = static_cast<int>(threads.at("inter_op").as_int());
+  p.threads.blas = static_cast<int>(threads.at("blas").as_int());
+  p.threads.data = static_cast<int>(threads.at("data").as_int());
+  top.set("threads", threads);
+
+  for (const auto& pf : top.at("plugins").items()) {
+    fs::path f = pf.as_string();
+    p.plugin_files.push_back(f);
+    if (!loader.load(f, "pipeline")) {
+      const auto& r = loader.refused().back();
+      throw Error(fmt::format("plugin '{}' was refused: {}", f.string(), r.reason), pf.location());
+    }
+  }
+  const Registry& registry = loader.registry();
+
+  const ConfigNode& stages = top.at("stages");
+  if (stages.size() == 0) throw Error("the pipeline has no stages; add at least one under 'stages:'", stages.location());
+  std::vector<std::string> names;
+  std::map<std::string, const ComponentInfo*> kinds;
+  for (const auto& [name, body] : stages.entries()) {
+    Location where = stages.key_location(name);
+    if (name.empty() || name.find_first_of("/\\ .") != std::string::npos)
+      throw Error(fmt::format("stage name '{}' must not contain '/', '\\', '.' or spaces (it names a folder)", name),
+                  where);
+    if (!body.is_map()) throw Error(fmt::format("stage '{}' must be a map with 'kind: ...'", name), body.location());
+    const ConfigNode* k = body.find("kind");
+    if (!k) throw Error(fmt::format("stage '{}' has no 'kind' (see `runner plugins` for stage kinds)", name), where);
+    kinds[name] = &registry.get("stage", k->as_string(), k->location());
+    names.push_back(name);
+  }
+
+  std::vector<StagePlan> plans;
+  ConfigNode resolved_stages = ConfigNode::map({}, stages.location());
+  for (const auto& [name, body] : stages.entries()) {
+    StagePlan plan;
+    plan.name = name;
+    plan.info = kinds[name];
+    plan.kind = plan.info->name;
+    plan.where = stages.key_location(name);
+    plan.plugin_files.insert(plan.info->plugin_file);
+    Schema schema = *plan.info->schema;
+    schema.extend(common_stage_schema());
+    StageScope scope(registry, kinds, names, plan);
+    scope.default_base_dir = p.file.parent_path();
+    try {
+      plan.resolved = validate(body, schema, fmt::format("stage '{}' ({})", name, plan.kind), scope, {"kind"});
+    } catch (Error& e) {
+      throw;
+    }
+    const ConfigNode& seed = plan.resolved.at("seed");
+    plan.seed = seed.is_null() ? derive_seed(p.seed, name) : static_cast<uint64_t>(seed.as_int());
+    plan.cache = plan.resolved.at("cache").as_bool();
+    resolved_stages.set(name, plan.resolved);
+    plans.push_back(std::move(plan));
+  }
+  top.set("stages", resolved_stages);
+
+  // Order: Kahn's algorithm, ties broken by declaration order.
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < plans.size(); ++i) index[plans[i].name] = i;
+  std::vector<bool> placed(plans.size(), false);
+  while (p.stages.size() < plans.size()) {
+    bool progress = false;
+    for (size_t i = 0; i < plans.size(); ++i) {
+      if (placed[i]) continue;
+      bool ready = true;
+      for (const auto& d : plans[i].deps)
+        if (!placed[index[d]]) ready = false;
+      if (ready) {
+        placed[i] = true;
+        p.stages.push_back(plans[i]);
+        progress = true;
+        break;
+      }
+    }
+    if (!progress) {
+      std::string cycle;
+      for (size_t i = 0; i < plans.size(); ++i)
+        if (!placed[i]) cycle += (cycle.empty() ? "" : ", ") + plans[i].name;
+      throw Error(fmt::format("the stages {} depend on each other in a cycle; remove one of the references", cycle),
+                  stages.location());
+    }
+  }
+  p.root = top;
+  return p;
+}
+
+Pipeline load_pipeline(const fs::path& file, const std::vector<std::string>& overrides, PluginLoader& loader) {
+  ConfigNode root = load_config_file(file);
+  int i = 0;
+  for (const auto& o : overrides) apply_override(root, o, ++i);
+  resolve_references(root);
+  Pipeline p = plan_pipeline(root, file, loader);
+  p.overrides = overrides;
+  return p;
+}
+
+}  // namespace stagehand

@@ -1,0 +1,601 @@
+// SPDX-License-Identifier: Apache-2.0
+// The pipeline executor: runs stages in order with a content-addressed cache, writes the run record,
+// metrics.jsonl and the log. Outputs are built in "<entry>.partial" and renamed into place when complete.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <random>
+
+#include <c10/util/Exception.h>
+#include <nlohmann/json.hpp>
+
+#include "stagehand/pipeline.h"
+#include "stagehand/util.h"
+#include "stagehand/version.h"
+
+namespace stagehand {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// ---------------------------------------------------------------- console and log file
+class RunLog {
+ public:
+  void open(const fs::path& file) { file_.open(file, std::ios::app); }
+  void line(const std::string& s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    clear_bar();
+    std::string stamped = fmt::format("[{}] {}", clock(), s);
+    std::cerr << stamped << "\n";
+    if (file_) file_ << stamped << "\n" << std::flush;
+  }
+  void bar(const std::string& s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::cerr << "\r\033[K" << s << std::flush;
+    bar_shown_ = true;
+  }
+  void end_bar() {
+    std::lock_guard<std::mutex> lock(mu_);
+    clear_bar();
+  }
+  static bool tty() { return isatty(STDERR_FILENO) != 0; }
+
+ private:
+  void clear_bar() {
+    if (bar_shown_) std::cerr << "\r\033[K" << std::flush;
+    bar_shown_ = false;
+  }
+  static std::string clock() {
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char buf[16];
+    std::strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
+    return buf;
+  }
+  std::mutex mu_;
+  std::ofstream file_;
+  bool bar_shown_ = false;
+};
+
+class MetricsLog {
+ public:
+  void open(const fs::path& file) { out_.open(file, std::ios::app); }
+  void write(const nlohmann::json& j) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!out_) return;
+    out_ << j.dump() << "\n" << std::flush;
+  }
+
+ private:
+  std::mutex mu_;
+  std::ofstream out_;
+};
+
+std::string format_duration(double s) {
+  if (s < 0 || !std::isfinite(s)) return "?";
+  int t = static_cast<int>(s + 0.5);
+  if (t >= 3600) return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
+  if (t >= 60) return fmt::format("{}m{:02}s", t / 60, t % 60);
+  return fmt::format("{}s", t);
+}
+
+class ProgressImpl : public Progress {
+ public:
+  ProgressImpl(RunLog& log, std::string label, int64_t total)
+      : log_(log), label_(std::move(label)), total_(total), start_(std::chrono::steady_clock::now()) {}
+  ~ProgressImpl() override {
+    if (!finished_) finish();
+  }
+  void update(int64_t done, const std::vector<std::pair<std::string, double>>& fields) override {
+    auto now = std::chrono::steady_clock::now();
+    double since_last = std::chrono::duration<double>(now - last_).count();
+    double elapsed = std::chrono::duration<double>(now - start_).count();
+    bool tty = RunLog::tty();
+    if (tty) {
+      if (since_last < 0.25 && done < total_) return;
+    } else {
+      // A plain line every ~10% or every 30 s, whichever comes first.
+      int64_t step = total_ > 0 ? std::max<int64_t>(1, total_ / 10) : 1;
+      bool tick = total_ > 0 && done / step != last_done_ / step;
+      if (!tick && since_last < 30 && done < total_) return;
+    }
+    last_ = now;
+    last_done_ = done;
+    std::string f;
+    for (const auto& [k, v] : fields) f += fmt::format(" {}={:.4g}", k, v);
+    double eta = done > 0 && total_ > 0 ? elapsed * static_cast<double>(total_ - done) / static_cast<double>(done) : -1;
+    std::string pct = total_ > 0 ? fmt::format("{:3.0f}%", 100.0 * static_cast<double>(done) / static_cast<double>(total_)) : "";
+    if (tty) {
+      int width = 24;
+      int filled = total_ > 0 ? static_cast<int>(width * done / std::max<int64_t>(total_, 1)) : 0;
+      std::string bar = std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(width - filled), '.');
+      log_.bar(fmt::format("{} [{}] {} {}/{}{} elapsed {} eta {}", label_, bar, pct, done, total_, f,
+                           format_duration(elapsed), format_duration(eta)));
+    } else {
+      log_.line(fmt::format("{} {}/{} {}{} elapsed {} eta {}", label_, done, total_, pct, f, format_duration(elapsed),
+                            format_duration(eta)));
+    }
+  }
+  void finish() override {
+    finished_ = true;
+    if (RunLog::tty()) log_.end_bar();
+  }
+
+ private:
+  RunLog& log_;
+  std::string label_;
+  int64_t total_;
+  std::chrono::steady_clock::time_point start_, last_{};
+  int64_t last_done_ = 0;
+  bool finished_ = false;
+};
+
+// ---------------------------------------------------------------- helpers
+std::string core_library_sha() {
+  static std::string sha = [] {
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&environment_facts), &info) && info.dli_fname)
+      return sha256_file(fs::absolute(info.dli_fname));
+    return std::string("unknown");
+  }();
+  return sha;
+}
+
+std::string new_run_id() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", &tm);
+  std::random_device rd;
+  return fmt::format("{}-{:04x}", buf, rd() & 0xffff);
+}
+
+ConfigNode replace_inputs(const ConfigNode& n, const std::map<std::string, std::string>& hashes) {
+  if (n.is_scalar()) {
+    auto it = hashes.find(n.text());
+    if (it != hashes.end()) return ConfigNode::of("sha256:" + it->second);
+    return n;
+  }
+  if (n.is_sequence()) {
+    std::vector<ConfigNode> items;
+    for (const auto& i : n.items()) items.push_back(replace_inputs(i, hashes));
+    return ConfigNode::sequence(items);
+  }
+  if (n.is_map()) {
+    ConfigNode m = ConfigNode::map();
+    for (const auto& [k, v] : n.entries()) m.set(k, replace_inputs(v, hashes));
+    return m;
+  }
+  return n;
+}
+
+StageOutput read_output(const std::string& name, const std::string& kind, const fs::path& dir) {
+  StageOutput out;
+  out.name = name;
+  out.kind = kind;
+  out.dir = dir;
+  fs::path f = dir / "outputs.yaml";
+  if (!fs::exists(f)) return out;
+  ConfigNode o = load_yaml_file(f);
+  if (const ConfigNode* p = o.find("provides"); p && p->is_map())
+    for (const auto& [k, v] : p->entries()) out.provides[k] = v;
+  if (const ConfigNode* m = o.find("metrics"); m && m->is_map())
+    for (const auto& [k, v] : m->entries()) out.metrics[k] = v.is_int() ? static_cast<double>(v.as_int()) : v.as_double();
+  return out;
+}
+
+std::string clean_what(const std::exception& e) {
+  if (auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
+  return e.what();
+}
+
+class FileLock {
+ public:
+  explicit FileLock(const fs::path& file) {
+    fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error(fmt::format("cannot create lock file '{}'", file.string()));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+      throw Error(fmt::format("another runner is working on this stage right now (lock '{}' is held); wait for it "
+                              "to finish",
+                              file.string()));
+    }
+  }
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// ---------------------------------------------------------------- the stage context
+class Context : public StageContext {
+ public:
+  Context(const StagePlan& plan, Options options, fs::path dir, bool resuming, const Registry& registry,
+          std::map<std::string, StageOutput>& outputs, RunLog& log, MetricsLog& metrics, int threads)
+      : plan_(plan),
+        options_(std::move(options)),
+        dir_(std::move(dir)),
+        resuming_(resuming),
+        registry_(registry),
+        outputs_(outputs),
+        log_(log),
+        metrics_(metrics),
+        threads_(threads) {}
+
+  const std::string& name() const override { return plan_.name; }
+  const Options& options() const override { return options_; }
+  const fs::path& output_dir() const override { return dir_; }
+  bool resuming() const override { return resuming_; }
+  uint64_t seed() const override { return plan_.seed; }
+  const Registry& registry() const override { return registry_; }
+  BuildContext build_context() const override {
+    BuildContext c;
+    c.registry = &registry_;
+    c.seed = plan_.seed;
+    c.base_dir = dir_;
+    c.provided = [this](const std::string& stage, const std::string& kind, const Location& where) {
+      const StageOutput& up = upstream(stage);
+      auto it = up.provides.find(kind);
+      if (it == up.provides.end())
+        throw Error(fmt::format("stage '{}' did not provide a {}", stage, kind), where);
+      return it->second;
+    };
+    return c;
+  }
+  const StageOutput& upstream(const std::string& stage) const override {
+    if (std::find(plan_.deps.begin(), plan_.deps.end(), stage) == plan_.deps.end())
+      throw Error(fmt::format("stage '{}' is not an upstream stage of '{}'", stage, plan_.name));
+    return outputs_.at(stage);
+  }
+  void provide(const std::string& kind, const ConfigNode& spec) override { provides_[kind] = spec; }
+  void metric(const std::string& name, double value) override {
+    metrics_out_[name] = value;
+    metrics_.write({{"time", utc_timestamp()}, {"stage", plan_.name}, {"event", "metric"}, {"name", name}, {"value", value}});
+  }
+  void log_values(int64_t step, const std::vector<std::pair<std::string, double>>& values) override {
+    nlohmann::json v = nlohmann::json::object();
+    for (const auto& [k, x] : values) v[k] = x;
+    metrics_.write({{"time", utc_timestamp()}, {"stage", plan_.name}, {"step", step}, {"values", v}});
+  }
+  void info(const std::string& line) override { log_.line(fmt::format("[{}] {}", plan_.name, line)); }
+  std::unique_ptr<Progress> progress(const std::string& label, int64_t total) override {
+    return std::make_unique<ProgressImpl>(log_, fmt::format("[{}] {}", plan_.name, label), total);
+  }
+  bool stop_requested() const override { return stop_signal() != 0; }
+  int stop_signal() const override { return ::stagehand::stop_signal(); }
+  int threads() const override { return threads_; }
+
+  const std::map<std::string, ConfigNode>& provided() const { return provides_; }
+  const std::map<std::string, double>& final_metrics() const { return metrics_out_; }
+
+ private:
+  const StagePlan& plan_;
+  Options options_;
+  fs::path dir_;
+  bool resuming_;
+  const Registry& registry_;
+  std::map<std::string, StageOutput>& outputs_;
+  RunLog& log_;
+  MetricsLog& metrics_;
+  int threads_;
+  std::map<std::string, ConfigNode> provides_;
+  std::map<std::string, double> metrics_out_;
+};
+
+ConfigNode metrics_node(const std::map<std::string, double>& m) {
+  ConfigNode n = ConfigNode::map();
+  for (const auto& [k, v] : m) n.set(k, ConfigNode::of(v));
+  return n;
+}
+
+}  // namespace
+
+RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, const RunOptions& opt) {
+  RunResult result;
+  const Registry& registry = const_cast<PluginLoader&>(loader).registry();
+  std::string run_id = new_run_id();
+  fs::path runs = fs::absolute(opt.runs_dir);
+  fs::path run_dir = runs / pipeline.name / run_id;
+  fs::path cache_dir = opt.cache_dir.empty() ? runs / ".cache" : fs::absolute(opt.cache_dir);
+  fs::create_directories(run_dir / "stages");
+  fs::create_directories(cache_dir);
+  result.run_dir = run_dir;
+
+  RunLog log;
+  log.open(run_dir / "runner.log");
+  MetricsLog metrics;
+  metrics.open(run_dir / "metrics.jsonl");
+  ThreadSettings threads = apply_thread_settings(pipeline.threads);
+  double t_start = wall_seconds();
+  std::string started = utc_timestamp();
+
+  // ---- the record skeleton
+  ConfigNode record = ConfigNode::map();
+  record.set("stagehand_record", ConfigNode::of(int64_t{1}));
+  record.set("run_id", ConfigNode::of(run_id));
+  record.set("status", ConfigNode::of("running"));
+  record.set("mode", ConfigNode::of(opt.mode));
+  if (!opt.replay_of.empty()) record.set("replay_of", ConfigNode::of(opt.replay_of));
+  record.set("started", ConfigNode::of(started));
+  ConfigNode cmd = ConfigNode::sequence();
+  for (const auto& a : opt.command_line) cmd.push_back(ConfigNode::of(a));
+  record.set("command", cmd);
+  ConfigNode pinfo = ConfigNode::map();
+  pinfo.set("name", ConfigNode::of(pipeline.name));
+  pinfo.set("file", ConfigNode::of(pipeline.file.string()));
+  if (fs::exists(pipeline.file)) pinfo.set("sha256", ConfigNode::of(sha256_file(pipeline.file)));
+  pinfo.set("description", ConfigNode::of(pipeline.description));
+  record.set("pipeline", pinfo);
+  ConfigNode ovr = ConfigNode::sequence();
+  for (const auto& o : pipeline.overrides) ovr.push_back(ConfigNode::of(o));
+  record.set("overrides", ovr);
+  record.set("environment", environment_facts());
+  ConfigNode th = ConfigNode::map();
+  th.set("intra_op", ConfigNode::of(static_cast<int64_t>(threads.intra_op)));
+  th.set("inter_op", ConfigNode::of(static_cast<int64_t>(threads.inter_op)));
+  th.set("blas", ConfigNode::of(static_cast<int64_t>(threads.blas)));
+  th.set("data", ConfigNode::of(static_cast<int64_t>(threads.data)));
+  record.set("threads", th);
+  ConfigNode seeds = ConfigNode::map();
+  seeds.set("pipeline", ConfigNode::of(static_cast<int64_t>(pipeline.seed)));
+  ConfigNode stage_seeds = ConfigNode::map();
+  for (const auto& s : pipeline.stages) stage_seeds.set(s.name, ConfigNode::of(static_cast<int64_t>(s.seed)));
+  seeds.set("stages", stage_seeds);
+  record.set("seeds", seeds);
+  ConfigNode plugins = ConfigNode::sequence();
+  std::map<std::string, std::string> plugin_sha;
+  for (const auto& l : loader.loaded()) {
+    plugin_sha[l.file.string()] = l.sha256;
+    ConfigNode p = ConfigNode::map();
+    p.set("name", ConfigNode::of(l.name));
+    p.set("version", ConfigNode::of(l.version));
+    p.set("file", ConfigNode::of(l.file.string()));
+    p.set("sha256", ConfigNode::of(l.sha256));
+    p.set("origin", ConfigNode::of(l.origin));
+    p.set("abi", ConfigNode::of(static_cast<int64_t>(l.abi)));
+    p.set("torch", ConfigNode::of(l.torch_version));
+    p.set("cxx11_abi", ConfigNode::of(static_cast<int64_t>(l.cxx11_abi)));
+    p.set("compiler", ConfigNode::of(l.compiler));
+    ConfigNode comps = ConfigNode::sequence();
+    for (const auto& c : l.components) comps.push_back(ConfigNode::of(c));
+    p.set("components", comps);
+    plugins.push_back(p);
+  }
+  record.set("plugins", plugins);
+  record.set("core_sha256", ConfigNode::of(core_library_sha()));
+
+  // Input files are hashed once per run (they feed cache keys and the record).
+  std::map<std::string, std::string> input_sha;
+  ConfigNode inputs = ConfigNode::map();
+  ConfigNode stages_rec = ConfigNode::map();
+  record.set("inputs", inputs);
+  record.set("stages", stages_rec);
+  record.set("resolved", pipeline.root);
+  ConfigNode prov = ConfigNode::map();
+  for (const auto& [path, where] : provenance(pipeline.root))
+    if (where.known()) prov.set(path, ConfigNode::of(where.str()));
+  record.set("provenance", prov);
+
+  auto write_record = [&] {
+    record.set("stages", stages_rec);
+    record.set("inputs", inputs);
+    try {
+      write_file_atomic(run_dir / "record.yaml", "# stagehand run record (see docs/records.md)\n" + to_yaml(record));
+    } catch (const Error& e) {
+      log.line(fmt::format("warning: could not write the record: {}", e.message()));
+    }
+  };
+  write_record();
+
+  // `runs/<name>/latest` points at this run.
+  {
+    fs::path latest = runs / pipeline.name / "latest";
+    std::error_code ec;
+    fs::remove(latest, ec);
+    fs::create_directory_symlink(run_id, latest, ec);
+  }
+
+  log.line(fmt::format("pipeline '{}' ({} stages) -> {}", pipeline.name, pipeline.stages.size(), run_dir.string()));
+
+  // ---- which stages run
+  std::set<std::string> forced;
+  auto force_with_downstream = [&](const std::string& name) {
+    forced.insert(name);
+    for (const auto& d : pipeline.downstream(name)) forced.insert(d);
+  };
+  for (const auto& s : opt.only)
+    if (!pipeline.find(s)) throw Error(fmt::format("--only: no stage named '{}'", s));
+  if (!opt.from.empty()) {
+    if (!pipeline.find(opt.from)) throw Error(fmt::format("--from: no stage named '{}'", opt.from));
+    force_with_downstream(opt.from);
+  }
+  for (const auto& s : opt.force) {
+    if (!pipeline.find(s)) throw Error(fmt::format("--force: no stage named '{}'", s));
+    force_with_downstream(s);
+  }
+  if (opt.force_all)
+    for (const auto& s : pipeline.stages) forced.insert(s.name);
+
+  std::map<std::string, StageOutput> outputs;
+  std::map<std::string, std::string> keys;
+  bool failed = false;
+  for (const StagePlan& plan : pipeline.stages) {
+    StageResult sr;
+    ConfigNode srec = ConfigNode::map();
+    srec.set("kind", ConfigNode::of(plan.kind));
+    if (failed) {
+      sr.status = "skipped";
+      srec.set("status", ConfigNode::of("skipped"));
+      stages_rec.set(plan.name, srec);
+      result.stages[plan.name] = sr;
+      continue;
+    }
+    double t0 = wall_seconds();
+    std::string stage_started = utc_timestamp();
+    try {
+      // ---- cache key
+      for (const auto& [file, unused] : plan.inputs) {
+        if (!input_sha.count(file)) {
+          input_sha[file] = sha256_path(file);
+          inputs.set(file, ConfigNode::of(input_sha[file]));
+        }
+      }
+      ConfigNode opts_for_key = replace_inputs(plan.resolved, input_sha);
+      opts_for_key.erase("description");
+      opts_for_key.erase("cache");
+      nlohmann::json kj;
+      kj["format"] = 1;
+      kj["kind"] = plan.kind;
+      kj["seed"] = plan.seed;
+      kj["options"] = nlohmann::json::parse(to_canonical_json(opts_for_key));
+      kj["core"] = core_library_sha();
+      nlohmann::json up = nlohmann::json::object();
+      for (const auto& d : plan.deps) up[d] = keys.at(d);
+      kj["upstream"] = up;
+      std::vector<std::string> pshas;
+      for (const auto& f : plan.plugin_files) pshas.push_back(plugin_sha.count(f) ? plugin_sha[f] : f);
+      std::sort(pshas.begin(), pshas.end());
+      kj["plugins"] = pshas;
+      std::string key = sha256_hex(kj.dump());
+      keys[plan.name] = key;
+      sr.cache_key = key;
+      srec.set("cache_key", ConfigNode::of(key));
+
+      fs::path entry = opt.use_cache ? cache_dir / fmt::format("{}-{}", plan.name, key.substr(0, 16))
+                                     : run_dir / "stages" / plan.name;
+      fs::path link = run_dir / "stages" / plan.name;
+      bool selected = opt.only.empty() || std::find(opt.only.begin(), opt.only.end(), plan.name) != opt.only.end();
+      bool is_forced = forced.count(plan.name) > 0 || !plan.cache;
+
+      if (opt.use_cache && fs::is_directory(entry) && (!is_forced || !selected)) {
+        outputs[plan.name] = read_output(plan.name, plan.kind, entry);
+        sr.status = "cached";
+        sr.metrics = outputs[plan.name].metrics;
+        std::error_code ec;
+        fs::create_directory_symlink(fs::relative(entry, link.parent_path()), link, ec);
+        log.line(fmt::format("[{}] reused cached output (key {}, {})", plan.name, key.substr(0, 12), entry.string()));
+      } else if (!selected) {
+        throw Error(fmt::format("--only: stage '{}' needs the output of '{}', which has not run with these options; "
+                                "run without --only first",
+                                opt.only.front(), plan.name));
+      } else {
+        // ---- run it
+        fs::path partial = entry;
+        partial += ".partial";
+        fs::path lockfile = entry;
+        lockfile += ".lock";
+        std::unique_ptr<FileLock> lock;
+        if (opt.use_cache) lock = std::make_unique<FileLock>(lockfile);
+        bool resuming = fs::is_directory(partial) && !fs::is_empty(partial);
+        fs::create_directories(partial);
+        Options options(plan.resolved, [&] {
+          Schema s = *plan.info->schema;
+          return std::make_shared<const Schema>(s);
+        }(), fmt::format("stage '{}'", plan.name));
+        Context ctx(plan, options, partial, resuming, registry, outputs, log, metrics, threads.intra_op);
+        log.line(fmt::format("[{}] {} ({}){}", plan.name, resuming ? "resuming" : "running", plan.kind,
+                             is_forced && fs::is_directory(entry) ? " (forced)" : ""));
+        BuildContext bc = ctx.build_context();
+        auto stage = std::static_pointer_cast<Stage>(plan.info->factory(options, bc));
+        stage->run(ctx);
+        if (stop_signal() != 0) throw Interrupted(stop_signal());
+
+        ConfigNode out = ConfigNode::map();
+        ConfigNode prov_node = ConfigNode::map();
+        for (const auto& [k, v] : ctx.provided()) prov_node.set(k, v);
+        out.set("provides", prov_node);
+        out.set("metrics", metrics_node(ctx.final_metrics()));
+        write_file_atomic(partial / "outputs.yaml", to_yaml(out));
+        ConfigNode info = ConfigNode::map();
+        info.set("stage", ConfigNode::of(plan.name));
+        info.set("kind", ConfigNode::of(plan.kind));
+        info.set("cache_key", ConfigNode::of(key));
+        info.set("key_material", ConfigNode::of(kj.dump()));
+        info.set("run_id", ConfigNode::of(run_id));
+        info.set("finished", ConfigNode::of(utc_timestamp()));
+        info.set("options", plan.resolved);
+        write_file_atomic(partial / "stage.yaml", to_yaml(info));
+        // Swap into place: a forced re-run replaces the old entry only once the new one is complete.
+        if (fs::exists(entry)) {
+          fs::path old = entry;
+          old += fmt::format(".old-{}", run_id);
+          fs::rename(entry, old);
+          fs::rename(partial, entry);
+          std::error_code ec;
+          fs::remove_all(old, ec);
+        } else {
+          fs::rename(partial, entry);
+        }
+        fsync_dir(entry.parent_path());
+        if (opt.use_cache) {
+          std::error_code ec;
+          fs::remove(link, ec);
+          fs::create_directory_symlink(fs::relative(entry, link.parent_path()), link, ec);
+        }
+        outputs[plan.name] = read_output(plan.name, plan.kind, entry);
+        sr.status = "ran";
+        sr.metrics = ctx.final_metrics();
+        log.line(fmt::format("[{}] done in {}", plan.name, format_duration(wall_seconds() - t0)));
+      }
+    } catch (const Interrupted& e) {
+      sr.status = "interrupted";
+      sr.error = e.message();
+      result.exit_code = 128 + e.signal_number();
+      failed = true;
+    } catch (Error& e) {
+      e.in_stage(plan.name);
+      sr.status = "failed";
+      sr.error = e.what();
+      result.exit_code = 1;
+      failed = true;
+    } catch (const std::exception& e) {
+      sr.status = "failed";
+      sr.error = fmt::format("stage '{}': {}", plan.name, clean_what(e));
+      result.exit_code = 1;
+      failed = true;
+    }
+    if (sr.status == "failed" || sr.status == "interrupted") {
+      if (stop_signal() != 0 && sr.status == "failed") {
+        sr.status = "interrupted";
+        result.exit_code = 128 + stop_signal();
+      }
+      result.error = sr.error;
+      log.line(fmt::format("[{}] {}: {}", plan.name, sr.status, sr.error));
+    }
+    sr.seconds = wall_seconds() - t0;
+    srec.set("status", ConfigNode::of(sr.status));
+    srec.set("started", ConfigNode::of(stage_started));
+    srec.set("ended", ConfigNode::of(utc_timestamp()));
+    srec.set("seconds", ConfigNode::of(sr.seconds));
+    srec.set("metrics", metrics_node(sr.metrics));
+    if (!sr.error.empty()) srec.set("error", ConfigNode::of(sr.error));
+    stages_rec.set(plan.name, srec);
+    result.stages[plan.name] = sr;
+    write_record();
+  }
+  result.status = result.exit_code == 0 ? "completed" : (result.exit_code == 1 ? "failed" : "interrupted");
+  record.set("status", ConfigNode::of(result.status));
+  record.set("ended", ConfigNode::of(utc_timestamp()));
+  record.set("seconds", ConfigNode::of(wall_seconds() - t_start));
+  if (!result.error.empty()) record.set("error", ConfigNode::of(result.error));
+  write_record();
+  log.line(fmt::format("pipeline '{}' {} in {}; record: {}", pipeline.name, result.status,
+                       format_duration(wall_seconds() - t_start), (run_dir / "record.yaml").string()));
+  return result;
+}
+
+}  // namespace stagehand
