@@ -60,12 +60,12 @@ int cmd_run(const std::string& file, const std::vector<std::string>& overrides, 
   install_signal_handlers();
   RunResult r = run_pipeline(p, loader, ro);
   // Results table: every stage's final metrics.
-  std::cout << "\n" << fmt::format("{:<20} {:<12} {:<10} {}", "stage", "kind", "status", "metrics") << "\n";
+  std::cout << "\n" << fmt::format("{:<20} {:<18} {:<10} {}", "stage", "kind", "status", "metrics") << "\n";
   for (const auto& s : p.stages) {
     const StageResult& sr = r.stages[s.name];
     std::string m;
     for (const auto& [k, v] : sr.metrics) m += fmt::format("{}{}={:.6g}", m.empty() ? "" : "  ", k, v);
-    std::cout << fmt::format("{:<20} {:<12} {:<10} {}", s.name, s.kind, sr.status, m) << "\n";
+    std::cout << fmt::format("{:<20} {:<18} {:<10} {}", s.name, s.kind, sr.status, m) << "\n";
   }
   std::cout << "record: " << (r.run_dir / "record.yaml").string() << "\n";
   if (r.exit_code != 0) std::cerr << "runner: error: " << r.error << "\n";
@@ -377,6 +377,7 @@ int main(int argc, char** argv) {
                            STAGEHAND_VERSION)};
   app.footer(kExamples);
   app.require_subcommand(0, 1);
+  app.fallthrough(true);
   app.set_version_flag("--version", std::string("stagehand ") + STAGEHAND_VERSION);
   std::vector<std::string> extra_plugins;
   app.add_option("--plugin", extra_plugins, "load this plugin file too (repeatable)");

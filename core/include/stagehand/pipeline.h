@@ -79,6 +79,7 @@ struct STAGEHAND_API StageResult {
   std::string cache_key;
   double seconds = 0;
   std::map<std::string, double> metrics;
+  std::map<std::string, double> timings;
   std::string error;
 };
 

@@ -25,6 +25,7 @@ struct STAGEHAND_API StageOutput {
   std::filesystem::path dir;                  ///< its output folder (read only)
   std::map<std::string, ConfigNode> provides;  ///< component kind -> spec (paths relative to `dir`)
   std::map<std::string, double> metrics;       ///< final metrics
+  std::map<std::string, double> timings;       ///< machine-dependent measurements
 };
 
 /// Live progress of a long loop: a bar on a terminal, a plain line every N updates otherwise.
@@ -62,8 +63,11 @@ class STAGEHAND_API StageContext {
 
   /// Declares a component this stage provides to later stages (paths in `spec` relative to output_dir).
   virtual void provide(const std::string& kind, const ConfigNode& spec) = 0;
-  /// A final metric of the stage (goes to the record and the results table).
+  /// A final metric of the stage (goes to the record and the results table). Metrics must be reproducible:
+  /// `runner replay` compares them.
   virtual void metric(const std::string& name, double value) = 0;
+  /// A measurement that depends on the machine (seconds, tokens/s): recorded, shown, never compared.
+  virtual void timing(const std::string& name, double value) = 0;
   /// A logged event (goes to metrics.jsonl with the stage name and a timestamp).
   virtual void log_values(int64_t step, const std::vector<std::pair<std::string, double>>& values) = 0;
   /// A line in the log and on the console.

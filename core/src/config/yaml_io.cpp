@@ -328,7 +328,7 @@ void emit(YAML::Emitter& out, const ConfigNode& n) {
         out << n.text();
       break;
     case ConfigNode::Type::Sequence: {
-      bool flow = !n.items().empty();
+      bool flow = true;
       for (const auto& i : n.items())
         if (!i.is_scalar()) flow = false;
       if (flow && n.items().size() <= 16) out << YAML::Flow;

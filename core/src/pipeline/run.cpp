@@ -192,6 +192,8 @@ StageOutput read_output(const std::string& name, const std::string& kind, const 
     for (const auto& [k, v] : p->entries()) out.provides[k] = v;
   if (const ConfigNode* m = o.find("metrics"); m && m->is_map())
     for (const auto& [k, v] : m->entries()) out.metrics[k] = v.is_int() ? static_cast<double>(v.as_int()) : v.as_double();
+  if (const ConfigNode* m = o.find("timings"); m && m->is_map())
+    for (const auto& [k, v] : m->entries()) out.timings[k] = v.is_int() ? static_cast<double>(v.as_int()) : v.as_double();
   return out;
 }
 
@@ -266,6 +268,10 @@ class Context : public StageContext {
     metrics_out_[name] = value;
     metrics_.write({{"time", utc_timestamp()}, {"stage", plan_.name}, {"event", "metric"}, {"name", name}, {"value", value}});
   }
+  void timing(const std::string& name, double value) override {
+    timings_out_[name] = value;
+    metrics_.write({{"time", utc_timestamp()}, {"stage", plan_.name}, {"event", "timing"}, {"name", name}, {"value", value}});
+  }
   void log_values(int64_t step, const std::vector<std::pair<std::string, double>>& values) override {
     nlohmann::json v = nlohmann::json::object();
     for (const auto& [k, x] : values) v[k] = x;
@@ -281,6 +287,7 @@ class Context : public StageContext {
 
   const std::map<std::string, ConfigNode>& provided() const { return provides_; }
   const std::map<std::string, double>& final_metrics() const { return metrics_out_; }
+  const std::map<std::string, double>& final_timings() const { return timings_out_; }
 
  private:
   const StagePlan& plan_;
@@ -294,6 +301,7 @@ class Context : public StageContext {
   int threads_;
   std::map<std::string, ConfigNode> provides_;
   std::map<std::string, double> metrics_out_;
+  std::map<std::string, double> timings_out_;
 };
 
 ConfigNode metrics_node(const std::map<std::string, double>& m) {
@@ -485,6 +493,7 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
         outputs[plan.name] = read_output(plan.name, plan.kind, entry);
         sr.status = "cached";
         sr.metrics = outputs[plan.name].metrics;
+        sr.timings = outputs[plan.name].timings;
         std::error_code ec;
         fs::create_directory_symlink(fs::relative(entry, link.parent_path()), link, ec);
         log.line(fmt::format("[{}] reused cached output (key {}, {})", plan.name, key.substr(0, 12), entry.string()));
@@ -519,6 +528,7 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
         for (const auto& [k, v] : ctx.provided()) prov_node.set(k, v);
         out.set("provides", prov_node);
         out.set("metrics", metrics_node(ctx.final_metrics()));
+        out.set("timings", metrics_node(ctx.final_timings()));
         write_file_atomic(partial / "outputs.yaml", to_yaml(out));
         ConfigNode info = ConfigNode::map();
         info.set("stage", ConfigNode::of(plan.name));
@@ -543,12 +553,14 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
         fsync_dir(entry.parent_path());
         if (opt.use_cache) {
           std::error_code ec;
+          fs::remove(lockfile, ec);
           fs::remove(link, ec);
           fs::create_directory_symlink(fs::relative(entry, link.parent_path()), link, ec);
         }
         outputs[plan.name] = read_output(plan.name, plan.kind, entry);
         sr.status = "ran";
         sr.metrics = ctx.final_metrics();
+        sr.timings = ctx.final_timings();
         log.line(fmt::format("[{}] done in {}", plan.name, format_duration(wall_seconds() - t0)));
       }
     } catch (const Interrupted& e) {
@@ -582,6 +594,7 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
     srec.set("ended", ConfigNode::of(utc_timestamp()));
     srec.set("seconds", ConfigNode::of(sr.seconds));
     srec.set("metrics", metrics_node(sr.metrics));
+    if (!sr.timings.empty()) srec.set("timings", metrics_node(sr.timings));
     if (!sr.error.empty()) srec.set("error", ConfigNode::of(sr.error));
     stages_rec.set(plan.name, srec);
     result.stages[plan.name] = sr;

@@ -60,7 +60,7 @@ const ComponentInfo& Registry::get(const std::string& kind, const std::string& n
   for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
   throw Error(fmt::format("unknown {} '{}'{}; registered: {} (a plugin may have been refused: see `runner "
                           "plugins`)",
-                          kind, name, dym.empty() ? "" : fmt::format(" (did you mean '{}'?)", dym),
+                          kind == "stage" ? "stage kind" : kind, name, dym.empty() ? "" : fmt::format(" (did you mean '{}'?)", dym),
                           list.empty() ? "none" : list),
               where);
 }

@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: Apache-2.0
+# The two commands of the README:
+#   make run    install what is missing, build, run the default pipeline
+#   make test   install what is missing, build, run the whole test suite
+BUILD ?= build
+JOBS ?= $(shell nproc)
+PIPELINE ?= pipelines/tokenizers.yaml
+RUNNER = $(BUILD)/bin/runner
+
+.PHONY: all deps configure build run test install bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/build.ninja: CMakeLists.txt | deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+
+configure: deps $(BUILD)/build.ninja
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(RUNNER) $(PIPELINE)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 1500
+
+install: build
+	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)
+
+bench: build
+	bash scripts/bench_check.sh $(RUNNER)
+
+clean:
+	rm -rf $(BUILD)
