@@ -34,6 +34,8 @@ function(stagehand_add_plugin NAME)
     set_target_properties(${NAME} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${STAGEHAND_PLUGIN_OUTPUT_DIR}")
   endif()
   set_property(GLOBAL APPEND PROPERTY STAGEHAND_ALL_PLUGINS ${NAME})
+  # Installed built-ins live in <prefix>/<libdir>/stagehand/plugins: the core library is two folders up.
+  set_target_properties(${NAME} PROPERTIES INSTALL_RPATH "$ORIGIN/../..")
   if(TARGET stagehand_core AND NOT ARG_NO_INSTALL)
     install(TARGETS ${NAME} LIBRARY DESTINATION ${STAGEHAND_INSTALL_PLUGINDIR})
   endif()

@@ -58,8 +58,49 @@ void tokenizer_probe(const std::function<std::shared_ptr<void>()>& make, const B
   fs::remove_all(dir, ec);
 }
 
+void trainer_probe(const std::function<std::shared_ptr<void>()>& make, const BuildContext& ctx,
+                   ConformanceReport& report) {
+  // Trains on a small generated corpus, then runs the tokenizer probe on the result.
+  fs::path dir = fs::temp_directory_path() / fmt::format("stagehand-trainer-{}", getpid());
+  fs::create_directories(dir / "out");
+  std::string corpus;
+  const char* words[] = {"the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "naïve", "café",
+                         "tokenizer", "training", "corpus", "sentence", "words", "again", "and", "more"};
+  for (int i = 0; i < 3000; ++i) {
+    for (int j = 0; j < 9; ++j) corpus += std::string(words[(i * 7 + j * 5) % 18]) + (j < 8 ? " " : ".\n");
+  }
+  write_file_atomic(dir / "corpus.txt", corpus);
+  try {
+    auto trainer = std::static_pointer_cast<TokenizerTrainer>(make());
+    ConfigNode spec = trainer->train({dir / "corpus.txt"}, dir / "out", [] { return false; });
+    write_file_atomic(dir / "out" / "spec.yaml", to_yaml(spec));
+    ConfigNode reread = load_yaml_file(dir / "out" / "spec.yaml");
+    BuildContext c2 = ctx;
+    c2.base_dir = dir / "out";
+    ctx.registry->create<Tokenizer>(reread, c2);
+    report.pass("trains a usable tokenizer", fmt::format("spec type {}", reread.at("type").as_string()));
+    tokenizer_probe([&] { return std::static_pointer_cast<void>(ctx.registry->create<Tokenizer>(reread, c2)); }, c2,
+                    report);
+  } catch (const std::exception& e) {
+    report.fail("trains a usable tokenizer", e.what());
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+}  // namespace
+
+void add_builtin_model_probes(std::map<std::string, ConformanceProbe>& probes);
+
+namespace {
+
 std::map<std::string, ConformanceProbe>& probes() {
-  static std::map<std::string, ConformanceProbe> m = {{"tokenizer", tokenizer_probe}};
+  static std::map<std::string, ConformanceProbe> m = [] {
+    std::map<std::string, ConformanceProbe> init = {{"tokenizer", tokenizer_probe},
+                                                    {"tokenizer_trainer", trainer_probe}};
+    add_builtin_model_probes(init);
+    return init;
+  }();
   return m;
 }
 
