@@ -2,6 +2,7 @@
 // runner: the stagehand command line. Exit codes: 0 success, 1 error, 2 usage, 130/143 interrupted.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -112,12 +113,20 @@ int cmd_plugins(const std::vector<std::string>& extra, const std::string& kind_f
   load_plugins(loader, extra);
   std::map<std::string, const LoadedPlugin*> by_file;
   for (const auto& l : loader.loaded()) by_file[l.file.string()] = &l;
-  for (const auto& kind : registry.kinds()) {
+  std::vector<std::string> kinds;
+  for (const auto& [k, doc] : known_kinds()) kinds.push_back(k);
+  for (const auto& k : registry.kinds())
+    if (std::find(kinds.begin(), kinds.end(), k) == kinds.end()) kinds.push_back(k);
+  for (const auto& kind : kinds) {
     if (!kind_filter.empty() && kind != kind_filter) continue;
-    std::cout << kind << ":\n";
+    std::string doc;
+    for (const auto& [k, d] : known_kinds())
+      if (k == kind) doc = d;
+    auto comps = registry.list(kind);
+    std::cout << kind << (doc.empty() ? "" : " — " + doc) << (comps.empty() ? ": (none loaded)" : ":") << "\n";
     for (const ComponentInfo* c : registry.list(kind)) {
       const LoadedPlugin* l = by_file[c->plugin_file];
-      std::cout << fmt::format("  {:<22} {:<52} {}\n", c->name, c->doc.substr(0, 52),
+      std::cout << fmt::format("  {:<22} {}  [{}]\n", c->name, c->doc,
                                l ? fmt::format("{} {}", fs::path(c->plugin_file).filename().string(), l->version) : c->plugin_file);
     }
   }
