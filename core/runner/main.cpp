@@ -398,10 +398,14 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "run a pipeline: runner [run] PIPELINE.yaml [key.path=value ...]");
   run->add_option("pipeline_and_overrides", positional, "the pipeline file, then overrides")->required();
   std::vector<std::string> force;
-  run->add_option("--only", ro.only, "run only this stage (repeatable); upstream stages must be cached");
+  run->add_option("--only", ro.only, "run only this stage (repeatable); upstream stages must be cached")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
   run->add_option("--from", ro.from, "re-run this stage and everything downstream of it");
   auto* force_opt = run->add_option("--force", force, "re-run this stage (and downstream); alone: re-run every stage")
-                        ->expected(0, 1);
+                        ->expected(0, 1)
+                        ->allow_extra_args(false);
   run->add_option("--runs-dir", runs_dir, "where runs and the stage cache live")->capture_default_str();
   run->add_option("--cache-dir", cache_dir, "stage cache folder (default: <runs-dir>/.cache)");
 
@@ -457,10 +461,14 @@ int main(int argc, char** argv) {
     ro.command_line.assign(argv, argv + argc);
     if (app.got_subcommand(run)) {
       if (force_opt->count() > 0) {
-        if (force.empty())
+        // `--force` without a value reaches us as one empty string.
+        std::vector<std::string> named;
+        for (const auto& f : force)
+          if (!f.empty()) named.push_back(f);
+        if (named.empty())
           ro.force_all = true;
         else
-          ro.force = force;
+          ro.force = named;
       }
       std::vector<std::string> overrides(positional.begin() + 1, positional.end());
       return cmd_run(positional[0], overrides, extra_plugins, ro);

@@ -401,6 +401,8 @@ ConfigNode validate(const ConfigNode& config, const Schema& schema, const std::s
   Validator val{scope};
   for (const auto& spec : schema.options()) {
     const ConfigNode* given = config.is_map() ? config.find(spec.name) : nullptr;
+    // An explicit null for an option that has a default and is not nullable stands for the default.
+    if (given && given->is_null() && spec.default_value && !spec.nullable) given = nullptr;
     if (given) {
       out.set(spec.name, val.check(spec, spec.type, *given, owner, spec.name));
     } else if (spec.default_value) {

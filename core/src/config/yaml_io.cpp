@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // YAML <-> ConfigNode with locations, includes, overrides and ${...} references.
+#include <charconv>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -178,7 +179,10 @@ void apply_override(ConfigNode& root, const std::string& assignment, int arg_ind
     if (part.empty()) throw Error(fmt::format("override '{}': empty key in path", assignment), where);
     if (dot == std::string::npos) {
       if (cur->is_sequence()) {
-        size_t idx = std::stoul(part);
+        size_t idx = 0;
+        auto r = std::from_chars(part.data(), part.data() + part.size(), idx);
+        if (r.ec != std::errc() || r.ptr != part.data() + part.size())
+          throw Error(fmt::format("override '{}': '{}' is a list; use an index", assignment, part), where);
         if (idx >= cur->items().size())
           throw Error(fmt::format("override '{}': list index {} out of range", assignment, idx), where);
         cur->items()[idx] = parsed;
@@ -229,7 +233,19 @@ struct RefResolver {
     if (in_progress.count(path))
       throw Error(fmt::format("reference cycle through '${{{}}}'", path), from);
     ConfigNode* n = const_cast<ConfigNode*>(root.find_path(path));
-    if (!n) return;
+    if (!n) {
+      // The path may run through a value that is itself an unresolved ${...} reference (`y: ${x.lr}` with
+      // `x: ${base}` declared later): resolve the longest existing prefix that is such a reference, then retry.
+      for (size_t dot = path.rfind('.'); dot != std::string::npos && dot > 0; dot = path.rfind('.', dot - 1)) {
+        std::string prefix = path.substr(0, dot);
+        const ConfigNode* p = root.find_path(prefix);
+        if (!p) continue;
+        if (p->is_scalar() && p->text().find("${") != std::string::npos) resolve_path(prefix, from);
+        break;
+      }
+      n = const_cast<ConfigNode*>(root.find_path(path));
+      if (!n) return;
+    }
     in_progress.insert(path);
     resolve_node(*n, path);
     in_progress.erase(path);

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <random>
@@ -314,6 +315,35 @@ ConfigNode metrics_node(const std::map<std::string, double>& m) {
 
 RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, const RunOptions& opt) {
   RunResult result;
+  // ---- which stages run
+  std::set<std::string> forced;
+  auto force_with_downstream = [&](const std::string& name) {
+    forced.insert(name);
+    for (const auto& d : pipeline.downstream(name)) forced.insert(d);
+  };
+  for (const auto& s : opt.only)
+    if (!pipeline.find(s)) throw Error(fmt::format("--only: no stage named '{}'", s));
+  if (!opt.from.empty()) {
+    if (!pipeline.find(opt.from)) throw Error(fmt::format("--from: no stage named '{}'", opt.from));
+    force_with_downstream(opt.from);
+  }
+  for (const auto& s : opt.force) {
+    if (!pipeline.find(s)) throw Error(fmt::format("--force: no stage named '{}'", s));
+    force_with_downstream(s);
+  }
+  if (opt.force_all)
+    for (const auto& s : pipeline.stages) forced.insert(s.name);
+
+  // Stages that the --only stages need (their upstream, transitively), with the selected stage that needs each.
+  std::map<std::string, std::string> needed_by;
+  std::function<void(const std::string&, const std::string&)> need = [&](const std::string& stage,
+                                                                          const std::string& by) {
+    if (const StagePlan* sp = pipeline.find(stage))
+      for (const auto& d : sp->deps)
+        if (needed_by.emplace(d, by).second) need(d, by);
+  };
+  for (const auto& s : opt.only) need(s, s);
+
   const Registry& registry = const_cast<PluginLoader&>(loader).registry();
   std::string run_id = new_run_id();
   fs::path runs = fs::absolute(opt.runs_dir);
@@ -419,25 +449,6 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
 
   log.line(fmt::format("pipeline '{}' ({} stages) -> {}", pipeline.name, pipeline.stages.size(), run_dir.string()));
 
-  // ---- which stages run
-  std::set<std::string> forced;
-  auto force_with_downstream = [&](const std::string& name) {
-    forced.insert(name);
-    for (const auto& d : pipeline.downstream(name)) forced.insert(d);
-  };
-  for (const auto& s : opt.only)
-    if (!pipeline.find(s)) throw Error(fmt::format("--only: no stage named '{}'", s));
-  if (!opt.from.empty()) {
-    if (!pipeline.find(opt.from)) throw Error(fmt::format("--from: no stage named '{}'", opt.from));
-    force_with_downstream(opt.from);
-  }
-  for (const auto& s : opt.force) {
-    if (!pipeline.find(s)) throw Error(fmt::format("--force: no stage named '{}'", s));
-    force_with_downstream(s);
-  }
-  if (opt.force_all)
-    for (const auto& s : pipeline.stages) forced.insert(s.name);
-
   std::map<std::string, StageOutput> outputs;
   std::map<std::string, std::string> keys;
   bool failed = false;
@@ -497,10 +508,13 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
         std::error_code ec;
         fs::create_directory_symlink(fs::relative(entry, link.parent_path()), link, ec);
         log.line(fmt::format("[{}] reused cached output (key {}, {})", plan.name, key.substr(0, 12), entry.string()));
+      } else if (!selected && !needed_by.count(plan.name)) {
+        sr.status = "skipped";
+        log.line(fmt::format("[{}] skipped (not selected by --only)", plan.name));
       } else if (!selected) {
         throw Error(fmt::format("--only: stage '{}' needs the output of '{}', which has not run with these options; "
                                 "run without --only first",
-                                opt.only.front(), plan.name));
+                                needed_by.at(plan.name), plan.name));
       } else {
         // ---- run it
         fs::path partial = entry;

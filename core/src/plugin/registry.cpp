@@ -82,13 +82,15 @@ std::vector<std::string> Registry::kinds() const {
 namespace {
 struct RegistryScope : ValidationScope {
   const Registry& reg;
-  explicit RegistryScope(const Registry& r) : reg(r) {}
+  bool stages_resolvable;  // inside a running stage, names of upstream stages resolve through BuildContext
+  RegistryScope(const Registry& r, bool resolvable) : reg(r), stages_resolvable(resolvable) {}
   std::shared_ptr<const Schema> component_schema(const std::string& kind, const std::string& name,
                                                  const Location& where) const override {
     return reg.get(kind, name, where).schema;
   }
   void stage_reference(const std::string& stage, const std::string&, const Location& where) override {
-    throw Error(fmt::format("'{}' names a stage, which is only possible inside a pipeline stage", stage), where);
+    if (!stages_resolvable)
+      throw Error(fmt::format("'{}' names a stage, which is only possible inside a pipeline stage", stage), where);
   }
 };
 }  // namespace
@@ -105,7 +107,7 @@ std::shared_ptr<void> Registry::create(const std::string& kind, const ConfigNode
   if (!s.is_map() || !s.find("type"))
     throw Error(fmt::format("a {} spec must be a map with 'type: NAME'", kind), s.location());
   const ComponentInfo& info = get(kind, s.at("type").as_string(), s.at("type").location());
-  RegistryScope scope(*this);
+  RegistryScope scope(*this, static_cast<bool>(ctx.provided));
   if (!ctx.base_dir.empty()) scope.default_base_dir = ctx.base_dir;
   std::string owner = fmt::format("{} '{}'", kind, info.name);
   ConfigNode resolved = validate(s, *info.schema, owner, scope);
