@@ -1,0 +1,500 @@
+// SPDX-License-Identifier: Apache-2.0
+// Encoder `transformer`: the BERT family's post-LayerNorm encoder (BERT, and ELECTRA with its embedding
+// projection). Module and parameter names are Hugging Face's (relative to the `bert.` / `electra.` prefix), so
+// that a checkpoint's state dict maps one to one onto named_parameters().
+//
+// The building blocks (Dense, Table, Norm) are small modules of our own rather than torch::nn::Linear,
+// Embedding and LayerNorm: those initialise themselves from the global RNG in their constructors, and the
+// encoder must be initialised from its own seed without drawing from (or paying twice for) the global RNG.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/pimpl.h>
+
+#include <fmt/format.h>
+
+#include <stagehand/encoder.h>
+#include <stagehand/plugin.h>
+
+namespace stagehand {
+namespace {
+
+using torch::Tensor;
+
+// ---------------------------------------------------------------- configuration
+
+enum class Activation { Gelu, GeluTanh, Relu };
+
+struct Preset {
+  const char* name;
+  int64_t hidden, layers, heads, intermediate;
+  int64_t embedding;  // 0: same as hidden
+};
+
+// Sizes of the public checkpoints of these names (google-research/bert's small models, BERT-base, ELECTRA).
+constexpr Preset kPresets[] = {
+    {"bert-tiny", 128, 2, 2, 512, 0},          {"bert-mini", 256, 4, 4, 1024, 0},
+    {"bert-small", 512, 4, 8, 2048, 0},        {"bert-base", 768, 12, 12, 3072, 0},
+    {"electra-small", 256, 12, 4, 1024, 128},  {"electra-base", 768, 12, 12, 3072, 768},
+};
+// Without a preset, unset sizes are BERT-base's (Hugging Face's BertConfig defaults).
+constexpr Preset kNoPreset = {"", 768, 12, 12, 3072, 0};
+
+struct TransformerConfig {
+  std::string preset;  // "" when none
+  int64_t vocab_size = 30522;
+  int64_t hidden_size = 768;
+  int64_t embedding_size = 768;
+  int64_t num_layers = 12;
+  int64_t num_heads = 12;
+  int64_t intermediate_size = 3072;
+  std::string activation = "gelu";
+  double hidden_dropout = 0.1;
+  double attention_dropout = 0.1;
+  int64_t max_positions = 512;
+  int64_t type_vocab_size = 2;
+  double layer_norm_eps = 1e-12;
+  bool pooler = true;
+  double init_std = 0.02;
+};
+
+Activation parse_activation(const std::string& name) {
+  if (name == "gelu") return Activation::Gelu;
+  if (name == "gelu_tanh") return Activation::GeluTanh;
+  if (name == "relu") return Activation::Relu;
+  SH_CHECK(false, "transformer: activation '{}' is not one of gelu | gelu_tanh | relu", name);
+  return Activation::Gelu;
+}
+
+std::vector<std::string> preset_names() {
+  std::vector<std::string> out;
+  for (const auto& p : kPresets) out.emplace_back(p.name);
+  return out;
+}
+
+TransformerConfig resolve_config(const Options& o) {
+  TransformerConfig c;
+  const Preset* p = &kNoPreset;
+  if (o.has("preset")) {
+    c.preset = o.get<std::string>("preset");
+    for (const auto& q : kPresets)
+      if (c.preset == q.name) p = &q;
+  }
+  auto size = [&](const char* name, int64_t fallback) { return o.has(name) ? o.get<int64_t>(name) : fallback; };
+  c.vocab_size = o.get<int64_t>("vocab_size");
+  c.hidden_size = size("hidden_size", p->hidden);
+  c.embedding_size = size("embedding_size", p->embedding > 0 ? p->embedding : c.hidden_size);
+  c.num_layers = size("num_layers", p->layers);
+  c.num_heads = size("num_heads", p->heads);
+  c.intermediate_size = size("intermediate_size", p->intermediate);
+  c.activation = o.get<std::string>("activation");
+  c.hidden_dropout = o.get<double>("hidden_dropout");
+  c.attention_dropout = o.get<double>("attention_dropout");
+  c.max_positions = o.get<int64_t>("max_positions");
+  c.type_vocab_size = o.get<int64_t>("type_vocab_size");
+  c.layer_norm_eps = o.get<double>("layer_norm_eps");
+  c.pooler = o.get<bool>("pooler");
+  c.init_std = o.get<double>("init_std");
+  SH_CHECK(c.hidden_size % c.num_heads == 0,
+           "transformer: hidden_size {} is not divisible by num_heads {}; every head gets hidden_size / num_heads "
+           "dimensions, so choose a num_heads that divides hidden_size",
+           c.hidden_size, c.num_heads);
+  return c;
+}
+
+Schema transformer_schema() {
+  OptionSpec preset;
+  preset.name = "preset";
+  preset.type = OptionType::String;
+  preset.choices = preset_names();
+  preset.nullable = true;
+  preset.doc =
+      "named architecture whose sizes fill the size options not given: bert-tiny (H128 L2 A2 FFN512), bert-mini "
+      "(256/4/4/1024), bert-small (512/4/8/2048), bert-base (768/12/12/3072), electra-small (256/12/4/1024, "
+      "embedding 128), electra-base (768/12/12/3072)";
+  return Schema()
+      .add(std::move(preset))
+      .opt("vocab_size", int64_t{30522}, "number of token ids (rows of the word embedding table)")
+      .min(1)
+      .optional("hidden_size", OptionType::Int, "width H of every block (default: the preset's, else 768)")
+      .min(1)
+      .optional("embedding_size", OptionType::Int,
+                "width E of the embedding tables; when it differs from hidden_size a Linear E->H "
+                "(embeddings_project, as ELECTRA has) follows the embeddings (default: the preset's, else "
+                "hidden_size)")
+      .min(1)
+      .optional("num_layers", OptionType::Int, "number of blocks (default: the preset's, else 12)")
+      .min(1)
+      .optional("num_heads", OptionType::Int,
+                "attention heads per block; must divide hidden_size (default: the preset's, else 12)")
+      .min(1)
+      .optional("intermediate_size", OptionType::Int,
+                "width of the feed-forward layer (default: the preset's, else 3072)")
+      .min(1)
+      .choice("activation", "gelu", {"gelu", "gelu_tanh", "relu"},
+              "feed-forward activation: gelu (exact, erf), gelu_tanh (tanh approximation), relu")
+      .opt("hidden_dropout", 0.1, "dropout on the embeddings and on each sub-layer's output")
+      .min(0)
+      .max(0.99)
+      .opt("attention_dropout", 0.1, "dropout on the attention probabilities")
+      .min(0)
+      .max(0.99)
+      .opt("max_positions", int64_t{512}, "longest sequence (rows of the position embedding table)")
+      .min(1)
+      .opt("type_vocab_size", int64_t{2}, "number of token types (segments)")
+      .min(1)
+      .opt("layer_norm_eps", 1e-12, "epsilon of every LayerNorm, added to the variance inside the square root")
+      .min(0)
+      .opt("pooler", true, "add the pooler (dense + tanh on the first token) used by pool(\"pooler\")")
+      .opt("init_std", 0.02,
+           "standard deviation of the normal initialisation of dense and embedding weights (biases zero, "
+           "LayerNorm 1 and 0), drawn from the build seed")
+      .min(0);
+}
+
+// ---------------------------------------------------------------- building blocks
+
+/// y = x W^T + b; parameters "weight" (out, in) and "bias" (out), as a Linear.
+class DenseImpl : public torch::nn::Module {
+ public:
+  DenseImpl(int64_t in, int64_t out) {
+    weight = register_parameter("weight", torch::empty({out, in}));
+    bias = register_parameter("bias", torch::empty({out}));
+  }
+  Tensor forward(const Tensor& x) { return at::linear(x, weight, bias); }
+  Tensor weight, bias;
+};
+TORCH_MODULE(Dense);
+
+/// A lookup table; parameter "weight" (rows, width), as an Embedding.
+class TableImpl : public torch::nn::Module {
+ public:
+  TableImpl(int64_t rows, int64_t width) { weight = register_parameter("weight", torch::empty({rows, width})); }
+  Tensor weight;
+};
+TORCH_MODULE(Table);
+
+/// LayerNorm over the last dimension; parameters "weight" and "bias".
+class NormImpl : public torch::nn::Module {
+ public:
+  NormImpl(int64_t width, double eps) : width_(width), eps_(eps) {
+    weight = register_parameter("weight", torch::empty({width}));
+    bias = register_parameter("bias", torch::empty({width}));
+  }
+  Tensor forward(const Tensor& x) { return at::layer_norm(x, {width_}, weight, bias, eps_); }
+  Tensor weight, bias;
+
+ private:
+  int64_t width_;
+  double eps_;
+};
+TORCH_MODULE(Norm);
+
+Tensor maybe_dropout(const Tensor& x, double p, bool training) {
+  return training && p > 0 ? at::dropout(x, p, true) : x;
+}
+
+// ---------------------------------------------------------------- BERT modules (Hugging Face's layout)
+
+class EmbeddingsImpl : public torch::nn::Module {
+ public:
+  explicit EmbeddingsImpl(const TransformerConfig& c) : dropout_(c.hidden_dropout) {
+    word = register_module("word_embeddings", Table(c.vocab_size, c.embedding_size));
+    position = register_module("position_embeddings", Table(c.max_positions, c.embedding_size));
+    token_type = register_module("token_type_embeddings", Table(c.type_vocab_size, c.embedding_size));
+    norm = register_module("LayerNorm", Norm(c.embedding_size, c.layer_norm_eps));
+  }
+  Tensor forward(const Tensor& ids, const Tensor& types) {
+    const int64_t t = ids.size(1);
+    // Positions are 0..T-1 for every row, so a slice of the table broadcasts instead of a gather.
+    Tensor x = at::embedding(word->weight, ids) + position->weight.narrow(0, 0, t);
+    x = types.defined() ? x + at::embedding(token_type->weight, types) : x + token_type->weight.select(0, 0);
+    return maybe_dropout(norm(x), dropout_, is_training());
+  }
+  Table word{nullptr}, position{nullptr}, token_type{nullptr};
+  Norm norm{nullptr};
+
+ private:
+  double dropout_;
+};
+TORCH_MODULE(Embeddings);
+
+class SelfAttentionImpl : public torch::nn::Module {
+ public:
+  explicit SelfAttentionImpl(const TransformerConfig& c)
+      : heads_(c.num_heads), head_size_(c.hidden_size / c.num_heads), dropout_(c.attention_dropout) {
+    query = register_module("query", Dense(c.hidden_size, c.hidden_size));
+    key = register_module("key", Dense(c.hidden_size, c.hidden_size));
+    value = register_module("value", Dense(c.hidden_size, c.hidden_size));
+  }
+  /// x (B, T, H); mask_bias (B, 1, 1, T) added to the scores, or undefined. Returns the context (B, T, H).
+  Tensor forward(const Tensor& x, const Tensor& mask_bias) {
+    const int64_t b = x.size(0), t = x.size(1);
+    auto heads = [&](const Tensor& y) { return y.view({b, t, heads_, head_size_}).transpose(1, 2); };
+    Tensor q = heads(query(x)), k = heads(key(x)), v = heads(value(x));
+    // In-place scaling and masking: the matmul result is not needed by its own backward.
+    Tensor scores = at::matmul(q, k.transpose(-1, -2)).div_(std::sqrt(static_cast<double>(head_size_)));
+    if (mask_bias.defined()) scores.add_(mask_bias);
+    Tensor probs = maybe_dropout(at::softmax(scores, -1), dropout_, is_training());
+    return at::matmul(probs, v).transpose(1, 2).reshape({b, t, heads_ * head_size_});
+  }
+  Dense query{nullptr}, key{nullptr}, value{nullptr};
+
+ private:
+  int64_t heads_, head_size_;
+  double dropout_;
+};
+TORCH_MODULE(SelfAttention);
+
+/// dense -> dropout -> residual add -> LayerNorm: HF's "attention.output" and "output".
+class ResidualOutputImpl : public torch::nn::Module {
+ public:
+  ResidualOutputImpl(const TransformerConfig& c, int64_t in) : dropout_(c.hidden_dropout) {
+    dense = register_module("dense", Dense(in, c.hidden_size));
+    norm = register_module("LayerNorm", Norm(c.hidden_size, c.layer_norm_eps));
+  }
+  Tensor forward(const Tensor& x, const Tensor& residual) {
+    return norm(maybe_dropout(dense(x), dropout_, is_training()) + residual);
+  }
+  Dense dense{nullptr};
+  Norm norm{nullptr};
+
+ private:
+  double dropout_;
+};
+TORCH_MODULE(ResidualOutput);
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  explicit AttentionImpl(const TransformerConfig& c) {
+    self_attention = register_module("self", SelfAttention(c));
+    output = register_module("output", ResidualOutput(c, c.hidden_size));
+  }
+  Tensor forward(const Tensor& x, const Tensor& mask_bias) { return output(self_attention(x, mask_bias), x); }
+  SelfAttention self_attention{nullptr};
+  ResidualOutput output{nullptr};
+};
+TORCH_MODULE(Attention);
+
+class IntermediateImpl : public torch::nn::Module {
+ public:
+  explicit IntermediateImpl(const TransformerConfig& c) : activation_(parse_activation(c.activation)) {
+    dense = register_module("dense", Dense(c.hidden_size, c.intermediate_size));
+  }
+  Tensor forward(const Tensor& x) {
+    Tensor y = dense(x);
+    switch (activation_) {
+      case Activation::Gelu: return at::gelu(y);
+      case Activation::GeluTanh: return at::gelu(y, "tanh");
+      case Activation::Relu: return at::relu(y);
+    }
+    return y;
+  }
+  Dense dense{nullptr};
+
+ private:
+  Activation activation_;
+};
+TORCH_MODULE(Intermediate);
+
+/// One post-LayerNorm block.
+class LayerImpl : public torch::nn::Module {
+ public:
+  explicit LayerImpl(const TransformerConfig& c) {
+    attention = register_module("attention", Attention(c));
+    intermediate = register_module("intermediate", Intermediate(c));
+    output = register_module("output", ResidualOutput(c, c.intermediate_size));
+  }
+  Tensor forward(const Tensor& x, const Tensor& mask_bias) {
+    Tensor a = attention(x, mask_bias);
+    return output(intermediate(a), a);
+  }
+  Attention attention{nullptr};
+  Intermediate intermediate{nullptr};
+  ResidualOutput output{nullptr};
+};
+TORCH_MODULE(Layer);
+
+/// HF's "encoder": holds the blocks as "layer.0", "layer.1", ...
+class StackImpl : public torch::nn::Module {
+ public:
+  explicit StackImpl(const TransformerConfig& c) {
+    torch::nn::ModuleList list;
+    for (int64_t i = 0; i < c.num_layers; ++i) {
+      blocks.push_back(Layer(c));
+      list->push_back(blocks.back());
+    }
+    register_module("layer", list);
+  }
+  std::vector<Layer> blocks;  // typed access to the same modules
+};
+TORCH_MODULE(Stack);
+
+class PoolerImpl : public torch::nn::Module {
+ public:
+  explicit PoolerImpl(const TransformerConfig& c) { dense = register_module("dense", Dense(c.hidden_size, c.hidden_size)); }
+  Tensor forward(const Tensor& first_token) { return at::tanh(dense(first_token)); }
+  Dense dense{nullptr};
+};
+TORCH_MODULE(Pooler);
+
+// ---------------------------------------------------------------- the encoder
+
+class TransformerEncoder : public Encoder {
+ public:
+  TransformerEncoder(TransformerConfig c, uint64_t seed) : cfg_(std::move(c)) {
+    embeddings_ = register_module("embeddings", Embeddings(cfg_));
+    if (cfg_.embedding_size != cfg_.hidden_size)
+      project_ = register_module("embeddings_project", Dense(cfg_.embedding_size, cfg_.hidden_size));
+    encoder_ = register_module("encoder", Stack(cfg_));
+    if (cfg_.pooler) pooler_ = register_module("pooler", Pooler(cfg_));
+    init_weights(seed);
+  }
+
+  EncoderOutput encode(const EncoderInput& in) override {
+    const Tensor& ids = in.input_ids;
+    SH_CHECK(ids.defined() && ids.dim() == 2,
+             "transformer: input_ids must be a (batch, length) tensor, got {}",
+             ids.defined() ? fmt::format("{} dimension(s)", ids.dim()) : std::string("an undefined tensor"));
+    SH_CHECK(ids.scalar_type() == torch::kLong || ids.scalar_type() == torch::kInt,
+             "transformer: input_ids must be int64 (or int32), got {}", c10::toString(ids.scalar_type()));
+    const int64_t b = ids.size(0), t = ids.size(1);
+    SH_CHECK(t <= cfg_.max_positions,
+             "transformer: sequence length {} exceeds max_positions {}; truncate the input or build the encoder "
+             "with a larger max_positions",
+             t, cfg_.max_positions);
+    for (const auto* other : {&in.attention_mask, &in.token_type_ids}) {
+      SH_CHECK(!other->defined() || other->sizes() == ids.sizes(),
+               "transformer: {} has shape {} but input_ids has shape {}; they must match",
+               other == &in.attention_mask ? "attention_mask" : "token_type_ids", fmt::join(other->sizes(), "x"),
+               fmt::join(ids.sizes(), "x"));
+    }
+    // Out-of-range ids make the embedding lookup fail with an unhelpful message; the check needs a device
+    // sync, so only CPU inputs (where it is cheap) get it.
+    if (ids.device().is_cpu() && ids.numel() > 0) {
+      auto [lo, hi] = at::aminmax(ids);
+      const int64_t l = lo.item<int64_t>(), h = hi.item<int64_t>();
+      SH_CHECK(l >= 0 && h < cfg_.vocab_size,
+               "transformer: input_ids range over [{}, {}] but vocab_size is {}; the tokenizer and the encoder "
+               "disagree about the vocabulary (set vocab_size to the tokenizer's)",
+               l, h, cfg_.vocab_size);
+    }
+
+    EncoderOutput out;
+    out.attention_mask = in.attention_mask;
+    out.hidden_states.reserve(cfg_.num_layers + 1);
+    Tensor h = embeddings_(ids, in.token_type_ids);
+    if (project_) h = project_(h);
+    out.hidden_states.push_back(h);
+    Tensor mask_bias;
+    if (in.attention_mask.defined()) {
+      // BERT's additive mask: (1 - mask) * -10000. In 16-bit types use half the type's lowest value: large
+      // enough to zero the softmax weight, small enough that adding a score cannot overflow to -inf.
+      const auto dtype = h.scalar_type();
+      const double neg = dtype == torch::kHalf       ? std::numeric_limits<c10::Half>::lowest() / 2.0
+                         : dtype == torch::kBFloat16 ? std::numeric_limits<c10::BFloat16>::lowest() / 2.0
+                                                     : -10000.0;
+      mask_bias = (1.0 - in.attention_mask.to(dtype)).mul_(neg).view({b, 1, 1, t});
+    }
+    for (auto& block : encoder_->blocks) {
+      h = block(h, mask_bias);
+      out.hidden_states.push_back(h);
+    }
+    return out;
+  }
+
+  int64_t hidden_size() const override { return cfg_.hidden_size; }
+  int64_t num_layers() const override { return cfg_.num_layers; }
+  int64_t vocab_size() const override { return cfg_.vocab_size; }
+  int64_t embedding_size() const override { return cfg_.embedding_size; }
+  Tensor word_embeddings() override { return embeddings_->word->weight; }
+
+  Tensor pool(const EncoderOutput& out, const std::string& how) override {
+    SH_CHECK(!out.hidden_states.empty(), "transformer: pool() got an output with no hidden states");
+    const Tensor& h = out.last();
+    if (how == "cls") return h.select(1, 0);
+    if (how == "pooler") {
+      SH_CHECK(pooler_, "transformer: pool(\"pooler\") needs the pooler, but this encoder was built with "
+                        "pooler: false; use \"cls\" or \"mean\", or build it with pooler: true");
+      return pooler_(h.select(1, 0));
+    }
+    if (how == "mean") {
+      if (!out.attention_mask.defined()) return h.mean(1);
+      Tensor m = out.attention_mask.to(h.scalar_type()).unsqueeze(-1);  // (B, T, 1)
+      return (h * m).sum(1) / m.sum(1).clamp_min(1.0);
+    }
+    SH_CHECK(false, "transformer: unknown pooling '{}'; use cls | mean | pooler", how);
+    return {};
+  }
+
+  ConfigNode spec() const override {
+    ConfigNode::MapEntries e;
+    e.emplace_back("type", ConfigNode::of("transformer"));
+    e.emplace_back("preset", cfg_.preset.empty() ? ConfigNode::null() : ConfigNode::of(cfg_.preset));
+    e.emplace_back("vocab_size", ConfigNode::of(cfg_.vocab_size));
+    e.emplace_back("hidden_size", ConfigNode::of(cfg_.hidden_size));
+    e.emplace_back("embedding_size", ConfigNode::of(cfg_.embedding_size));
+    e.emplace_back("num_layers", ConfigNode::of(cfg_.num_layers));
+    e.emplace_back("num_heads", ConfigNode::of(cfg_.num_heads));
+    e.emplace_back("intermediate_size", ConfigNode::of(cfg_.intermediate_size));
+    e.emplace_back("activation", ConfigNode::of(cfg_.activation));
+    e.emplace_back("hidden_dropout", ConfigNode::of(cfg_.hidden_dropout));
+    e.emplace_back("attention_dropout", ConfigNode::of(cfg_.attention_dropout));
+    e.emplace_back("max_positions", ConfigNode::of(cfg_.max_positions));
+    e.emplace_back("type_vocab_size", ConfigNode::of(cfg_.type_vocab_size));
+    e.emplace_back("layer_norm_eps", ConfigNode::of(cfg_.layer_norm_eps));
+    e.emplace_back("pooler", ConfigNode::of(cfg_.pooler));
+    e.emplace_back("init_std", ConfigNode::of(cfg_.init_std));
+    return ConfigNode::map(std::move(e));
+  }
+
+ private:
+  // BERT's initialisation, drawn from a private generator so that building an encoder neither depends on
+  // nor disturbs the global RNG.
+  void init_weights(uint64_t seed) {
+    torch::NoGradGuard no_grad;
+    at::Generator gen = at::detail::createCPUGenerator(seed);
+    for (const auto& m : modules(/*include_self=*/false)) {
+      if (auto* d = m->as<DenseImpl>()) {
+        d->weight.normal_(0.0, cfg_.init_std, gen);
+        d->bias.zero_();
+      } else if (auto* t = m->as<TableImpl>()) {
+        t->weight.normal_(0.0, cfg_.init_std, gen);
+      } else if (auto* n = m->as<NormImpl>()) {
+        n->weight.fill_(1.0);
+        n->bias.zero_();
+      }
+    }
+  }
+
+  TransformerConfig cfg_;
+  Embeddings embeddings_{nullptr};
+  Dense project_{nullptr};
+  Stack encoder_{nullptr};
+  Pooler pooler_{nullptr};
+};
+
+}  // namespace
+}  // namespace stagehand
+
+STAGEHAND_PLUGIN(registrar) {
+  using namespace stagehand;
+  registrar
+      .add<Encoder>("transformer",
+                    "BERT-family post-LayerNorm Transformer encoder (BERT, ELECTRA) with Hugging Face parameter "
+                    "names, so BERT/ELECTRA checkpoints load one to one",
+                    transformer_schema(),
+                    [](const Options& o, const BuildContext& ctx) {
+                      return std::make_shared<TransformerEncoder>(resolve_config(o), ctx.seed);
+                    })
+      .with_example(parse_yaml("{type: transformer, preset: bert-tiny, vocab_size: 1000, max_positions: 128}",
+                               "<transformer example>"));
+}
