@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "stagehand/engine.h"
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include <torch/serialize.h>
+
+#include "stagehand/checkpoint.h"
+#include "stagehand/util.h"
+
+namespace stagehand {
+
+namespace fs = std::filesystem;
+
+void save_weights(const fs::path& file, torch::nn::Module& module) {
+  torch::serialize::OutputArchive ar;
+  for (const auto& p : module.named_parameters(true)) ar.write(p.key(), p.value().detach());
+  for (const auto& b : module.named_buffers(true)) ar.write(b.key(), b.value(), /*is_buffer=*/true);
+  write_archive(file, ar);
+}
+
+std::vector<std::string> load_weights(const fs::path& file, torch::nn::Module& module, const std::string& prefix) {
+  torch::serialize::InputArchive ar;
+  read_archive(file, ar);
+  std::set<std::string> keys;
+  for (const auto& k : ar.keys()) keys.insert(k);
+  std::string p = prefix.empty() ? "" : prefix + ".";
+  std::set<std::string> used;
+  torch::NoGradGuard no_grad;
+  auto take = [&](const std::string& name, torch::Tensor& target, bool buffer) {
+    std::string key = p + name;
+    torch::Tensor src;
+    if (!keys.count(key) || !ar.try_read(key, src, buffer))
+      throw Error(fmt::format("'{}' has no tensor '{}' (the architecture differs from the one that was saved; "
+                              "check the model/encoder options against the stage that wrote it)",
+                              file.string(), key));
+    if (src.sizes() != target.sizes())
+      throw Error(fmt::format("'{}': tensor '{}' has shape {} in the file but {} in the model", file.string(), key,
+                              fmt::format("{}", fmt::join(src.sizes(), "x")),
+                              fmt::format("{}", fmt::join(target.sizes(), "x"))));
+    target.copy_(src);
+    used.insert(key);
+  };
+  for (auto& param : module.named_parameters(true)) take(param.key(), param.value(), false);
+  for (auto& buf : module.named_buffers(true)) take(buf.key(), buf.value(), true);
+  std::vector<std::string> unused;
+  for (const auto& k : keys)
+    if (!used.count(k) && k.rfind(p, 0) == 0) unused.push_back(k);
+  return unused;
+}
+
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(derive_seed(seed, fmt::format("epoch-{}", epoch)));
+  // Fisher-Yates with our own draws: std::shuffle's use of the engine is implementation-defined.
+  for (int64_t i = n - 1; i > 0; --i) {
+    auto j = static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1));
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
+  }
+  return order;
+}
+
+std::map<std::string, double> evaluate_split(Model& model, const Dataset& data, const std::string& split,
+                                             const std::vector<std::shared_ptr<Evaluator>>& evaluators,
+                                             int64_t batch_size, Loss* loss, StageContext* ctx,
+                                             const std::function<void(Batch&)>& prepare) {
+  bool was_training = model.is_training();
+  model.eval();
+  torch::NoGradGuard no_grad;
+  for (const auto& e : evaluators) {
+    e->set_labels(data.labels());
+    e->reset();
+  }
+  int64_t n = data.size(split);
+  double loss_sum = 0;
+  int64_t loss_batches = 0;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    if (ctx && ctx->stop_requested()) break;
+    std::vector<int64_t> idx;
+    for (int64_t i = start; i < std::min(n, start + batch_size); ++i) idx.push_back(i);
+    Batch b = data.batch(split, idx);
+    if (prepare) prepare(b);
+    Batch out = model.forward(b);
+    for (const auto& e : evaluators) e->add(out, b);
+    if (loss) {
+      std::map<std::string, torch::Tensor> parts;
+      loss_sum += loss->compute(out, b, parts).item<double>();
+      ++loss_batches;
+    }
+  }
+  std::map<std::string, double> metrics;
+  for (const auto& e : evaluators)
+    for (const auto& [k, v] : e->compute()) metrics[k] = v;
+  if (loss && loss_batches > 0) metrics["loss"] = loss_sum / static_cast<double>(loss_batches);
+  model.train(was_training);
+  return metrics;
+}
+
+ConfigNode saved_spec(const ConfigNode& architecture, const std::string& weights_file) {
+  ConfigNode s = ConfigNode::map();
+  s.set("type", ConfigNode::of("saved"));
+  s.set("spec", architecture);
+  s.set("weights", ConfigNode::of(weights_file));
+  return s;
+}
+
+}  // namespace stagehand

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: Apache-2.0
+// Model `mlm`: BERT's masked-language-model pretraining. The model masks its input itself, so any dataset of
+// plain token ids pretrains it.
+//   reads   input_ids (B, T) int64; attention_mask, token_type_ids (B, T) when the batch has them
+//   returns mlm_logits (M, V)     scores over the vocabulary at the M masked positions only (row-major order)
+//           mlm_labels (M) int64  the original ids there
+//           mlm_input_ids (B, T)  what the encoder saw ([MASK], random and kept tokens), e.g. for ELECTRA
+//           mlm_positions (B, T)  bool, true at the masked positions
+//
+// Masking: candidates are real tokens (attention_mask 1) that are not pad/cls/sep/mask; each is chosen with
+// probability mask_prob (and every sequence with a candidate gets at least one); a chosen token becomes
+// [MASK] with probability replace_mask, a random non-special id with probability replace_random, and stays
+// otherwise. Training draws from LibTorch's default CPU generator, whatever the device, so that the train
+// stage's checkpoint of that generator resumes the exact mask sequence; every draw has shape (B, T) so the
+// number of draws does not depend on the data. Evaluation draws from a generator seeded with a constant on
+// every call: the same batch gets the same masks at every evaluation, and the global generator is untouched.
+//
+// Output layer (Hugging Face's BertOnlyMLMHead, same parameter names):
+//   cls.predictions.transform.dense (H -> E) -> GELU -> cls.predictions.transform.LayerNorm (eps 1e-12)
+//   -> x . word_embeddings^T + cls.predictions.bias
+// The decoder weight is the encoder's word embedding matrix itself (tied), so it is not a parameter here.
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+#include <fmt/format.h>
+
+#include <stagehand/model.h>
+#include <stagehand/plugin.h>
+#include <stagehand/util.h>
+
+namespace stagehand {
+namespace {
+
+using torch::Tensor;
+
+constexpr double kInitStd = 0.02;
+constexpr double kLayerNormEps = 1e-12;
+// Any fixed value works; it only has to be the same at every evaluation.
+constexpr uint64_t kEvalMaskSeed = 0x6d6c6d2d6576616cULL;
+
+/// y = x W^T + b; parameters "weight" (out, in) and "bias" (out), as a Linear. Not torch::nn::Linear: that
+/// one initialises itself from the global RNG.
+class DenseImpl : public torch::nn::Module {
+ public:
+  DenseImpl(int64_t in, int64_t out) {
+    weight = register_parameter("weight", torch::empty({out, in}));
+    bias = register_parameter("bias", torch::zeros({out}));
+  }
+  Tensor forward(const Tensor& x) { return at::linear(x, weight, bias); }
+  Tensor weight, bias;
+};
+TORCH_MODULE(Dense);
+
+class LayerNormImpl : public torch::nn::Module {
+ public:
+  explicit LayerNormImpl(int64_t width) : width_(width) {
+    weight = register_parameter("weight", torch::ones({width}));
+    bias = register_parameter("bias", torch::zeros({width}));
+  }
+  Tensor forward(const Tensor& x) { return at::layer_norm(x, {width_}, weight, bias, kLayerNormEps); }
+  Tensor weight, bias;
+
+ private:
+  int64_t width_;
+};
+TORCH_MODULE(LayerNorm);
+
+/// "cls.predictions.transform"
+class TransformImpl : public torch::nn::Module {
+ public:
+  TransformImpl(int64_t hidden, int64_t embedding) {
+    dense = register_module("dense", Dense(hidden, embedding));
+    norm = register_module("LayerNorm", LayerNorm(embedding));
+  }
+  Tensor forward(const Tensor& x) { return norm(at::gelu(dense(x))); }
+  Dense dense{nullptr};
+  LayerNorm norm{nullptr};
+};
+TORCH_MODULE(Transform);
+
+/// "cls.predictions": the transform and the output bias; the output weight is passed in (tied).
+class PredictionsImpl : public torch::nn::Module {
+ public:
+  PredictionsImpl(int64_t hidden, int64_t embedding, int64_t vocab) {
+    transform = register_module("transform", Transform(hidden, embedding));
+    bias = register_parameter("bias", torch::zeros({vocab}));
+  }
+  Tensor forward(const Tensor& states, const Tensor& word_embeddings) {
+    return at::linear(transform(states), word_embeddings, bias);
+  }
+  Transform transform{nullptr};
+  Tensor bias;
+};
+TORCH_MODULE(Predictions);
+
+/// "cls", so that names read "cls.predictions..." as in Hugging Face's BertForMaskedLM.
+class ClsImpl : public torch::nn::Module {
+ public:
+  ClsImpl(int64_t hidden, int64_t embedding, int64_t vocab) {
+    predictions = register_module("predictions", Predictions(hidden, embedding, vocab));
+  }
+  Predictions predictions{nullptr};
+};
+TORCH_MODULE(Cls);
+
+struct Masking {
+  double mask_prob = 0.15;
+  double replace_mask = 0.8;
+  double replace_random = 0.1;
+  int64_t mask_id = 0;
+  std::vector<int64_t> specials;  // never masked
+  int64_t random_low = 0;         // random replacements are drawn from [random_low, random_high)
+  int64_t random_high = 0;
+};
+
+struct Masked {
+  Tensor input_ids;  // (B, T)
+  Tensor selected;   // (B, T) bool
+};
+
+/// Masks `ids` as described at the top of this file. `gen` empty: LibTorch's default CPU generator.
+Masked mask_tokens(const Tensor& ids, const Tensor& attention_mask, const Masking& m,
+                   c10::optional<at::Generator> gen) {
+  const int64_t b = ids.size(0), t = ids.size(1);
+  const auto cpu = torch::TensorOptions().dtype(torch::kFloat).device(torch::kCPU);
+  Tensor u_select = at::rand({b, t}, gen, cpu).to(ids.device());
+  Tensor u_fallback = at::rand({b, t}, gen, cpu).to(ids.device());
+  Tensor u_action = at::rand({b, t}, gen, cpu).to(ids.device());
+  Tensor random_ids =
+      at::randint(m.random_low, m.random_high, {b, t}, gen, cpu.dtype(torch::kLong)).to(ids.device()).to(ids.dtype());
+
+  Tensor candidate = attention_mask.defined() ? attention_mask.ne(0) : at::ones_like(ids, ids.options().dtype(torch::kBool));
+  for (int64_t s : m.specials) candidate = candidate & ids.ne(s);
+  Tensor selected = candidate & u_select.lt(m.mask_prob);
+  if (m.mask_prob > 0) {
+    // A sequence with nothing masked contributes no loss; give it one candidate chosen uniformly at random.
+    Tensor needs = candidate.any(1) & selected.any(1).logical_not();  // (B)
+    Tensor pick = u_fallback.masked_fill(candidate.logical_not(), -1.0).argmax(1);  // (B)
+    Tensor one = at::arange(t, ids.options()).unsqueeze(0).eq(pick.unsqueeze(1)) & needs.unsqueeze(1);
+    selected = selected | one;
+  }
+  Tensor to_mask = selected & u_action.lt(m.replace_mask);
+  Tensor to_random = selected & u_action.ge(m.replace_mask) & u_action.lt(m.replace_mask + m.replace_random);
+  Tensor out = ids.masked_fill(to_mask, m.mask_id);
+  out = at::where(to_random, random_ids, out);
+  return {out, selected};
+}
+
+class MlmModel : public Model {
+ public:
+  MlmModel(const Options& o, const BuildContext& ctx) {
+    encoder_ = register_module("encoder", ctx.registry->create<Encoder>(o.node("encoder"), ctx));
+    const int64_t enc_vocab = encoder_->vocab_size();
+    auto id = [&](const char* key) { return o.has(key) ? o.get<int64_t>(key) : int64_t{-1}; };
+    vocab_size_ = o.has("vocab_size") ? o.get<int64_t>("vocab_size") : enc_vocab;
+    mask_id_ = id("mask_id");
+    pad_id_ = id("pad_id");
+    cls_id_ = id("cls_id");
+    sep_id_ = id("sep_id");
+    m_.mask_prob = o.get<double>("mask_prob");
+    m_.replace_mask = o.get<double>("replace_mask");
+    m_.replace_random = o.get<double>("replace_random");
+
+    SH_CHECK(vocab_size_ <= enc_vocab,
+             "mlm: vocab_size is {} but the encoder's word embedding table has only {} rows; build the encoder "
+             "with vocab_size >= {} (the tokenizer's vocabulary)",
+             vocab_size_, enc_vocab, vocab_size_);
+    SH_CHECK(mask_id_ >= 0,
+             "mlm: mask_id is not set; the train stage fills it from the dataset (a tokenizer with a [MASK] "
+             "token), otherwise set mask_id to the id of the mask token");
+    SH_CHECK(m_.replace_mask + m_.replace_random <= 1.0 + 1e-9,
+             "mlm: replace_mask {} + replace_random {} exceeds 1; they are the shares of the masked tokens "
+             "replaced by [MASK] and by a random token, the rest stay unchanged",
+             m_.replace_mask, m_.replace_random);
+    m_.mask_id = mask_id_;
+    m_.specials.push_back(mask_id_);
+    for (int64_t s : {pad_id_, cls_id_, sep_id_})
+      if (s >= 0) m_.specials.push_back(s);
+    for (int64_t s : m_.specials)
+      SH_CHECK(s < vocab_size_, "mlm: special token id {} is outside the vocabulary of {} ids; the ids and "
+                                "vocab_size come from different tokenizers", s, vocab_size_);
+    // Special tokens sit at the start of the vocabularies we produce (and of BERT's, before [unused]/[UNK]
+    // ... [MASK] at 103), so the random replacements start after the largest special id.
+    m_.random_low = *std::max_element(m_.specials.begin(), m_.specials.end()) + 1;
+    m_.random_high = vocab_size_;
+    SH_CHECK(m_.random_low < m_.random_high,
+             "mlm: no ordinary token ids: the special ids reach {} and vocab_size is {}", m_.random_low - 1,
+             vocab_size_);
+
+    cls_ = register_module("cls", Cls(encoder_->hidden_size(), encoder_->embedding_size(), enc_vocab));
+    torch::NoGradGuard no_grad;
+    at::Generator gen = at::detail::createCPUGenerator(derive_seed(ctx.seed, "mlm.cls"));
+    cls_->predictions->transform->dense->weight.normal_(0.0, kInitStd, gen);
+  }
+
+  Batch forward(const Batch& batch) override {
+    const Tensor& ids = batch.at("input_ids");
+    SH_CHECK(ids.dim() == 2, "mlm: input_ids must be (batch, length), got {} dimension(s)", ids.dim());
+    EncoderInput in;
+    if (batch.has("attention_mask")) in.attention_mask = batch.at("attention_mask");
+    if (batch.has("token_type_ids")) in.token_type_ids = batch.at("token_type_ids");
+    Masked masked = is_training()
+                        ? mask_tokens(ids, in.attention_mask, m_, c10::nullopt)
+                        : mask_tokens(ids, in.attention_mask, m_, at::detail::createCPUGenerator(kEvalMaskSeed));
+    in.input_ids = masked.input_ids;
+    EncoderOutput enc = encoder_->encode(in);
+    // Only the masked positions go through the output layer: the (M, V) product instead of (B*T, V).
+    Tensor states = enc.last().index({masked.selected});
+    Batch out;
+    out.set("mlm_logits", cls_->predictions->forward(states, encoder_->word_embeddings()));
+    out.set("mlm_labels", ids.index({masked.selected}).to(torch::kLong));
+    out.set("mlm_input_ids", masked.input_ids);
+    out.set("mlm_positions", masked.selected);
+    return out;
+  }
+
+  std::shared_ptr<Encoder> encoder() override { return encoder_; }
+
+  ConfigNode spec() const override {
+    auto id = [](int64_t v) { return v >= 0 ? ConfigNode::of(v) : ConfigNode::null(); };
+    ConfigNode::MapEntries e;
+    e.emplace_back("type", ConfigNode::of("mlm"));
+    e.emplace_back("encoder", encoder_->spec());
+    e.emplace_back("mask_prob", ConfigNode::of(m_.mask_prob));
+    e.emplace_back("replace_mask", ConfigNode::of(m_.replace_mask));
+    e.emplace_back("replace_random", ConfigNode::of(m_.replace_random));
+    e.emplace_back("vocab_size", ConfigNode::of(vocab_size_));
+    e.emplace_back("mask_id", id(mask_id_));
+    e.emplace_back("pad_id", id(pad_id_));
+    e.emplace_back("cls_id", id(cls_id_));
+    e.emplace_back("sep_id", id(sep_id_));
+    return ConfigNode::map(std::move(e));
+  }
+
+ private:
+  std::shared_ptr<Encoder> encoder_;
+  Cls cls_{nullptr};
+  Masking m_;
+  int64_t vocab_size_ = 0, mask_id_ = -1, pad_id_ = -1, cls_id_ = -1, sep_id_ = -1;
+};
+
+Schema mlm_schema() {
+  return Schema()
+      .component("encoder", Encoder::kKind,
+                 "the encoder: a spec such as {type: transformer, preset: bert-mini}, or the name of a stage that "
+                 "provides one")
+      .opt("mask_prob", 0.15, "probability that a non-special token is chosen for prediction")
+      .min(0)
+      .max(1)
+      .opt("replace_mask", 0.8, "share of the chosen tokens replaced by [MASK]")
+      .min(0)
+      .max(1)
+      .opt("replace_random", 0.1, "share of the chosen tokens replaced by a random token (the rest stay as they are)")
+      .min(0)
+      .max(1)
+      .optional("vocab_size", OptionType::Int,
+                "number of token ids of the tokenizer; random replacements stay below it (default: the encoder's)")
+      .min(1)
+      .optional("mask_id", OptionType::Int, "id of the [MASK] token (filled by the train stage from the dataset)")
+      .min(0)
+      .optional("pad_id", OptionType::Int, "id of the padding token, never masked (filled from the dataset)")
+      .min(0)
+      .optional("cls_id", OptionType::Int, "id of the [CLS] token, never masked (filled from the dataset)")
+      .min(0)
+      .optional("sep_id", OptionType::Int, "id of the [SEP] token, never masked (filled from the dataset)")
+      .min(0);
+}
+
+}  // namespace
+}  // namespace stagehand
+
+STAGEHAND_PLUGIN(registrar) {
+  using namespace stagehand;
+  registrar
+      .add<Model>("mlm",
+                  "BERT masked-language-model pretraining: masks its input, predicts the masked tokens with an "
+                  "output layer tied to the word embeddings",
+                  mlm_schema(),
+                  [](const Options& o, const BuildContext& ctx) { return std::make_shared<MlmModel>(o, ctx); })
+      .with_example(parse_yaml("{type: mlm, mask_id: 4, pad_id: 0, cls_id: 2, sep_id: 3, encoder: {type: "
+                               "transformer, vocab_size: 100, hidden_size: 32, num_layers: 2, num_heads: 2, "
+                               "intermediate_size: 64, max_positions: 64}}",
+                               "<mlm example>"));
+}

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+// Scheduler `cosine`: linear warmup to 1, then half a cosine from 1 down to min_factor at the last step.
+#include <cmath>
+
+#include <stagehand/optim.h>
+#include <stagehand/plugin.h>
+
+#include "../common/warmup.h"
+
+namespace stagehand {
+namespace {
+
+class CosineScheduler : public Scheduler {
+ public:
+  explicit CosineScheduler(const Options& o) : warmup_(o), min_(o.get<double>("min_factor")) {}
+  double factor(int64_t step, int64_t total) const override {
+    scheduler_common::check_step(step, total, "scheduler/cosine");
+    const int64_t w = warmup_.steps(total);
+    if (step < w) return static_cast<double>(step) / static_cast<double>(w);
+    const double span = static_cast<double>(std::max<int64_t>(1, total - w));
+    const double progress = std::min(1.0, static_cast<double>(step - w) / span);
+    return min_ + (1.0 - min_) * 0.5 * (1.0 + std::cos(M_PI * progress));
+  }
+
+ private:
+  scheduler_common::Warmup warmup_;
+  double min_;
+};
+
+}  // namespace
+}  // namespace stagehand
+
+STAGEHAND_PLUGIN(registrar) {
+  stagehand::Schema s;
+  stagehand::scheduler_common::warmup_options(s, 0.1)
+      .opt("min_factor", 0.0, "factor at the end of the cosine")
+      .min(0)
+      .max(1);
+  registrar.add<stagehand::Scheduler>(
+      "cosine", "linear warmup, then half-cosine decay from 1 to min_factor", s,
+      [](const stagehand::Options& o) { return std::make_shared<stagehand::CosineScheduler>(o); });
+}

@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: Apache-2.0
+// Stage kind `train`: the training engine. One loop serves every design in the pipelines (classification,
+// pretraining objectives, distillation from a teacher stage, siamese and triplet models): the model maps a batch
+// to named outputs, the loss reads them, evaluators judge them. The data order is a pure function of
+// (seed, epoch), so a checkpoint only needs the step number, the weights, the optimizer state and the RNG state
+// for a resumed run to end bit-identical to an uninterrupted one.
+#include <ATen/autocast_mode.h>
+#include <torch/types.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/serialize.h>
+
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include <stagehand/checkpoint.h>
+#include <stagehand/dataset.h>
+#include <stagehand/engine.h>
+#include <stagehand/model.h>
+#include <stagehand/optim.h>
+#include <stagehand/plugin.h>
+#include <stagehand/stage.h>
+#include <stagehand/util.h>
+
+#include "train_plugin.h"
+
+namespace stagehand::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+/// Builds batches ahead of the step on a background thread. Batch k of the run is a pure function of k, so
+/// the prefetcher can run freely ahead; it never changes what the step sees.
+class Prefetcher {
+ public:
+  using Make = std::function<Batch(int64_t)>;
+  Prefetcher(Make make, int64_t first, int64_t depth) : make_(std::move(make)), next_(first), depth_(depth) {
+    worker_ = std::thread([this] { loop(); });
+  }
+  ~Prefetcher() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();
+  }
+  Batch get() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [this] { return !ready_.empty() || error_; });
+    if (error_) std::rethrow_exception(error_);
+    Batch b = std::move(ready_.front());
+    ready_.pop_front();
+    cv_.notify_all();
+    return b;
+  }
+
+ private:
+  void loop() {
+    while (true) {
+      int64_t k;
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        cv_.wait(l, [this] { return stop_ || static_cast<int64_t>(ready_.size()) < depth_; });
+        if (stop_) return;
+        k = next_++;
+      }
+      try {
+        Batch b = make_(k);
+        std::lock_guard<std::mutex> l(mu_);
+        ready_.push_back(std::move(b));
+      } catch (...) {
+        std::lock_guard<std::mutex> l(mu_);
+        error_ = std::current_exception();
+      }
+      cv_.notify_all();
+      if (error_) return;
+    }
+  }
+  Make make_;
+  int64_t next_;
+  int64_t depth_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Batch> ready_;
+  std::exception_ptr error_;
+  bool stop_ = false;
+  std::thread worker_;
+};
+
+/// bf16 autocast on CPU (fp32 master weights stay fp32).
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(bool on) : on_(on) {
+    if (on_) {
+      prev_ = at::autocast::is_cpu_enabled();
+      at::autocast::set_cpu_enabled(true);
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    }
+  }
+  ~AutocastGuard() {
+    if (on_) {
+      at::autocast::set_cpu_enabled(prev_);
+      at::autocast::clear_cache();
+    }
+  }
+
+ private:
+  bool on_;
+  bool prev_ = false;
+};
+
+bool no_decay_name(const std::string& n) {
+  auto ends = [&](const std::string& s) { return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
+  return ends(".bias") || ends("bias") || n.find("LayerNorm") != std::string::npos ||
+         n.find("layer_norm") != std::string::npos || n.find("norm.") != std::string::npos;
+}
+
+/// Depth of a parameter for layer-wise learning-rate decay, as ELECTRA counts it: embeddings 0, encoder block i
+/// at i + 1, the rest of the encoder (pooler) L + 1, everything outside the encoder (task heads) L + 2.
+int64_t param_depth(const std::string& n, int64_t layers) {
+  if (n.rfind("encoder.", 0) != 0) return layers + 2;
+  if (n.find(".embeddings") != std::string::npos || n.find("embeddings_project") != std::string::npos) return 0;
+  auto p = n.find(".layer.");
+  if (p != std::string::npos) {
+    try {
+      return std::stoll(n.substr(p + 7)) + 1;
+    } catch (...) {
+    }
+  }
+  return layers + 1;
+}
+
+std::string fmt_metrics(const std::map<std::string, double>& m) {
+  std::string s;
+  for (const auto& [k, v] : m) {
+    if (k.find('.') != std::string::npos) continue;  // per-class details go to the record only
+    s += fmt::format("{}{}={:.4f}", s.empty() ? "" : " ", k, v);
+  }
+  return s;
+}
+
+class TrainStage : public Stage {
+ public:
+  void run(StageContext& ctx) override;
+};
+
+void TrainStage::run(StageContext& ctx) {
+  const Options& o = ctx.options();
+  const Registry& reg = ctx.registry();
+  BuildContext bc = ctx.build_context();
+  torch::manual_seed(ctx.seed());
+
+  // ---- data
+  auto data = ctx.build<Dataset>("data");
+  const std::string train_split = o.get<std::string>("train_split");
+  const std::string eval_split = o.get<std::string>("eval_split");
+  SH_CHECK(data->has_split(train_split), "the dataset has no '{}' split (it has: {})", train_split,
+           fmt::join(data->splits(), ", "));
+  const bool can_eval = data->has_split(eval_split) && data->size(eval_split) > 0;
+  const int64_t n_train = data->size(train_split);
+  SH_CHECK(n_train > 0, "the '{}' split of the dataset is empty; check the data files", train_split);
+
+  // ---- model (dimensions the spec leaves open come from the data; `init` loads earlier weights into it)
+  ConfigNode model_spec = o.node("model");
+  std::string init_stage = o.has("init") ? o.get<std::string>("init") : "";
+  const std::string init_what = o.get<std::string>("init_from");
+  model_spec = fill_hints(model_spec, "model", data->hints(), reg);
+  auto model = reg.create<Model>(model_spec, bc);
+  if (!init_stage.empty()) {
+    const auto& up = ctx.upstream(init_stage);
+    if (init_what == "model") {
+      auto it = up.provides.find("model");
+      SH_CHECK(it != up.provides.end(), "init: stage '{}' provides no model", init_stage);
+      load_weights(up.dir / it->second.at("weights").as_string(), *model);
+    } else {
+      auto it = up.provides.find("encoder");
+      SH_CHECK(it != up.provides.end(), "init: stage '{}' provides no encoder", init_stage);
+      SH_CHECK(model->encoder(), "init: the model has no encoder to initialise");
+      load_weights(up.dir / it->second.at("weights").as_string(), *model->encoder());
+    }
+    ctx.info(fmt::format("initialised the {} from stage '{}'", init_what, init_stage));
+  }
+  std::shared_ptr<Model> teacher;
+  if (o.has("teacher")) {
+    const auto& up = ctx.upstream(o.get<std::string>("teacher"));
+    auto it = up.provides.find("model");
+    SH_CHECK(it != up.provides.end(), "teacher: stage '{}' provides no model", up.name);
+    BuildContext tbc = bc;
+    tbc.base_dir = up.dir;
+    teacher = reg.create<Model>(it->second, tbc);
+    teacher->eval();
+    for (auto& p : teacher->parameters()) p.set_requires_grad(false);
+  }
+
+  // The teacher's logits join every batch, in training and in evaluation (the loss reads them in both).
+  auto add_teacher = [&](Batch& b) {
+    if (!teacher) return;
+    torch::NoGradGuard ng;
+    AutocastGuard ac(o.get<std::string>("precision") == "bf16");
+    b.set("teacher.logits", teacher->forward(b).at("logits").to(torch::kFloat32));
+  };
+  const std::function<void(Batch&)> prepare = teacher ? std::function<void(Batch&)>(add_teacher) : nullptr;
+
+  // ---- what trains, and how fast
+  auto freeze = o.get<std::vector<std::string>>("freeze");
+  auto optimizer = ctx.build<Optimizer>("optimizer");
+  auto scheduler = ctx.build<Scheduler>("scheduler");
+  auto loss = ctx.build<Loss>("loss");
+  std::vector<std::shared_ptr<Evaluator>> evaluators;
+  for (const auto& e : o.node("evaluators").items()) evaluators.push_back(reg.create<Evaluator>(e, bc));
+  const double lld = o.get<double>("layerwise_lr_decay");
+  const int64_t layers = model->encoder() ? model->encoder()->num_layers() : 0;
+  std::vector<NamedParameter> params;
+  std::vector<torch::Tensor> trainable;
+  int64_t n_frozen = 0, n_params = 0;
+  for (auto& p : model->named_parameters(true)) {
+    bool frozen = false;
+    for (const auto& f : freeze)
+      if (p.key() == f || p.key().rfind(f + ".", 0) == 0) frozen = true;
+    if (frozen) {
+      p.value().set_requires_grad(false);
+      ++n_frozen;
+      continue;
+    }
+    if (!p.value().requires_grad()) continue;
+    NamedParameter np;
+    np.name = p.key();
+    np.tensor = p.value();
+    np.decay = !(optimizer->exclude_bias_and_norm_from_decay() && no_decay_name(p.key()));
+    np.lr_scale = lld == 1.0 ? 1.0 : std::pow(lld, static_cast<double>(layers + 2 - param_depth(p.key(), layers)));
+    params.push_back(np);
+    trainable.push_back(p.value());
+    n_params += p.value().numel();
+  }
+  SH_CHECK(!params.empty(), "nothing to train: every parameter is frozen (freeze: {})", fmt::join(freeze, ", "));
+  optimizer->setup(params);
+
+  // ---- schedule
+  const int64_t batch_size = o.get<int64_t>("batch_size");
+  const int64_t accum = o.get<int64_t>("grad_accum");
+  const int64_t micro_per_epoch = (n_train + batch_size - 1) / batch_size;
+  const int64_t steps_per_epoch = std::max<int64_t>(1, micro_per_epoch / accum);
+  int64_t total = 0;
+  if (o.has("steps")) {
+    total = o.get<int64_t>("steps");
+  } else {
+    total = static_cast<int64_t>(std::ceil(o.get<double>("epochs") * static_cast<double>(steps_per_epoch)));
+  }
+  SH_CHECK(total > 0, "the stage would train for 0 steps; set steps or epochs");
+  const int64_t eval_every = o.has("eval_every") ? o.get<int64_t>("eval_every") : steps_per_epoch;
+  const int64_t ckpt_every = o.has("checkpoint_every") ? o.get<int64_t>("checkpoint_every") : std::min<int64_t>(eval_every, 500);
+  const int64_t log_every = o.get<int64_t>("log_every");
+  const int patience = static_cast<int>(o.get<int64_t>("early_stopping_patience"));
+  const bool bf16 = o.get<std::string>("precision") == "bf16";
+  const double clip = o.get<double>("clip_norm");
+  const int64_t eval_bs = o.has("eval_batch_size") ? o.get<int64_t>("eval_batch_size") : batch_size;
+  const std::string primary = evaluators.empty() ? "loss" : evaluators.front()->primary_metric();
+  const bool higher = evaluators.empty() ? false : evaluators.front()->higher_is_better();
+  const uint64_t data_seed = derive_seed(ctx.seed(), "data");
+  ctx.info(fmt::format("{} examples, batch {} x {} accumulation, {} steps ({} per epoch), {} trainable tensors "
+                       "({:.2f} M values), {} frozen, {}",
+                       n_train, batch_size, accum, total, steps_per_epoch, params.size(), n_params / 1e6, n_frozen,
+                       bf16 ? "bf16 autocast" : "fp32"));
+
+  // ---- resume
+  fs::path ckpt_dir = ctx.output_dir() / "checkpoints";
+  fs::path best_file = ctx.output_dir() / "best.pt";
+  int64_t step = 0;
+  double best = higher ? -INFINITY : INFINITY;
+  int64_t best_step = -1;
+  int64_t bad_evals = 0;
+  {
+    torch::serialize::InputArchive ar;
+    auto got = load_latest_checkpoint(ckpt_dir, ar, [&](const std::string& w) { ctx.info("warning: " + w); });
+    if (got) {
+      torch::serialize::InputArchive m, opt;
+      ar.read("model", m);
+      ar.read("optimizer", opt);
+      model->load(m);
+      optimizer->load(opt);
+      torch::Tensor t;
+      ar.read("rng", t);
+      set_rng_state(t);
+      ar.read("step", t);
+      step = t.item<int64_t>();
+      ar.read("best", t);
+      best = t.item<double>();
+      ar.read("best_step", t);
+      best_step = t.item<int64_t>();
+      ar.read("bad_evals", t);
+      bad_evals = t.item<int64_t>();
+      ctx.info(fmt::format("resumed from {} (step {} of {})", got->file.filename().string(), step, total));
+    }
+  }
+  auto save_checkpoint = [&]() {
+    torch::serialize::OutputArchive ar, m, opt;
+    model->save(m);
+    optimizer->save(opt);
+    ar.write("model", m);
+    ar.write("optimizer", opt);
+    ar.write("rng", get_rng_state());
+    ar.write("step", torch::tensor(step));
+    ar.write("best", torch::tensor(best, torch::kFloat64));
+    ar.write("best_step", torch::tensor(best_step));
+    ar.write("bad_evals", torch::tensor(bad_evals));
+    write_checkpoint(ckpt_dir, step, ar, static_cast<int>(o.get<int64_t>("keep_checkpoints")));
+  };
+
+  auto make_batch = [&](int64_t k) {
+    int64_t epoch = k / micro_per_epoch;
+    int64_t within = k % micro_per_epoch;
+    auto order = epoch_order(n_train, data_seed, epoch);  // cheap next to a training step
+    std::vector<int64_t> idx(order.begin() + within * batch_size,
+                             order.begin() + std::min(n_train, (within + 1) * batch_size));
+    return data->batch(train_split, idx);
+  };
+  Prefetcher prefetch(make_batch, step * accum, 4);
+
+  model->train();
+  auto bar = ctx.progress("train", total);
+  auto t_start = std::chrono::steady_clock::now();
+  int64_t tokens = 0;
+  double last_loss = NAN;
+  bool stopped_early = false;
+  const double base_lr = optimizer->base_lr();
+  while (step < total) {
+    optimizer->zero_grad();
+    double step_loss = 0;
+    std::map<std::string, double> part_sums;
+    for (int64_t a = 0; a < accum; ++a) {
+      Batch b = prefetch.get();
+      tokens += b.tokens();
+      add_teacher(b);
+      torch::Tensor l;
+      std::map<std::string, torch::Tensor> parts;
+      {
+        AutocastGuard ac(bf16);
+        Batch out = model->forward(b);
+        l = loss->compute(out, b, parts);
+      }
+      l = l.to(torch::kFloat32) / static_cast<double>(accum);
+      l.backward();
+      step_loss += l.item<double>();
+      for (const auto& [k, v] : parts) part_sums[k] += v.item<double>() / static_cast<double>(accum);
+    }
+    if (!std::isfinite(step_loss)) {
+      auto last = list_checkpoints(ckpt_dir);
+      throw Error(fmt::format("the loss became {} at step {}; training stopped{}. Lower the learning rate or check "
+                              "the data",
+                              step_loss, step + 1,
+                              last.empty() ? "" : fmt::format(" (the last good checkpoint, step {}, is kept)", last.front().step)));
+    }
+    if (clip > 0) torch::nn::utils::clip_grad_norm_(trainable, clip);
+    double lr = base_lr * scheduler->factor(step, total);
+    optimizer->step(lr);
+    ++step;
+    last_loss = step_loss;
+
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    if (step % log_every == 0 || step == total) {
+      std::vector<std::pair<std::string, double>> values = {{"loss", step_loss}, {"lr", lr}};
+      for (const auto& [k, v] : part_sums) values.emplace_back(k, v);
+      if (secs > 0) values.emplace_back("tokens_per_s", static_cast<double>(tokens) / secs);
+      ctx.log_values(step, values);
+    }
+    bar->update(step, {{"loss", step_loss}, {"lr", lr}, {"tok/s", secs > 0 ? static_cast<double>(tokens) / secs : 0}});
+
+    if (can_eval && (step % eval_every == 0 || step == total)) {
+      auto m = evaluate_split(*model, *data, eval_split, evaluators, eval_bs, loss.get(), &ctx, prepare);
+      std::vector<std::pair<std::string, double>> values;
+      for (const auto& [k, v] : m) values.emplace_back("eval." + k, v);
+      ctx.log_values(step, values);
+      double score = m.count(primary) ? m.at(primary) : NAN;
+      bool improved = std::isfinite(score) && (higher ? score > best : score < best);
+      if (improved) {
+        best = score;
+        best_step = step;
+        bad_evals = 0;
+        save_weights(best_file, *model);
+      } else {
+        ++bad_evals;
+      }
+      ctx.info(fmt::format("step {}: {}{}", step, fmt_metrics(m), improved ? " (best so far)" : ""));
+      if (patience > 0 && bad_evals >= patience) {
+        ctx.info(fmt::format("early stopping: no better {} in {} evaluations", primary, patience));
+        stopped_early = true;
+      }
+    }
+    if (ctx.stop_requested()) {
+      save_checkpoint();
+      bar->finish();
+      throw Interrupted(ctx.stop_signal());
+    }
+    if (step % ckpt_every == 0 || step == total || stopped_early) save_checkpoint();
+    if (stopped_early) break;
+  }
+  bar->finish();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+
+  // ---- the result: the best model if asked (and evaluated), its weights, final metrics
+  if (o.get<bool>("select_best") && best_step >= 0 && fs::exists(best_file)) {
+    load_weights(best_file, *model);
+    ctx.info(fmt::format("selected the model of step {} ({} {:.4f})", best_step, primary, best));
+  }
+  save_weights(ctx.output_dir() / "model.pt", *model);
+  write_file_atomic(ctx.output_dir() / "model.yaml", to_yaml(model->spec()));
+  ctx.provide("model", saved_spec(model->spec(), "model.pt"));
+  if (auto enc = model->encoder()) {
+    save_weights(ctx.output_dir() / "encoder.pt", *enc);
+    ctx.provide("encoder", saved_spec(enc->spec(), "encoder.pt"));
+  }
+  // Checkpoints served the run; the stage's output is the model.
+  std::error_code ec;
+  fs::remove_all(ckpt_dir, ec);
+  fs::remove(best_file, ec);
+  fs::remove(best_file.string() + ".sha256", ec);
+
+  ctx.metric("steps", static_cast<double>(step));
+  ctx.metric("train_loss", last_loss);
+  if (best_step >= 0) ctx.metric("best_step", static_cast<double>(best_step));
+  for (const std::string& split : {eval_split, o.get<std::string>("test_split")}) {
+    if (split.empty() || !data->has_split(split) || data->size(split) == 0) continue;
+    for (const auto& [k, v] : evaluate_split(*model, *data, split, evaluators, eval_bs, loss.get(), &ctx, prepare))
+      ctx.metric(split + "." + k, v);
+  }
+  ctx.timing("train_seconds", secs);
+  if (secs > 0) ctx.timing("tokens_per_second", static_cast<double>(tokens) / secs);
+}
+
+}  // namespace
+}  // namespace stagehand::train
+
+STAGEHAND_PLUGIN(registrar) {
+  using stagehand::ConfigNode;
+  using stagehand::OptionType;
+  using stagehand::parse_yaml;
+  registrar
+      .add<stagehand::Stage>(
+          "train", "train a model: data, model, loss, optimizer, schedule, evaluation, checkpoints, resume",
+          stagehand::Schema()
+              .component("data", "dataset", "the training data, e.g. {type: text_classification, train: ..., tokenizer: tok}")
+              .component("model", "model", "what to train, e.g. {type: classifier, encoder: {type: transformer, preset: bert-mini}}")
+              .component("loss", "loss", "the objective, e.g. {type: cross_entropy}")
+              .component("optimizer", "optimizer", parse_yaml("{type: adamw, lr: 1.0e-4}", "<default>"), "optimizer")
+              .component("scheduler", "scheduler", parse_yaml("{type: linear, warmup_fraction: 0.1}", "<default>"),
+                         "learning-rate schedule (a factor of the optimizer's lr)")
+              .list("evaluators", OptionType::Component, ConfigNode::sequence(),
+                    "metrics on the evaluation split; the first one's primary metric selects the best model")
+              .kind("evaluator")
+              .optional("init", OptionType::Stage, "start from this stage's trained encoder (or whole model: init_from)")
+              .choice("init_from", "encoder", {"encoder", "model"}, "what `init` loads")
+              .optional("teacher", OptionType::Stage, "a stage whose model's logits become the batch's teacher.logits")
+              .optional("steps", OptionType::Int, "optimizer steps (default: from epochs)")
+              .min(1)
+              .opt("epochs", 1.0, "passes over the training split when steps is not given")
+              .min(0)
+              .opt("batch_size", int64_t{32}, "examples per micro-batch")
+              .min(1)
+              .opt("grad_accum", int64_t{1}, "micro-batches per optimizer step")
+              .min(1)
+              .optional("eval_batch_size", OptionType::Int, "batch size for evaluation (default: batch_size)")
+              .opt("clip_norm", 1.0, "global gradient-norm clipping (0: off)")
+              .min(0)
+              .opt("layerwise_lr_decay", 1.0, "lr x decay^(L+2-depth): embeddings 0, block i at i+1, heads L+2 (ELECTRA)")
+              .min(0)
+              .max(1)
+              .list("freeze", OptionType::String, ConfigNode::sequence(),
+                    "parameter-name prefixes that do not train (e.g. encoder.embeddings)")
+              .choice("precision", "fp32", {"fp32", "bf16"}, "bf16: autocast to bfloat16 with fp32 master weights")
+              .optional("eval_every", OptionType::Int, "evaluate every N steps (default: once per epoch and at the end)")
+              .min(1)
+              .optional("checkpoint_every", OptionType::Int, "checkpoint every N steps (default: min(eval_every, 500))")
+              .min(1)
+              .opt("keep_checkpoints", int64_t{2}, "how many recent checkpoints to keep while training")
+              .min(1)
+              .opt("log_every", int64_t{10}, "log loss and lr to metrics.jsonl every N steps")
+              .min(1)
+              .opt("select_best", true, "finish with the weights of the best evaluation (if there was one)")
+              .opt("early_stopping_patience", int64_t{0}, "stop after N evaluations without improvement (0: never)")
+              .min(0)
+              .opt("train_split", std::string("train"), "split to train on")
+              .opt("eval_split", std::string("validation"), "split to evaluate on during training")
+              .opt("test_split", std::string("test"), "split also evaluated at the end (if the dataset has it)"),
+          [](const stagehand::Options&) { return std::make_shared<stagehand::train::TrainStage>(); })
+      .with_provides({"model", "encoder"});
+  stagehand::train::register_saved(registrar);
+}

@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: Apache-2.0
+// The text_classification dataset, loaded for real with ALBERT's SentencePiece model (ids below are spm_encode's:
+// ▁one 53, ▁two 81, ▁three 132, ▁four 222, ▁five 355, ▁six 490, ▁seven 810; <pad> 0, [CLS] 2, [SEP] 3).
+//  - JSONL, CSV and TSV (RFC 4180 quoting, CRLF, no header), field mapping, ids, pairs with segment ids and
+//    longest-first truncation;
+//  - the label vocabulary (sorted, numeric, fixed, lowercased) and unknown labels at test time;
+//  - malformed records: fail with file:line, or skip and count; configuration errors;
+//  - the shipped data/spam files.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "stagehand/dataset.h"
+#include "stagehand/error.h"
+#include "stagehand/loader.h"
+#include "stagehand/registry.h"
+#include "stagehand/tokenizer.h"
+
+namespace fs = std::filesystem;
+using stagehand::Batch;
+using stagehand::Dataset;
+
+namespace {
+
+constexpr int64_t kPad = 0, kCls = 2, kSep = 3;
+
+torch::Tensor matrix(std::vector<int64_t> values, int64_t cols) {
+  const auto rows = static_cast<int64_t>(values.size()) / cols;
+  return torch::tensor(values, torch::kInt64).view({rows, cols});
+}
+torch::Tensor vec(std::vector<int64_t> values) { return torch::tensor(values, torch::kInt64); }
+
+std::vector<int64_t> all_indices(const Dataset& d, const std::string& split) {
+  std::vector<int64_t> v(static_cast<size_t>(d.size(split)));
+  std::iota(v.begin(), v.end(), 0);
+  return v;
+}
+
+class TextClassificationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    registry_ = new stagehand::Registry;
+    loader_ = new stagehand::PluginLoader(*registry_);
+    loader_->load(std::string(STAGEHAND_PLUGIN_DIR) + "/tokenizer_sentencepiece.so");
+    loader_->load(std::string(STAGEHAND_PLUGIN_DIR) + "/dataset_text_classification.so");
+  }
+  static void TearDownTestSuite() {
+    delete loader_;
+    delete registry_;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(registry_->find("dataset", "text_classification")) << "dataset_text_classification.so not loaded";
+    ASSERT_TRUE(registry_->find("tokenizer", "sentencepiece")) << "tokenizer_sentencepiece.so not loaded";
+    dir_ = fs::temp_directory_path() / fmt::format("stagehand-text-cls-{}-{}", ::getpid(),
+                                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name, std::ios::binary) << text;
+    return (dir_ / name).string();
+  }
+  static std::string tokenizer_spec() {
+    return fmt::format("{{type: sentencepiece, model: {}}}",
+                       (fs::path(STAGEHAND_TEST_DATA) / "tokenizers" / "albert-30k-clean.model").string());
+  }
+  stagehand::BuildContext context() const {
+    stagehand::BuildContext ctx;
+    ctx.registry = registry_;
+    ctx.seed = 1;
+    return ctx;
+  }
+  std::shared_ptr<Dataset> make(const std::string& options) {
+    std::string spec = fmt::format("{{type: text_classification, tokenizer: {}, {}}}", tokenizer_spec(), options);
+    return registry_->create<Dataset>(stagehand::parse_yaml(spec, "test"), context());
+  }
+  // The message of the error that building with `options` throws ("" if it builds).
+  std::string error_of(const std::string& options) {
+    try {
+      make(options);
+    } catch (const stagehand::Error& e) {
+      return e.what();
+    }
+    return "";
+  }
+  std::vector<int64_t> encode(const std::string& text) {
+    auto tok = registry_->create<stagehand::Tokenizer>(stagehand::parse_yaml(tokenizer_spec(), "test"), context());
+    auto e = tok->encode(text);
+    return std::vector<int64_t>(e.ids.begin(), e.ids.end());
+  }
+  static std::vector<int64_t> row(const Batch& b, int64_t r) {
+    std::vector<int64_t> out;
+    auto ids = b.at("input_ids")[r];
+    auto mask = b.at("attention_mask")[r];
+    for (int64_t c = 0; c < ids.size(0); ++c)
+      if (mask[c].item<int64_t>()) out.push_back(ids[c].item<int64_t>());
+    return out;
+  }
+
+  static stagehand::Registry* registry_;
+  static stagehand::PluginLoader* loader_;
+  fs::path dir_;
+};
+stagehand::Registry* TextClassificationTest::registry_ = nullptr;
+stagehand::PluginLoader* TextClassificationTest::loader_ = nullptr;
+
+TEST_F(TextClassificationTest, JsonlFieldsLabelsIdsAndBatches) {
+  std::string train = write("train.jsonl",
+                            "{\"text\": \"one two\", \"label\": \"pos\", \"uid\": \"a\"}\n"
+                            "{\"text\": \"three\", \"label\": \"neg\", \"uid\": \"b\"}\n"
+                            "\n"
+                            "{\"text\": \"four five six\", \"label\": \"neutral\", \"uid\": 7}\n");
+  std::string test = write("test.jsonl", "{\"text\": \"seven\", \"label\": \"pos\", \"uid\": \"t1\"}\n");
+  auto d = make(fmt::format("train: {}, test: {}, id_field: uid", train, test));
+  EXPECT_EQ(d->splits(), (std::vector<std::string>{"train", "test"}));
+  EXPECT_EQ(d->labels(), (std::vector<std::string>{"neg", "neutral", "pos"}));  // sorted train labels
+  EXPECT_EQ(d->size("train"), 3);
+  EXPECT_EQ(d->size("test"), 1);
+  Batch b = d->batch("train", {0, 1, 2});
+  EXPECT_EQ(b.ids, (std::vector<std::string>{"a", "b", "7"}));
+  EXPECT_TRUE(b.at("input_ids")
+                  .equal(matrix({kCls, 53, 81, kSep, kPad,     //
+                                 kCls, 132, kSep, kPad, kPad,  //
+                                 kCls, 222, 355, 490, kSep},
+                                5)))
+      << b.at("input_ids");
+  EXPECT_TRUE(b.at("attention_mask").equal(matrix({1, 1, 1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1}, 5)));
+  EXPECT_TRUE(b.at("token_type_ids").equal(torch::zeros({3, 5}, torch::kInt64)));
+  EXPECT_TRUE(b.at("labels").equal(vec({2, 0, 1}))) << b.at("labels");
+  Batch t = d->batch("test", {0});
+  EXPECT_EQ(t.ids, std::vector<std::string>{"t1"});
+  EXPECT_TRUE(t.at("labels").equal(vec({2})));
+  auto h = d->hints();
+  EXPECT_EQ(h.at("num_labels"), 3);
+  EXPECT_EQ(h.at("vocab_size"), 30000);
+  EXPECT_EQ(h.at("pad_id"), kPad);
+  EXPECT_EQ(h.at("skipped_records"), 0);
+
+  // Without id_field the id is the line number (blank lines count).
+  auto by_line = make(fmt::format("train: {}", train));
+  EXPECT_EQ(by_line->batch("train", {0, 1, 2}).ids, (std::vector<std::string>{"1", "2", "4"}));
+  EXPECT_EQ(by_line->splits(), std::vector<std::string>{"train"});
+  std::string err;
+  try {
+    by_line->size("validation");
+  } catch (const stagehand::Error& e) {
+    err = e.what();
+  }
+  EXPECT_NE(err.find("no split 'validation'; its splits are: train"), std::string::npos) << err;
+}
+
+TEST_F(TextClassificationTest, LabelVocabularyOrder) {
+  std::string train = write("train.jsonl",
+                            "{\"text\": \"one\", \"label\": \"POS\"}\n"
+                            "{\"text\": \"two\", \"label\": \"neg\"}\n"
+                            "{\"text\": \"three\", \"label\": \"Neutral\"}\n");
+  // A fixed order wins over sorting; lowercase_labels applies to the files and to the list.
+  auto fixed = make(fmt::format("train: {}, labels: [Pos, neg, neutral], lowercase_labels: true", train));
+  EXPECT_EQ(fixed->labels(), (std::vector<std::string>{"pos", "neg", "neutral"}));
+  EXPECT_TRUE(fixed->batch("train", {0, 1, 2}).at("labels").equal(vec({0, 1, 2})));
+  auto lowered = make(fmt::format("train: {}, lowercase_labels: true", train));
+  EXPECT_EQ(lowered->labels(), (std::vector<std::string>{"neg", "neutral", "pos"}));
+  // Case matters otherwise (byte order: capitals first).
+  EXPECT_EQ(make(fmt::format("train: {}", train))->labels(), (std::vector<std::string>{"Neutral", "POS", "neg"}));
+  // Integer labels (JSON numbers or strings) sort numerically.
+  std::string numeric = write("n.jsonl",
+                              "{\"text\": \"one\", \"label\": 10}\n"
+                              "{\"text\": \"two\", \"label\": \"2\"}\n"
+                              "{\"text\": \"three\", \"label\": 1}\n");
+  auto n = make(fmt::format("train: {}", numeric));
+  EXPECT_EQ(n->labels(), (std::vector<std::string>{"1", "2", "10"}));
+  EXPECT_TRUE(n->batch("train", {0, 1, 2}).at("labels").equal(vec({2, 1, 0})));
+  // A train label outside a fixed list is an error too.
+  std::string err = error_of(fmt::format("train: {}, labels: [pos, neg]", train));
+  EXPECT_NE(err.find("train.jsonl:1: label 'POS' is not one of the 2 known labels (pos, neg), which 'labels' lists"),
+            std::string::npos)
+      << err;
+}
+
+TEST_F(TextClassificationTest, UnknownLabelAtTestTimeNamesFileLineLabelAndKnownOnes) {
+  std::string train = write("train.jsonl",
+                            "{\"text\": \"one\", \"label\": \"pos\"}\n"
+                            "{\"text\": \"two\", \"label\": \"neg\"}\n");
+  std::string test = write("test.jsonl",
+                           "{\"text\": \"three\", \"label\": \"neg\"}\n"
+                           "{\"text\": \"four\", \"label\": \"maybe\"}\n");
+  std::string err = error_of(fmt::format("train: {}, test: {}", train, test));
+  EXPECT_NE(err.find(fmt::format("{}:2: label 'maybe' is not one of the 2 known labels (neg, pos), which come from "
+                                 "the train file",
+                                 test)),
+            std::string::npos)
+      << err;
+  // Even when malformed records are skipped: an unknown label is not a malformed record.
+  EXPECT_NE(error_of(fmt::format("train: {}, test: {}, on_bad_record: skip", train, test)).find("'maybe'"),
+            std::string::npos);
+  // Without a train file the classes must be listed.
+  err = error_of(fmt::format("test: {}", test));
+  EXPECT_NE(err.find("no 'train' file to learn the labels from; list them in 'labels'"), std::string::npos) << err;
+  auto listed = make(fmt::format("test: {}, labels: [neg, maybe]", test));
+  EXPECT_TRUE(listed->batch("test", {0, 1}).at("labels").equal(vec({0, 1})));
+}
+
+TEST_F(TextClassificationTest, CsvQuotingCrlfAndFieldMapping) {
+  std::string csv = write("train.csv",
+                          "id,sentence,label\n"
+                          "r1,\"one, two\",pos\n"
+                          "r2,\"he said \"\"three\"\"\",neg\n"
+                          "r3,\"four\n"
+                          "five\",pos\n"
+                          "r4,six \"seven\",neg\n");
+  auto d = make(fmt::format("train: {}, text_field: sentence, id_field: id", csv));
+  ASSERT_EQ(d->size("train"), 4);
+  Batch b = d->batch("train", {0, 1, 2, 3});
+  EXPECT_EQ(b.ids, (std::vector<std::string>{"r1", "r2", "r3", "r4"}));
+  EXPECT_EQ(row(b, 0), encode("one, two"));
+  EXPECT_EQ(row(b, 1), encode("he said \"three\""));
+  EXPECT_EQ(row(b, 2), encode("four\nfive"));
+  EXPECT_EQ(row(b, 3), encode("six \"seven\""));                         // quotes inside an unquoted field are literal
+  EXPECT_EQ(row(b, 0), (std::vector<int64_t>{kCls, 53, 15, 81, kSep}));  // ▁one , ▁two (spm_encode)
+  EXPECT_TRUE(b.at("labels").equal(vec({1, 0, 1, 0})));
+  // Default ids: the line each record starts on (the header is line 1; r3 spans lines 4 and 5).
+  auto by_line = make(fmt::format("train: {}, text_field: sentence", csv));
+  EXPECT_EQ(by_line->batch("train", {0, 1, 2, 3}).ids, (std::vector<std::string>{"2", "3", "4", "6"}));
+
+  // CRLF line ends and a byte order mark change nothing.
+  std::string crlf = write("crlf.csv", "\xEF\xBB\xBFsentence,label\r\n\"one, two\",pos\r\nthree,neg\r\n");
+  auto c = make(fmt::format("train: {}, text_field: sentence", crlf));
+  EXPECT_EQ(c->labels(), (std::vector<std::string>{"neg", "pos"}));
+  EXPECT_EQ(row(c->batch("train", {0}), 0), encode("one, two"));
+  EXPECT_EQ(row(c->batch("train", {1}), 0), (std::vector<int64_t>{kCls, 132, kSep}));
+}
+
+TEST_F(TextClassificationTest, TsvWithAndWithoutHeaderAndExplicitFormat) {
+  std::string tsv = write("train.tsv",
+                          "gold\ttext\tnote\n"
+                          "pos\tone two\tx\n"
+                          "neg\t\"three\tfour\"\ty\n");
+  auto d = make(fmt::format("train: {}, label_field: gold", tsv));
+  ASSERT_EQ(d->size("train"), 2);
+  Batch b = d->batch("train", {0, 1});
+  EXPECT_EQ(row(b, 0), (std::vector<int64_t>{kCls, 53, 81, kSep}));
+  EXPECT_EQ(row(b, 1), (std::vector<int64_t>{kCls, 132, 222, kSep}));
+  EXPECT_TRUE(b.at("labels").equal(vec({1, 0})));
+
+  // No header: fields are column numbers; `format` overrides the extension.
+  std::string plain = write("plain.txt", "pos\tone two\nneg\tthree\n");
+  auto n = make(fmt::format("train: {}, format: tsv, has_header: false, text_field: '1', label_field: '0'", plain));
+  EXPECT_EQ(n->size("train"), 2);
+  EXPECT_EQ(row(n->batch("train", {1}), 0), (std::vector<int64_t>{kCls, 132, kSep}));
+  std::string err = error_of(fmt::format("train: {}, format: tsv, has_header: false", plain));
+  EXPECT_NE(err.find("text_field is 'text', but has_header is false, so fields are column numbers"), std::string::npos)
+      << err;
+  err = error_of(fmt::format("train: {}", plain));
+  EXPECT_NE(err.find("cannot tell the format of"), std::string::npos) << err;
+  EXPECT_NE(err.find("set format: jsonl | csv | tsv"), std::string::npos) << err;
+  err = error_of(fmt::format("train: {}", tsv));
+  EXPECT_NE(err.find("train.tsv:1: the header has no column 'label' (its columns: gold, text, note); set label_field"),
+            std::string::npos)
+      << err;
+}
+
+TEST_F(TextClassificationTest, PairsGetSegmentIdsAndLongestFirstTruncation) {
+  std::string train =
+      write("pairs.jsonl",
+            "{\"premise\": \"one two\", \"hypothesis\": \"three\", \"label\": \"yes\"}\n"
+            "{\"premise\": \"one two three four five\", \"hypothesis\": \"six\", \"label\": \"no\"}\n"
+            "{\"premise\": \"seven\", \"hypothesis\": \"one two three four five\", \"label\": \"no\"}\n");
+  auto d = make(fmt::format("train: {}, text_field: premise, text_pair_field: hypothesis, max_length: 6", train));
+  Batch b = d->batch("train", {0, 1, 2});
+  // [CLS] a [SEP] b [SEP]; max_length 6 leaves 3 text tokens, taken from the longer text first.
+  EXPECT_TRUE(b.at("input_ids")
+                  .equal(matrix({kCls, 53, 81, kSep, 132, kSep,  //
+                                 kCls, 53, 81, kSep, 490, kSep,  //
+                                 kCls, 810, kSep, 53, 81, kSep},
+                                6)))
+      << b.at("input_ids");
+  EXPECT_TRUE(b.at("token_type_ids").equal(matrix({0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1}, 6)))
+      << b.at("token_type_ids");
+  EXPECT_TRUE(b.at("labels").equal(vec({1, 0, 0})));
+  // Padding has segment 0 and mask 0.
+  auto wide = make(fmt::format("train: {}, text_field: premise, text_pair_field: hypothesis", train));
+  Batch w = wide->batch("train", {0, 1});
+  EXPECT_TRUE(w.at("token_type_ids")
+                  .equal(matrix({0, 0, 0, 0, 1, 1, 0, 0, 0,  //
+                                 0, 0, 0, 0, 0, 0, 0, 1, 1},
+                                9)))
+      << w.at("token_type_ids");
+  EXPECT_TRUE(w.at("attention_mask").equal(matrix({1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 9)));
+  // A record without the second text is malformed.
+  std::string missing = write("missing.jsonl", "{\"premise\": \"one\", \"label\": \"yes\"}\n");
+  std::string err = error_of(fmt::format("train: {}, text_field: premise, text_pair_field: hypothesis", missing));
+  EXPECT_NE(err.find("missing.jsonl:1: malformed record: no field 'hypothesis' (fields: label, premise)"),
+            std::string::npos)
+      << err;
+}
+
+TEST_F(TextClassificationTest, MalformedRecordsFailWithFileAndLine) {
+  struct Case {
+    std::string name, content, expected;
+  };
+  const std::vector<Case> cases = {
+      {"json.jsonl", "{\"text\": \"one\", \"label\": \"a\"}\n{\"text\": \"two\", \"label\": }\n",
+       "json.jsonl:2: malformed record: not valid JSON (parse error at column"},
+      {"utf8.jsonl", "{\"text\": \"one\", \"label\": \"a\"}\n\n{\"text\": \"t\xC3\x28o\", \"label\": \"a\"}\n",
+       "utf8.jsonl:3: malformed record: not valid JSON (parse error"},
+      {"field.jsonl", "{\"txt\": \"one\", \"label\": \"a\"}\n",
+       "field.jsonl:1: malformed record: no field 'text' (fields: label, txt)"},
+      {"empty.jsonl", "{\"text\": \"one\", \"label\": \"a\"}\n{\"text\": \"  \", \"label\": \"a\"}\n",
+       "empty.jsonl:2: malformed record: empty text in field 'text'"},
+      {"nolabel.jsonl", "{\"text\": \"one\", \"label\": null}\n",
+       "nolabel.jsonl:1: malformed record: field 'label' is null"},
+      {"array.jsonl", "[\"one\", \"a\"]\n", "array.jsonl:1: malformed record: expected a JSON object"},
+      {"cols.csv", "text,label\none,a\ntwo\nthree,b\n",
+       "cols.csv:3: malformed record: 1 column(s), expected 2 as in the header"},
+      {"quote.csv", "text,label\n\"one,a\ntwo,b\n",
+       "quote.csv:2: malformed record: a quoted field opened on line 2 is never closed"},
+      {"after.csv", "text,label\n\"one\"x,a\n", "after.csv:2: malformed record: text after a closing quote"},
+  };
+  for (const auto& c : cases) {
+    std::string file = write(c.name, c.content);
+    std::string err = error_of(fmt::format("train: {}", file));
+    EXPECT_NE(err.find(c.expected), std::string::npos) << c.name << ": " << err;
+    EXPECT_NE(err.find("fix the file or set on_bad_record: skip"), std::string::npos) << c.name << ": " << err;
+  }
+}
+
+TEST_F(TextClassificationTest, SkippedRecordsAreCountedInHints) {
+  std::string train = write("train.jsonl",
+                            "{\"text\": \"one\", \"label\": \"a\"}\n"
+                            "{\"text\": \"two\", \"label\": }\n"    // bad JSON
+                            "{\"text\": \"\", \"label\": \"b\"}\n"  // empty text
+                            "{\"text\": \"three\", \"label\": \"b\"}\n"
+                            "{\"label\": \"b\"}\n");  // no text
+  std::string dev = write("dev.csv",
+                          "text,label\n"
+                          "\"four,a\n"  // never closed: reading resumes on the next line
+                          "five,b\n"
+                          "six,a,extra\n"
+                          "seven,a\n");
+  testing::internal::CaptureStderr();
+  auto d = make(fmt::format("train: {}, validation: {}, on_bad_record: skip", train, dev));
+  std::string said = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(d->size("train"), 2);
+  EXPECT_EQ(d->size("validation"), 2);
+  EXPECT_EQ(d->hints().at("skipped_records"), 5);
+  EXPECT_EQ(d->labels(), (std::vector<std::string>{"a", "b"}));
+  Batch v = d->batch("validation", {0, 1});
+  EXPECT_EQ(v.ids, (std::vector<std::string>{"3", "5"}));
+  EXPECT_TRUE(v.at("labels").equal(vec({1, 0})));
+  EXPECT_NE(said.find("skipped 5 malformed record(s)"), std::string::npos) << said;
+  EXPECT_NE(said.find("train.jsonl:2: not valid JSON"), std::string::npos) << said;
+}
+
+TEST_F(TextClassificationTest, ShippedSpamDataLoads) {
+  const fs::path spam = fs::path(STAGEHAND_SOURCE_DIR) / "data" / "spam";
+  auto d = make(fmt::format("train: {}, validation: {}, test: {}, threads: 2", (spam / "train.jsonl").string(),
+                            (spam / "dev.jsonl").string(), (spam / "test.jsonl").string()));
+  EXPECT_EQ(d->labels(), (std::vector<std::string>{"ham", "spam"}));
+  EXPECT_EQ(d->hints().at("num_labels"), 2);
+  EXPECT_EQ(d->hints().at("skipped_records"), 0);
+  const std::map<std::string, std::pair<int64_t, int64_t>> expected = {
+      {"train", {1600, 481}}, {"validation", {400, 120}}, {"test", {400, 120}}};
+  for (const auto& [split, counts] : expected) {
+    ASSERT_EQ(d->size(split), counts.first) << split;
+    Batch b = d->batch(split, all_indices(*d, split));
+    EXPECT_EQ(b.at("labels").sum().item<int64_t>(), counts.second) << split << ": spam count";
+    EXPECT_EQ(b.at("input_ids").size(1), 128) << split;  // many e-mails fill max_length
+    EXPECT_TRUE((b.at("input_ids").select(1, 0) == kCls).all().item<bool>());
+    EXPECT_EQ(b.ids.size(), static_cast<size_t>(counts.first));
+  }
+}
+
+}  // namespace
