@@ -4,7 +4,7 @@
 #   make test   install what is missing, build, run the whole test suite
 BUILD ?= build
 JOBS ?= $(shell nproc)
-PIPELINE ?= pipelines/tokenizers.yaml
+PIPELINE ?= pipelines/quickstart.yaml
 RUNNER = $(BUILD)/bin/runner
 
 .PHONY: all deps configure build run test install bench clean

@@ -13,6 +13,7 @@
 #include "stagehand/conformance.h"
 #include "stagehand/loader.h"
 #include "stagehand/pipeline.h"
+#include "stagehand/tokenizer.h"
 #include "stagehand/util.h"
 #include "stagehand/version.h"
 
@@ -33,6 +34,8 @@ Examples:
   runner replay runs/quickstart/latest/record.yaml     re-run a recorded run and compare metrics
   runner diff runs/q/A/record.yaml runs/q/B/record.yaml   how two runs differ
   runner test-plugin build/my_loss.so                  conformance kit for plugin authors
+  echo "Hello, world!" | runner tokenize --tokenizer "{type: wordpiece, vocab: vocab.txt}"   tokens of each line
+  echo "Hello, world!" | runner tokenize --pipeline p.yaml --stage tok --ids   ids from a pipeline's tokenizer stage
 Environment: STAGEHAND_PLUGIN_PATH (extra plugin folders or files, ':'-separated).
 Exit codes: 0 success, 1 error, 2 usage, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 )";
@@ -65,7 +68,10 @@ int cmd_run(const std::string& file, const std::vector<std::string>& overrides, 
   for (const auto& s : p.stages) {
     const StageResult& sr = r.stages[s.name];
     std::string m;
-    for (const auto& [k, v] : sr.metrics) m += fmt::format("{}{}={:.6g}", m.empty() ? "" : "  ", k, v);
+    // Headline metrics only (per-class and confusion details, with more dots in their names, stay in the record).
+    for (const auto& [k, v] : sr.metrics)
+      if (std::count(k.begin(), k.end(), '.') <= 1 && k.find("examples") == std::string::npos)
+        m += fmt::format("{}{}={:.4g}", m.empty() ? "" : "  ", k, v);
     std::cout << fmt::format("{:<20} {:<18} {:<10} {}", s.name, s.kind, sr.status, m) << "\n";
   }
   std::cout << "record: " << (r.run_dir / "record.yaml").string() << "\n";
@@ -373,11 +379,97 @@ int cmd_test_plugin(const std::string& file, const std::vector<std::string>& ext
   return fails == 0 ? 0 : 1;
 }
 
+
+// ---------------------------------------------------------------- tokenize
+// The tokenizer of a pipeline's `tokenizer` stage: its `load:` spec as it stands, or, for a trained one, what the
+// latest run of the pipeline provided (training again here could silently differ from what the run used).
+std::shared_ptr<Tokenizer> tokenizer_of_stage(const Pipeline& p, const std::string& stage, const fs::path& runs_dir,
+                                              const Registry& registry, int depth = 0) {
+  const StagePlan* plan = p.find(stage);
+  if (!plan) {
+    std::string names;
+    for (const auto& s : p.stages) names += (names.empty() ? "" : ", ") + s.name;
+    throw Error(fmt::format("pipeline '{}' has no stage '{}'; its stages: {}", p.name, stage, names));
+  }
+  if (plan->kind != "tokenizer")
+    throw Error(fmt::format("stage '{}' of pipeline '{}' is of kind '{}', not 'tokenizer'; name a tokenizer stage",
+                            stage, p.name, plan->kind));
+  BuildContext bc;
+  bc.registry = &registry;
+  bc.seed = plan->seed;
+  const ConfigNode* load = plan->resolved.find("load");
+  if (load && load->is_map()) {
+    bc.base_dir = p.file.parent_path();
+    return registry.create<Tokenizer>(*load, bc);
+  }
+  if (load && load->is_scalar() && depth < 16) return tokenizer_of_stage(p, load->text(), runs_dir, registry, depth + 1);
+  fs::path dir = runs_dir / p.name / "latest" / "stages" / stage;
+  fs::path outputs = dir / "outputs.yaml";
+  if (!fs::exists(outputs))
+    throw Error(fmt::format("stage '{}' trains its tokenizer and has not run yet ({} does not exist); run the pipeline "
+                            "first: runner {}{}",
+                            stage, outputs.string(), p.file.string(),
+                            runs_dir == fs::path("runs") ? "" : " --runs-dir " + runs_dir.string()));
+  ConfigNode out = load_yaml_file(outputs);
+  const ConfigNode* provides = out.find("provides");
+  const ConfigNode* spec = provides ? provides->find("tokenizer") : nullptr;
+  if (!spec)
+    throw Error(fmt::format("{} provides no tokenizer; the stage's last run did not finish: run the pipeline again",
+                            outputs.string()));
+  bc.base_dir = fs::canonical(dir);
+  return registry.create<Tokenizer>(*spec, bc);
+}
+
+struct TokenizeOptions {
+  bool ids = false;
+  bool pair = false;
+  bool no_special = false;
+  int max_length = 0;
+};
+
+int cmd_tokenize(const Tokenizer& tok, const TokenizeOptions& t, std::istream& in) {
+  EncodeOptions eo;
+  eo.max_length = t.max_length;
+  eo.truncation = t.max_length > 0 ? Truncation::LongestFirst : Truncation::None;
+  eo.padding = Padding::None;
+  eo.add_special_tokens = !t.no_special;
+  std::string line;
+  int64_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    Encoding e;
+    if (t.pair) {
+      auto tab = line.find('\t');
+      if (tab == std::string::npos)
+        throw Error(fmt::format("<stdin>:{}: no TAB in '{}'; --pair expects each line as TEXT_A<TAB>TEXT_B", line_no,
+                                line.size() > 40 ? line.substr(0, 37) + "..." : line));
+      e = tok.encode_pair(std::string_view(line).substr(0, tab), std::string_view(line).substr(tab + 1), eo);
+    } else {
+      e = tok.encode(line, eo);
+    }
+    std::string s;
+    for (size_t i = 0; i < e.ids.size(); ++i) {
+      if (i) s += ' ';
+      s += t.ids ? std::to_string(e.ids[i]) : tok.id_to_token(e.ids[i]);
+    }
+    std::cout << s << "\n";
+    if (t.ids && t.pair) {
+      std::string types = "types:";
+      for (auto v : e.type_ids) types += " " + std::to_string(v);
+      std::cout << types << "\n";
+    }
+  }
+  std::cout.flush();
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   // `runner PIPELINE.yaml ...` is `runner run PIPELINE.yaml ...`.
-  static const std::set<std::string> kCommands = {"run", "check", "plugins", "describe", "replay", "diff", "test-plugin", "help"};
+  static const std::set<std::string> kCommands = {"run", "check", "plugins", "describe", "replay", "diff", "test-plugin", "tokenize",
+                                                   "help"};
   std::vector<std::string> args(argv, argv + argc);
   if (args.size() > 1 && args[1][0] != '-' && !kCommands.count(args[1])) args.insert(args.begin() + 1, "run");
   if (args.size() > 1 && args[1] == "help") args[1] = "--help";
@@ -441,6 +533,19 @@ int main(int argc, char** argv) {
   std::string plugin_file;
   test_plugin->add_option("plugin", plugin_file, "the plugin .so")->required();
 
+  auto* tokenize = app.add_subcommand("tokenize", "print the tokens (or ids) of each line of standard input");
+  std::string tokenizer_spec, tok_pipeline, tok_stage;
+  TokenizeOptions tok_opts;
+  tokenize->add_option("--tokenizer", tokenizer_spec, "a tokenizer spec, e.g. \"{type: wordpiece, vocab: v.txt}\"");
+  tokenize->add_option("--pipeline", tok_pipeline, "take the tokenizer from this pipeline's --stage");
+  tokenize->add_option("--stage", tok_stage, "a tokenizer stage of --pipeline (trained ones: its latest run)");
+  tokenize->add_option("--runs-dir", runs_dir, "where the pipeline's runs live")->capture_default_str();
+  tokenize->add_flag("--ids", tok_opts.ids, "print ids instead of tokens (with --pair, segment ids on a 'types:' line)");
+  tokenize->add_flag("--pair", tok_opts.pair, "each line is TEXT_A<TAB>TEXT_B: [CLS] a [SEP] b [SEP]");
+  tokenize->add_option("--max-length", tok_opts.max_length, "truncate to N tokens, special tokens included (longest first)")
+      ->check(CLI::PositiveNumber);
+  tokenize->add_flag("--no-special", tok_opts.no_special, "no [CLS]/[SEP]");
+
   try {
     std::vector<const char*> cargs;
     for (auto& a : args) cargs.push_back(a.c_str());
@@ -451,7 +556,7 @@ int main(int argc, char** argv) {
   }
   if (!app.got_subcommand(run) && !app.got_subcommand(check) && !app.got_subcommand(plugins) &&
       !app.got_subcommand(describe) && !app.got_subcommand(replay) && !app.got_subcommand(diff) &&
-      !app.got_subcommand(test_plugin)) {
+      !app.got_subcommand(test_plugin) && !app.got_subcommand(tokenize)) {
     std::cerr << app.help() << "\n";
     return 2;
   }
@@ -482,6 +587,27 @@ int main(int argc, char** argv) {
     if (app.got_subcommand(replay)) return cmd_replay(record_file, extra_plugins, allow_plugin_change, tolerance, ro);
     if (app.got_subcommand(diff)) return cmd_diff(da, db);
     if (app.got_subcommand(test_plugin)) return cmd_test_plugin(plugin_file, extra_plugins);
+    if (app.got_subcommand(tokenize)) {
+      if (tokenizer_spec.empty() == tok_pipeline.empty() || tok_pipeline.empty() != tok_stage.empty()) {
+        std::cerr << "runner tokenize: give either --tokenizer SPEC or --pipeline P.yaml --stage NAME (see runner "
+                     "tokenize --help)\n";
+        return 2;
+      }
+      Registry registry;
+      PluginLoader loader(registry);
+      load_plugins(loader, extra_plugins);
+      std::shared_ptr<Tokenizer> tok;
+      if (!tokenizer_spec.empty()) {
+        BuildContext bc;
+        bc.registry = &registry;
+        bc.base_dir = fs::current_path();
+        tok = registry.create<Tokenizer>(parse_yaml(tokenizer_spec, "<command line>"), bc);
+      } else {
+        Pipeline p = load_pipeline(tok_pipeline, {}, loader);
+        tok = tokenizer_of_stage(p, tok_stage, runs_dir, registry);
+      }
+      return cmd_tokenize(*tok, tok_opts, std::cin);
+    }
   } catch (const Error& e) {
     std::cerr << "runner: error: " << e.what() << "\n";
     return 1;

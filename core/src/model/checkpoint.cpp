@@ -81,6 +81,16 @@ void write_checkpoint(const fs::path& dir, int64_t step, torch::serialize::Outpu
 
 std::optional<CheckpointFile> load_latest_checkpoint(const fs::path& dir, torch::serialize::InputArchive& archive,
                                                      const std::function<void(const std::string&)>& warn) {
+  // A write that was cut short leaves only its temporary file (".ckpt-....pt.tmp.XXXXXX"): remove those.
+  if (fs::is_directory(dir)) {
+    for (const auto& e : fs::directory_iterator(dir)) {
+      std::string n = e.path().filename().string();
+      if (n.rfind(".ckpt-", 0) == 0 && n.find(".tmp.") != std::string::npos) {
+        std::error_code ec;
+        fs::remove(e.path(), ec);
+      }
+    }
+  }
   for (const auto& c : list_checkpoints(dir)) {
     if (!fs::exists(sidecar(c.file))) {
       warn(fmt::format("checkpoint '{}' has no checksum file (its write was cut short); skipping it", c.file.string()));

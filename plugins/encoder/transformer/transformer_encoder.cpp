@@ -189,7 +189,9 @@ class NormImpl : public torch::nn::Module {
     weight = register_parameter("weight", torch::empty({width}));
     bias = register_parameter("bias", torch::empty({width}));
   }
-  Tensor forward(const Tensor& x) { return at::layer_norm(x, {width_}, weight, bias, eps_); }
+  // LayerNorm runs in the weights' dtype: under bf16 autocast its input arrives as bf16 (CPU autocast in
+  // LibTorch 1.13 does not cover layer_norm, whose kernel wants matching dtypes).
+  Tensor forward(const Tensor& x) { return at::layer_norm(x.to(weight.scalar_type()), {width_}, weight, bias, eps_); }
   Tensor weight, bias;
 
  private:

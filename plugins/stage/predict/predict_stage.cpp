@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: Apache-2.0
+// Stage kinds `predict` (a trained model's logits) and `embed` (an encoder's pooled vectors) over one split of a
+// dataset, written in dataset order as JSON lines or as a LibTorch archive for later stages and other tools.
+#include <torch/serialize/archive.h>
+#include <torch/types.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#include <nlohmann/json.hpp>
+
+#include <stagehand/checkpoint.h>
+#include <stagehand/dataset.h>
+#include <stagehand/model.h>
+#include <stagehand/plugin.h>
+#include <stagehand/stage.h>
+#include <stagehand/util.h>
+
+namespace stagehand {
+namespace {
+
+// Turns a (B, ...) batch of examples into (B, D) rows; rows come back in the order of `batch`.
+using RowFn = std::function<torch::Tensor(const Batch& batch)>;
+
+struct Rows {
+  torch::Tensor values;            // (N, D), dataset order
+  std::vector<std::string> ids;    // dataset ids, or "" where the dataset gives none
+};
+
+// Runs `fn` over every example of `split` in batches of `order` (a permutation of [0, n)) and puts each row back
+// at its example's index, so that the output is in dataset order whatever order the batches ran in.
+Rows run_rows(StageContext& ctx, const Dataset& data, const std::string& split, const std::vector<int64_t>& order,
+              int64_t batch_size, const RowFn& fn) {
+  const int64_t n = static_cast<int64_t>(order.size());
+  Rows out;
+  out.ids.assign(static_cast<size_t>(n), "");
+  auto progress = ctx.progress(ctx.name(), n);
+  for (int64_t start = 0; start < n; start += batch_size) {
+    if (ctx.stop_requested()) throw Interrupted(ctx.stop_signal());
+    std::vector<int64_t> idx(order.begin() + start, order.begin() + std::min(n, start + batch_size));
+    Batch b = data.batch(split, idx);
+    torch::Tensor rows = fn(b).to(torch::kFloat32).contiguous();
+    SH_CHECK(rows.dim() == 2 && rows.size(0) == static_cast<int64_t>(idx.size()),
+             "expected ({}, D) outputs for a batch of {} examples, got shape {}", idx.size(), idx.size(),
+             fmt::format("{}", fmt::join(rows.sizes().vec(), ", ")));
+    if (!out.values.defined()) out.values = torch::empty({n, rows.size(1)}, torch::kFloat32);
+    out.values.index_copy_(0, torch::tensor(idx, torch::kLong), rows);
+    const bool has_ids = b.ids.size() == idx.size();
+    for (size_t i = 0; i < idx.size(); ++i) out.ids[static_cast<size_t>(idx[i])] = has_ids ? b.ids[i] : "";
+    progress->update(std::min(n, start + batch_size));
+  }
+  progress->finish();
+  return out;
+}
+
+// Writes rows as `<stem>.jsonl` ({"id": ..., "<field>": [...]}) or `<stem>.pt` (tensor "<field>") with the ids
+// in `<stem>.ids.txt`; returns the file name. Floats are written in their shortest exact form.
+std::string write_rows(StageContext& ctx, const Rows& rows, const std::string& stem, const std::string& field,
+                       const std::string& format) {
+  const int64_t n = rows.values.defined() ? rows.values.size(0) : 0;
+  auto id_of = [&](int64_t i) -> nlohmann::json {
+    const std::string& id = rows.ids[static_cast<size_t>(i)];
+    if (id.empty()) return i;  // the dataset gives no ids: the index
+    return id;
+  };
+  if (format == "tensor") {
+    torch::serialize::OutputArchive archive;
+    archive.write(field, rows.values);
+    write_archive(ctx.output_dir() / (stem + ".pt"), archive);
+    std::string ids;
+    for (int64_t i = 0; i < n; ++i) {
+      nlohmann::json id = id_of(i);
+      ids += (id.is_string() ? id.get<std::string>() : id.dump()) + "\n";
+    }
+    write_file_atomic(ctx.output_dir() / (stem + ".ids.txt"), ids);
+    return stem + ".pt";
+  }
+  std::string text;
+  const int64_t d = n > 0 ? rows.values.size(1) : 0;
+  const float* v = n > 0 ? rows.values.data_ptr<float>() : nullptr;
+  for (int64_t i = 0; i < n; ++i) {
+    text += fmt::format("{{\"id\": {}, \"{}\": [", id_of(i).dump(), field);
+    for (int64_t j = 0; j < d; ++j) text += fmt::format(j ? ", {}" : "{}", v[i * d + j]);
+    text += "]}\n";
+  }
+  write_file_atomic(ctx.output_dir() / (stem + ".jsonl"), text);
+  return stem + ".jsonl";
+}
+
+std::shared_ptr<Dataset> split_data(StageContext& ctx, const std::string& split) {
+  auto data = ctx.build<Dataset>("data");
+  SH_CHECK(data->has_split(split) && data->size(split) > 0,
+           "the dataset has no (or an empty) '{}' split; set 'split' to one it has", split);
+  return data;
+}
+
+void finish(StageContext& ctx, int64_t n, double seconds, const std::string& file) {
+  ctx.metric("examples", static_cast<double>(n));
+  if (seconds > 0) ctx.timing("examples_per_second", static_cast<double>(n) / seconds);
+  ctx.info(fmt::format("{} examples -> {}", n, file));
+}
+
+class PredictStage : public Stage {
+ public:
+  void run(StageContext& ctx) override {
+    const Options& o = ctx.options();
+    const std::string split = o.get<std::string>("split");
+    auto data = split_data(ctx, split);
+    const StageOutput& up = ctx.upstream(o.get<std::string>("model"));
+    auto it = up.provides.find("model");
+    SH_CHECK(it != up.provides.end(), "stage '{}' provides no model to predict with; name a training stage", up.name);
+    BuildContext bc = ctx.build_context();
+    bc.base_dir = up.dir;
+    auto model = ctx.registry().create<Model>(it->second, bc);
+    model->eval();
+    torch::NoGradGuard no_grad;
+    std::vector<int64_t> order(static_cast<size_t>(data->size(split)));
+    std::iota(order.begin(), order.end(), 0);
+    auto t0 = std::chrono::steady_clock::now();
+    Rows rows = run_rows(ctx, *data, split, order, o.get<int64_t>("batch_size"), [&](const Batch& b) {
+      Batch out = model->forward(b);
+      torch::Tensor logits = out.at("logits");
+      // Token-level or single-output models: one row per example all the same.
+      return logits.dim() == 1 ? logits.unsqueeze(1) : logits.reshape({logits.size(0), -1});
+    });
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::string file = write_rows(ctx, rows, "predictions", "logits", o.get<std::string>("output"));
+    ctx.provide("predictions", parse_yaml(fmt::format("{{type: predictions, file: {}}}", file), "predict"));
+    finish(ctx, static_cast<int64_t>(order.size()), secs, file);
+  }
+};
+
+class EmbedStage : public Stage {
+ public:
+  void run(StageContext& ctx) override {
+    const Options& o = ctx.options();
+    const std::string split = o.get<std::string>("split");
+    auto data = split_data(ctx, split);
+    const StageOutput& up = ctx.upstream(o.get<std::string>("model"));
+    BuildContext bc = ctx.build_context();
+    bc.base_dir = up.dir;
+    std::shared_ptr<Encoder> encoder;
+    std::shared_ptr<Model> model;  // keeps the encoder's owner alive
+    if (auto e = up.provides.find("encoder"); e != up.provides.end()) {
+      encoder = ctx.registry().create<Encoder>(e->second, bc);
+    } else if (auto m = up.provides.find("model"); m != up.provides.end()) {
+      model = ctx.registry().create<Model>(m->second, bc);
+      encoder = model->encoder();
+      SH_CHECK(encoder != nullptr, "the model of stage '{}' has no encoder to embed with", up.name);
+      model->eval();
+    } else {
+      throw Error(fmt::format("stage '{}' provides neither an encoder nor a model to embed with; name a training stage",
+                              up.name));
+    }
+    encoder->eval();
+    torch::NoGradGuard no_grad;
+    const std::string pooling = o.get<std::string>("pooling");
+    const bool normalize = o.get<bool>("normalize");
+    const int64_t bs = o.get<int64_t>("batch_size");
+    const int64_t n = data->size(split);
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    std::iota(order.begin(), order.end(), 0);
+    if (o.get<bool>("sort_by_length")) {
+      // Batches of similar lengths waste less compute on padding; the rows go back to dataset order.
+      std::vector<int64_t> len(static_cast<size_t>(n), 0);
+      for (int64_t start = 0; start < n; start += bs) {
+        std::vector<int64_t> idx(order.begin() + start, order.begin() + std::min(n, start + bs));
+        Batch b = data->batch(split, idx);
+        if (!b.has("attention_mask")) break;
+        torch::Tensor l = b.at("attention_mask").sum(1).to(torch::kLong).contiguous();
+        for (size_t i = 0; i < idx.size(); ++i) len[static_cast<size_t>(idx[i])] = l[static_cast<int64_t>(i)].item<int64_t>();
+      }
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return len[a] > len[b]; });
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    Rows rows = run_rows(ctx, *data, split, order, bs, [&](const Batch& b) {
+      EncoderInput in;
+      in.input_ids = b.at("input_ids");
+      in.attention_mask = b.at("attention_mask");
+      if (b.has("token_type_ids")) in.token_type_ids = b.at("token_type_ids");
+      torch::Tensor v = encoder->pool(encoder->encode(in), pooling);
+      if (normalize) v = v / v.norm(2, {1}, true).clamp_min(1e-12);
+      return v;
+    });
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::string file = write_rows(ctx, rows, "embeddings", "embedding", o.get<std::string>("output"));
+    ctx.provide("embeddings", parse_yaml(fmt::format("{{type: embeddings, file: {}}}", file), "embed"));
+    finish(ctx, n, secs, file);
+  }
+};
+
+Schema common_schema(const std::string& model_doc) {
+  return Schema()
+      .stage("model", model_doc)
+      .component("data", "dataset", "the examples, e.g. {type: text_classification, test: t.jsonl, tokenizer: tok}")
+      .opt("split", std::string("train"), "which split of the data")
+      .opt("batch_size", int64_t{64}, "examples per batch")
+      .min(1)
+      .choice("output", "jsonl", {"jsonl", "tensor"},
+              "jsonl: one JSON object per example; tensor: a LibTorch archive plus an ids file");
+}
+
+}  // namespace
+}  // namespace stagehand
+
+// No example specs: `model` names an earlier stage, which the conformance kit's self-contained examples cannot.
+STAGEHAND_PLUGIN(registrar) {
+  registrar
+      .add<stagehand::Stage>(
+          "predict", "a trained model's logits on one split, in dataset order (predictions.jsonl or .pt)",
+          stagehand::common_schema("a stage that provides a model (e.g. a train stage)"),
+          [](const stagehand::Options&) { return std::make_shared<stagehand::PredictStage>(); })
+      .with_provides({"predictions"});
+  registrar
+      .add<stagehand::Stage>(
+          "embed", "an encoder's pooled vectors on one split, in dataset order (embeddings.jsonl or .pt)",
+          stagehand::common_schema("a stage that provides an encoder or a model (its encoder is used)")
+              .choice("pooling", "mean", {"cls", "mean", "pooler"},
+                      "cls: first token; mean: non-padding tokens; pooler: dense + tanh on [CLS]")
+              .opt("normalize", false, "scale every vector to unit L2 norm")
+              .opt("sort_by_length", true, "batch examples of similar length (faster; the output stays in order)"),
+          [](const stagehand::Options&) { return std::make_shared<stagehand::EmbedStage>(); })
+      .with_provides({"embeddings"});
+}

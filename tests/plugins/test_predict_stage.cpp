@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: Apache-2.0
+// End to end: a tiny classifier is trained, then `predict` and `embed` stages write its logits and pooled vectors
+// over the training split, in dataset order, as JSON lines and as LibTorch archives.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <torch/serialize/archive.h>
+#include <torch/types.h>
+#include <torch/utils.h>
+
+#include "stagehand/checkpoint.h"
+#include "stagehand/dataset.h"
+#include "stagehand/loader.h"
+#include "stagehand/model.h"
+#include "stagehand/pipeline.h"
+#include "stagehand/util.h"
+
+namespace fs = std::filesystem;
+using namespace stagehand;
+
+namespace {
+
+constexpr int kExamples = 20;
+
+fs::path make_dir() {
+  fs::path d = fs::temp_directory_path() / fmt::format("stagehand-predict-{}", ::getpid());
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// Texts of very different lengths, so that sorting by length really reorders the batches.
+std::string data_text() {
+  const char* words[] = {"good", "bad", "great", "awful", "fine", "poor", "nice", "sad"};
+  std::string s;
+  for (int i = 0; i < kExamples; ++i) {
+    std::string text;
+    for (int w = 0; w <= (i * 7) % 11; ++w) text += std::string(w ? " " : "") + words[(i + w) % 8];
+    s += fmt::format("{{\"id\": \"ex-{}\", \"text\": \"{}\", \"label\": \"{}\"}}\n", i, text, i % 2 ? "pos" : "neg");
+  }
+  return s;
+}
+
+std::string data_spec() {
+  return fmt::format("{{type: text_classification, train: data.jsonl, id_field: id, max_length: 16, "
+                     "tokenizer: {{type: wordpiece, vocab: {}/tokenizers/bert-base-uncased-vocab.txt}}}}",
+                     STAGEHAND_TEST_DATA);
+}
+
+std::string pipeline_text() {
+  const std::string data = data_spec();
+  return fmt::format(R"(name: predictstage
+seed: 3
+threads: {{intra_op: 1, blas: 1}}
+stages:
+  train:
+    kind: train
+    data: {data}
+    model:
+      type: classifier
+      pooling: mean
+      encoder: {{type: transformer, vocab_size: 30522, hidden_size: 16, num_layers: 1, num_heads: 2,
+                intermediate_size: 32, max_positions: 16}}
+    loss: {{type: cross_entropy}}
+    batch_size: 8
+    steps: 3
+  pred: {{kind: predict, model: train, data: {data}, batch_size: 7}}
+  pred_t: {{kind: predict, model: train, data: {data}, batch_size: 7, output: tensor}}
+  emb: {{kind: embed, model: train, data: {data}, batch_size: 6}}
+  emb_plain: {{kind: embed, model: train, data: {data}, batch_size: 6, sort_by_length: false}}
+  emb_t: {{kind: embed, model: train, data: {data}, batch_size: 6, output: tensor, normalize: true}}
+)",
+                     fmt::arg("data", data));
+}
+
+struct Line {
+  std::string id;
+  std::vector<double> values;
+};
+
+std::vector<Line> read_jsonl(const fs::path& file, const std::string& field) {
+  std::vector<Line> out;
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    out.push_back({j.at("id").get<std::string>(), j.at(field).get<std::vector<double>>()});
+  }
+  return out;
+}
+
+torch::Tensor read_tensor(const fs::path& file, const std::string& name) {
+  torch::serialize::InputArchive archive;
+  read_archive(file, archive);
+  torch::Tensor t;
+  archive.read(name, t);
+  return t;
+}
+
+}  // namespace
+
+TEST(PredictStage, LogitsAndEmbeddingsInDatasetOrder) {
+  fs::path dir = make_dir();
+  write_file_atomic(dir / "data.jsonl", data_text());
+  write_file_atomic(dir / "p.yaml", pipeline_text());
+  Registry reg;
+  PluginLoader loader(reg);
+  loader.load_dir(STAGEHAND_PLUGIN_DIR, "builtin");
+  ASSERT_TRUE(reg.find("stage", "predict")) << "stage_predict.so not loaded";
+  ASSERT_TRUE(reg.find("stage", "embed"));
+  ASSERT_TRUE(reg.find("encoder", "transformer")) << "encoder_transformer.so not loaded";
+
+  Pipeline p = load_pipeline(dir / "p.yaml", {}, loader);
+  RunOptions ro;
+  ro.runs_dir = dir / "runs";
+  RunResult r = run_pipeline(p, loader, ro);
+  ASSERT_EQ(r.exit_code, 0) << r.error;
+  const fs::path stages = r.run_dir / "stages";
+  EXPECT_EQ(r.stages["pred"].metrics.at("examples"), kExamples);
+  EXPECT_EQ(r.stages["emb"].metrics.at("examples"), kExamples);
+
+  // predict: one line per example, in file order, with the dataset's ids and two logits each.
+  auto pred = read_jsonl(stages / "pred" / "predictions.jsonl", "logits");
+  ASSERT_EQ(pred.size(), static_cast<size_t>(kExamples));
+  for (int i = 0; i < kExamples; ++i) {
+    EXPECT_EQ(pred[i].id, fmt::format("ex-{}", i));
+    EXPECT_EQ(pred[i].values.size(), 2u);
+  }
+  // ... equal to the trained model's own forward pass over the same examples.
+  BuildContext bc;
+  bc.registry = &reg;
+  bc.seed = 1;
+  bc.base_dir = stages / "train";
+  ConfigNode outputs = load_yaml_file(stages / "train" / "outputs.yaml");
+  auto model = reg.create<Model>(outputs.at("provides").at("model"), bc);
+  BuildContext dc = bc;
+  dc.base_dir = dir;
+  auto data = reg.create<Dataset>(parse_yaml(data_spec(), (dir / "p.yaml").string()), dc);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> all(kExamples);
+  for (int i = 0; i < kExamples; ++i) all[i] = i;
+  torch::Tensor logits = model->forward(data->batch("train", all)).at("logits");
+  ASSERT_EQ(logits.sizes(), (std::vector<int64_t>{kExamples, 2}));
+  for (int i = 0; i < kExamples; ++i)
+    for (int c = 0; c < 2; ++c) EXPECT_NEAR(pred[i].values[c], logits[i][c].item<double>(), 1e-5) << i << "," << c;
+
+  // The tensor format holds the same logits, with the ids beside it.
+  torch::Tensor pt = read_tensor(stages / "pred_t" / "predictions.pt", "logits");
+  ASSERT_EQ(pt.sizes(), logits.sizes());
+  EXPECT_LT((pt - logits).abs().max().item<double>(), 1e-5);
+  std::string ids = read_file(stages / "pred_t" / "predictions.ids.txt");
+  EXPECT_EQ(ids.substr(0, 15), "ex-0\nex-1\nex-2\n");
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), '\n'), kExamples);
+
+  // embed: hidden-size vectors in dataset order; sorting by length changes nothing but the batching.
+  auto emb = read_jsonl(stages / "emb" / "embeddings.jsonl", "embedding");
+  auto plain = read_jsonl(stages / "emb_plain" / "embeddings.jsonl", "embedding");
+  ASSERT_EQ(emb.size(), static_cast<size_t>(kExamples));
+  ASSERT_EQ(plain.size(), static_cast<size_t>(kExamples));
+  // Mean pooling of the trained encoder, computed here in one batch.
+  auto enc = model->encoder();
+  Batch b = data->batch("train", all);
+  torch::Tensor pooled = enc->pool(enc->encode({b.at("input_ids"), b.at("attention_mask"), b.at("token_type_ids")}), "mean");
+  for (int i = 0; i < kExamples; ++i) {
+    EXPECT_EQ(emb[i].id, fmt::format("ex-{}", i));
+    EXPECT_EQ(plain[i].id, emb[i].id);
+    ASSERT_EQ(emb[i].values.size(), 16u);
+    for (int d = 0; d < 16; ++d) {
+      EXPECT_NEAR(emb[i].values[d], plain[i].values[d], 1e-5) << i << "," << d;
+      EXPECT_NEAR(emb[i].values[d], pooled[i][d].item<double>(), 1e-5) << i << "," << d;
+    }
+  }
+  // Normalised tensor output: unit vectors in the directions of the plain ones.
+  torch::Tensor et = read_tensor(stages / "emb_t" / "embeddings.pt", "embedding");
+  ASSERT_EQ(et.sizes(), (std::vector<int64_t>{kExamples, 16}));
+  EXPECT_LT((et.norm(2, {1}) - 1).abs().max().item<double>(), 1e-5);
+  torch::Tensor unit = pooled / pooled.norm(2, {1}, true);
+  EXPECT_LT((et - unit).abs().max().item<double>(), 1e-5);
+  EXPECT_EQ(read_file(stages / "emb_t" / "embeddings.ids.txt"), ids);
+  fs::remove_all(dir);
+}
+
+TEST(PredictStage, NeedsAStageThatProvidesAModel) {
+  fs::path dir = make_dir();
+  write_file_atomic(dir / "data.jsonl", data_text());
+  write_file_atomic(dir / "p.yaml",
+                    fmt::format("name: predbad\nstages:\n  tok: {{kind: tokenizer, load: {{type: wordpiece, vocab: "
+                                "{}/tokenizers/bert-base-uncased-vocab.txt}}}}\n  pred: {{kind: predict, model: tok, "
+                                "data: {}}}\n",
+                                STAGEHAND_TEST_DATA, data_spec()));
+  Registry reg;
+  PluginLoader loader(reg);
+  loader.load_dir(STAGEHAND_PLUGIN_DIR, "builtin");
+  Pipeline p = load_pipeline(dir / "p.yaml", {}, loader);
+  RunOptions ro;
+  ro.runs_dir = dir / "runs";
+  RunResult r = run_pipeline(p, loader, ro);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.error.find("stage 'tok' provides no model"), std::string::npos) << r.error;
+  fs::remove_all(dir);
+}
