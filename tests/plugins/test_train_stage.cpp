@@ -14,6 +14,7 @@
 #include "core/helpers.h"
 #include <fmt/format.h>
 
+#include "stagehand/checkpoint.h"
 #include "stagehand/util.h"
 
 extern char** environ;
@@ -182,4 +183,61 @@ TEST(TrainStage, NonFiniteLossStopsWithTheStep) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("the loss became"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("at step"), std::string::npos) << r.output;
+}
+
+// init, freeze, gradient accumulation, layer-wise decay, bf16 and early stopping in one small pipeline:
+// stage b starts from a's encoder and freezes it, so b's encoder ends exactly where a's did.
+TEST(TrainStage, InitFreezeAccumulationBf16AndEarlyStopping) {
+  TempFolder dir;
+  std::string p = pipeline_text(dir.path());
+  p += R"(  b:
+    kind: train
+    init: train
+    data: {type: text_classification, train: train.jsonl, validation: train.jsonl,
+           tokenizer: {type: wordpiece, vocab: VOCAB}, max_length: 16}
+    model:
+      type: classifier
+      pooling: mean
+      encoder: {type: transformer, vocab_size: 30522, hidden_size: 32, num_layers: 2, num_heads: 2,
+                intermediate_size: 64, max_positions: 16}
+    loss: {type: cross_entropy}
+    optimizer: {type: adamw, lr: 1.0e-3}
+    evaluators: [{type: classification}]
+    freeze: [encoder]
+    grad_accum: 2
+    layerwise_lr_decay: 0.8
+    precision: bf16
+    batch_size: 8
+    steps: 60
+    eval_every: 1
+    early_stopping_patience: 2
+)";
+  p.replace(p.find("VOCAB"), 5, std::string(STAGEHAND_TEST_DATA) + "/tokenizers/bert-base-uncased-vocab.txt");
+  write_text(dir / "p.yaml", p);
+  CommandResult r = runner("p.yaml", dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("initialised the encoder from stage 'train'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("bf16 autocast"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("early stopping"), std::string::npos) << r.output;
+  // The frozen encoder of b equals the encoder a trained, tensor for tensor.
+  fs::path stages = dir / "runs" / "trainstage" / "latest" / "stages";
+  torch::serialize::InputArchive ea, eb;
+  stagehand::read_archive(stages / "train" / "encoder.pt", ea);
+  stagehand::read_archive(stages / "b" / "encoder.pt", eb);
+  int compared = 0;
+  for (const auto& k : ea.keys()) {
+    torch::Tensor x, y;
+    ASSERT_TRUE(ea.try_read(k, x)) << k;
+    ASSERT_TRUE(eb.try_read(k, y)) << k;
+    EXPECT_TRUE(torch::equal(x, y)) << k;
+    ++compared;
+  }
+  EXPECT_GT(compared, 10);
+  // Early stopping ended b before its 60 steps.
+  std::string rec = read_text(dir / "runs" / "trainstage" / "latest" / "record.yaml");
+  auto at = rec.find("\n  b:");
+  ASSERT_NE(at, std::string::npos);
+  auto steps = rec.find("steps: ", rec.find("metrics:", at));
+  ASSERT_NE(steps, std::string::npos);
+  EXPECT_LT(std::stod(rec.substr(steps + 7)), 60.0) << rec.substr(at, 800);
 }
