@@ -345,9 +345,17 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
   for (const auto& s : opt.only) need(s, s);
 
   const Registry& registry = const_cast<PluginLoader&>(loader).registry();
-  std::string run_id = new_run_id();
   fs::path runs = fs::absolute(opt.runs_dir);
-  fs::path run_dir = runs / pipeline.name / run_id;
+  fs::create_directories(runs / pipeline.name);
+  // A run folder is never shared: draw ids until one is new (two runs can start in the same second).
+  std::string run_id;
+  fs::path run_dir;
+  for (int attempt = 0;; ++attempt) {
+    run_id = new_run_id();
+    run_dir = runs / pipeline.name / run_id;
+    if (fs::create_directory(run_dir)) break;
+    if (attempt > 100) throw Error(fmt::format("cannot create a new run folder under '{}'", (runs / pipeline.name).string()));
+  }
   fs::path cache_dir = opt.cache_dir.empty() ? runs / ".cache" : fs::absolute(opt.cache_dir);
   fs::create_directories(run_dir / "stages");
   fs::create_directories(cache_dir);
@@ -389,9 +397,10 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
   th.set("data", ConfigNode::of(static_cast<int64_t>(threads.data)));
   record.set("threads", th);
   ConfigNode seeds = ConfigNode::map();
-  seeds.set("pipeline", ConfigNode::of(static_cast<int64_t>(pipeline.seed)));
+  // Seeds are unsigned 64-bit: written as text so that values >= 2^63 stay positive.
+  seeds.set("pipeline", ConfigNode::scalar(std::to_string(pipeline.seed)));
   ConfigNode stage_seeds = ConfigNode::map();
-  for (const auto& s : pipeline.stages) stage_seeds.set(s.name, ConfigNode::of(static_cast<int64_t>(s.seed)));
+  for (const auto& s : pipeline.stages) stage_seeds.set(s.name, ConfigNode::scalar(std::to_string(s.seed)));
   seeds.set("stages", stage_seeds);
   record.set("seeds", seeds);
   ConfigNode plugins = ConfigNode::sequence();
