@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include <stagehand/encoder.h>
+#include <stagehand/nn.h>
 #include <stagehand/plugin.h>
 
 namespace stagehand {
@@ -162,17 +163,6 @@ Schema transformer_schema() {
 
 // ---------------------------------------------------------------- building blocks
 
-/// y = x W^T + b; parameters "weight" (out, in) and "bias" (out), as a Linear.
-class DenseImpl : public torch::nn::Module {
- public:
-  DenseImpl(int64_t in, int64_t out) {
-    weight = register_parameter("weight", torch::empty({out, in}));
-    bias = register_parameter("bias", torch::empty({out}));
-  }
-  Tensor forward(const Tensor& x) { return at::linear(x, weight, bias); }
-  Tensor weight, bias;
-};
-TORCH_MODULE(Dense);
 
 /// A lookup table; parameter "weight" (rows, width), as an Embedding.
 class TableImpl : public torch::nn::Module {
@@ -182,23 +172,11 @@ class TableImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Table);
 
-/// LayerNorm over the last dimension; parameters "weight" and "bias".
-class NormImpl : public torch::nn::Module {
- public:
-  NormImpl(int64_t width, double eps) : width_(width), eps_(eps) {
-    weight = register_parameter("weight", torch::empty({width}));
-    bias = register_parameter("bias", torch::empty({width}));
-  }
-  // LayerNorm runs in the weights' dtype: under bf16 autocast its input arrives as bf16 (CPU autocast in
-  // LibTorch 1.13 does not cover layer_norm, whose kernel wants matching dtypes).
-  Tensor forward(const Tensor& x) { return at::layer_norm(x.to(weight.scalar_type()), {width_}, weight, bias, eps_); }
-  Tensor weight, bias;
-
- private:
-  int64_t width_;
-  double eps_;
-};
-TORCH_MODULE(Norm);
+// Dense and LayerNorm come from stagehand/nn.h (initialised by init_weights below).
+using Dense = nn::Dense;
+using DenseImpl = nn::DenseImpl;
+using Norm = nn::LayerNorm;
+using NormImpl = nn::LayerNormImpl;
 
 Tensor maybe_dropout(const Tensor& x, double p, bool training) {
   return training && p > 0 ? at::dropout(x, p, true) : x;

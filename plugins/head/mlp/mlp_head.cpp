@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include <stagehand/model.h>
+#include <stagehand/nn.h>
 #include <stagehand/plugin.h>
 
 namespace stagehand {
@@ -55,17 +56,9 @@ Tensor activate(const Tensor& x, Activation a) {
   return x;
 }
 
-/// y = x W^T + b; parameters "weight" (out, in) and "bias" (out), as torch::nn::Linear names them.
-class DenseImpl : public torch::nn::Module {
- public:
-  DenseImpl(int64_t in, int64_t out) {
-    weight = register_parameter("weight", torch::empty({out, in}));
-    bias = register_parameter("bias", torch::empty({out}));
-  }
-  Tensor forward(const Tensor& x) { return at::linear(x, weight, bias); }
-  Tensor weight, bias;
-};
-TORCH_MODULE(Dense);
+
+using Dense = nn::Dense;  // stagehand/nn.h
+using DenseImpl = nn::DenseImpl;
 
 /// BatchNorm1d over (N, C) with torch::nn::BatchNorm1d's parameter and buffer names.
 class BatchNormImpl : public torch::nn::Module {

@@ -34,6 +34,7 @@
 #include <fmt/format.h>
 
 #include <stagehand/model.h>
+#include <stagehand/nn.h>
 #include <stagehand/plugin.h>
 #include <stagehand/util.h>
 
@@ -47,41 +48,16 @@ constexpr double kLayerNormEps = 1e-12;
 // Any fixed value works; it only has to be the same at every evaluation.
 constexpr uint64_t kEvalMaskSeed = 0x6d6c6d2d6576616cULL;
 
-/// y = x W^T + b; parameters "weight" (out, in) and "bias" (out), as a Linear. Not torch::nn::Linear: that
-/// one initialises itself from the global RNG.
-class DenseImpl : public torch::nn::Module {
- public:
-  DenseImpl(int64_t in, int64_t out) {
-    weight = register_parameter("weight", torch::empty({out, in}));
-    bias = register_parameter("bias", torch::zeros({out}));
-  }
-  Tensor forward(const Tensor& x) { return at::linear(x, weight, bias); }
-  Tensor weight, bias;
-};
-TORCH_MODULE(Dense);
 
-class LayerNormImpl : public torch::nn::Module {
- public:
-  explicit LayerNormImpl(int64_t width) : width_(width) {
-    weight = register_parameter("weight", torch::ones({width}));
-    bias = register_parameter("bias", torch::zeros({width}));
-  }
-  // LayerNorm runs in the weights' dtype: under bf16 autocast its input arrives as bf16 (CPU autocast in
-  // LibTorch 1.13 does not cover layer_norm, whose kernel wants matching dtypes).
-  Tensor forward(const Tensor& x) { return at::layer_norm(x.to(weight.scalar_type()), {width_}, weight, bias, kLayerNormEps); }
-  Tensor weight, bias;
-
- private:
-  int64_t width_;
-};
-TORCH_MODULE(LayerNorm);
+using Dense = nn::Dense;  // stagehand/nn.h: no draw from the global RNG at construction
+using LayerNorm = nn::LayerNorm;
 
 /// "cls.predictions.transform"
 class TransformImpl : public torch::nn::Module {
  public:
   TransformImpl(int64_t hidden, int64_t embedding) {
     dense = register_module("dense", Dense(hidden, embedding));
-    norm = register_module("LayerNorm", LayerNorm(embedding));
+    norm = register_module("LayerNorm", LayerNorm(embedding, kLayerNormEps));
   }
   Tensor forward(const Tensor& x) { return norm(at::gelu(dense(x))); }
   Dense dense{nullptr};

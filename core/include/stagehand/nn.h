@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Small building blocks for plugins, header-only. They exist because torch::nn::Linear and torch::nn::LayerNorm
+/// initialise themselves from the global RNG when constructed: a component that draws its initial weights from a
+/// private generator (so that building it neither depends on nor disturbs the global RNG) uses these instead and
+/// initialises `weight` itself. Parameter names are LibTorch's / Hugging Face's ("weight", "bias").
+#include <cstdint>
+
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+#include <torch/types.h>
+
+namespace stagehand::nn {
+
+/// y = x W^T + b. `weight` (out, in) is left uninitialised for the owner to fill; `bias` (out) starts at zero.
+class DenseImpl : public torch::nn::Module {
+ public:
+  DenseImpl(int64_t in, int64_t out) {
+    weight = register_parameter("weight", torch::empty({out, in}));
+    bias = register_parameter("bias", torch::zeros({out}));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return at::linear(x, weight, bias); }
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(Dense);
+
+/// LayerNorm over the last dimension; `weight` starts at one, `bias` at zero.
+class LayerNormImpl : public torch::nn::Module {
+ public:
+  explicit LayerNormImpl(int64_t width, double eps = 1e-12) : width_(width), eps_(eps) {
+    weight = register_parameter("weight", torch::ones({width}));
+    bias = register_parameter("bias", torch::zeros({width}));
+  }
+  // Runs in the weights' dtype: under bf16 autocast the input arrives as bf16, and CPU autocast in LibTorch 1.13
+  // does not cover layer_norm, whose kernel wants matching dtypes.
+  torch::Tensor forward(const torch::Tensor& x) {
+    return at::layer_norm(x.to(weight.scalar_type()), {width_}, weight, bias, eps_);
+  }
+  torch::Tensor weight, bias;
+
+ private:
+  int64_t width_;
+  double eps_;
+};
+TORCH_MODULE(LayerNorm);
+
+}  // namespace stagehand::nn
