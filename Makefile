@@ -33,6 +33,7 @@ install: build
 
 bench: build
 	bash scripts/bench_check.sh $(RUNNER)
+	BIN=$(BUILD)/bin/electra_pretrain_bench PLUGINS=$(BUILD)/plugins bash scripts/bench_electra.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -2,6 +2,8 @@
 // The classification evaluator against scikit-learn: tests/data/metrics/classification_expected.json holds
 // sklearn's precision_recall_fscore_support (zero_division=0), accuracy and confusion matrix for fixed vectors
 // (make_classification_expected.py writes it), including a class never predicted and one never present.
+// The relation-extraction metrics (binary_* for GAD, positive_micro_* for ChemProt/DDI) are checked against
+// counts worked out by hand in the comments.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -141,4 +143,116 @@ TEST_F(ClassificationEvaluatorTest, NamedLabelsKeepUnseenClasses) {
   EXPECT_NEAR(m.at("macro_f1"), (2.0 / 3.0 + 2.0 / 3.0 + 0.0) / 3.0, 1e-12);
   EXPECT_EQ(m.at("confusion.pos.neg"), 1.0);
   EXPECT_EQ(m.at("confusion.neutral.neutral"), 0.0);
+}
+
+TEST_F(ClassificationEvaluatorTest, ChemProtLikePositiveMicroByHand) {
+  // Classes CPR:3, CPR:4 and the negative 'false'.
+  auto ev = make("{type: classification, negative_labels: [false], primary: positive_micro_f1}");
+  EXPECT_EQ(ev->primary_metric(), "positive_micro_f1");
+  ev->set_labels({"CPR:3", "CPR:4", "false"});
+  //            0  1  2  3  4  5  6  7  8  9
+  // truth:     3  3  3  4  4  f  f  f  f  4
+  // predicted: 3  4  f  4  4  3  f  3  4  f
+  add_as_logits(*ev, {0, 0, 0, 1, 1, 2, 2, 2, 2, 1}, {0, 1, 2, 1, 1, 0, 2, 0, 1, 2}, 3, 4);
+  auto m = ev->compute();
+  // Gold positive: 0,1,2,3,4,9 (6). Predicted positive: 0,1,3,4,5,7,8 (7). Correct with positive gold: 0,3,4 (3).
+  // Example 1 (CPR:3 predicted CPR:4) counts against both precision and recall.
+  EXPECT_DOUBLE_EQ(m.at("positive_micro_precision"), 3.0 / 7.0);
+  EXPECT_DOUBLE_EQ(m.at("positive_micro_recall"), 3.0 / 6.0);
+  EXPECT_NEAR(m.at("positive_micro_f1"), 6.0 / 13.0, 1e-12);  // 2 tp / (predicted + gold) = 6 / 13
+  // Not the all-class micro F1 (= accuracy: examples 0, 3, 4, 6 right) that etetteh/bio-electra reports.
+  EXPECT_DOUBLE_EQ(m.at("micro_f1"), 4.0 / 10.0);
+  EXPECT_EQ(m.count("binary_f1"), 0u);  // only with positive_label
+}
+
+TEST_F(ClassificationEvaluatorTest, GadLikeBinaryByHand) {
+  auto ev = make("{type: classification, positive_label: '1', primary: binary_f1}");
+  EXPECT_EQ(ev->primary_metric(), "binary_f1");
+  ev->set_labels({"0", "1"});
+  // truth:     1 1 1 0 0 0 1 0
+  // predicted: 1 0 1 1 0 0 1 1   -> tp 3 (0, 2, 6), predicted 1: 5, gold 1: 4
+  add_as_logits(*ev, {1, 1, 1, 0, 0, 0, 1, 0}, {1, 0, 1, 1, 0, 0, 1, 1}, 2, 3);
+  auto m = ev->compute();
+  EXPECT_DOUBLE_EQ(m.at("binary_precision"), 3.0 / 5.0);
+  EXPECT_DOUBLE_EQ(m.at("binary_recall"), 3.0 / 4.0);
+  EXPECT_NEAR(m.at("binary_f1"), 2.0 / 3.0, 1e-12);  // 2*3 / (5 + 4)
+  EXPECT_DOUBLE_EQ(m.at("binary_f1"), m.at("f1.1"));
+  EXPECT_DOUBLE_EQ(m.at("accuracy"), 5.0 / 8.0);
+  EXPECT_EQ(m.count("positive_micro_f1"), 0u);  // only with negative_labels
+
+  // Without label names the option is a class id, and a single log-odds column works too.
+  auto ids = make("{type: classification, positive_label: 1}");
+  Batch out, batch;
+  out.set("logits", torch::tensor({2.0, -1.0, 0.5, -3.0}).reshape({4, 1}));  // predicts 1, 0, 1, 0
+  batch.set("labels", torch::tensor(std::vector<int64_t>{1, 1, 0, 0}));
+  ids->add(out, batch);
+  auto mi = ids->compute();
+  EXPECT_DOUBLE_EQ(mi.at("binary_precision"), 0.5);
+  EXPECT_DOUBLE_EQ(mi.at("binary_recall"), 0.5);
+  EXPECT_DOUBLE_EQ(mi.at("binary_f1"), 0.5);
+}
+
+TEST_F(ClassificationEvaluatorTest, NoPositivePredictionsGiveZerosNotNaN) {
+  auto ev = make("{type: classification, positive_label: '1', negative_labels: ['0']}");
+  ev->set_labels({"0", "1"});
+  add_as_logits(*ev, {1, 0, 1, 0}, {0, 0, 0, 0}, 2, 2);
+  auto m = ev->compute();
+  for (const char* k : {"binary_precision", "binary_recall", "binary_f1", "positive_micro_precision",
+                        "positive_micro_recall", "positive_micro_f1"})
+    EXPECT_EQ(m.at(k), 0.0) << k;  // precision 0 by convention: nothing predicted positive
+  // No gold positives but positive predictions: recall 0, precision 0 (all wrong).
+  auto none = make("{type: classification, negative_labels: [DDI-false]}");
+  none->set_labels({"DDI-advise", "DDI-false"});
+  add_as_logits(*none, {1, 1, 1}, {0, 1, 0}, 2, 1);
+  auto n = none->compute();
+  EXPECT_EQ(n.at("positive_micro_precision"), 0.0);
+  EXPECT_EQ(n.at("positive_micro_recall"), 0.0);
+  EXPECT_EQ(n.at("positive_micro_f1"), 0.0);
+  // And with no examples at all.
+  auto empty = make("{type: classification, positive_label: '1', negative_labels: ['0']}");
+  empty->set_labels({"0", "1"});
+  auto e = empty->compute();
+  EXPECT_EQ(e.at("binary_f1"), 0.0);
+  EXPECT_EQ(e.at("positive_micro_f1"), 0.0);
+}
+
+TEST_F(ClassificationEvaluatorTest, RelationOptionsAreCheckedAgainstTheLabels) {
+  auto message = [&](const std::string& yaml, const std::vector<std::string>& labels) -> std::string {
+    try {
+      auto ev = make(yaml);
+      if (!labels.empty()) ev->set_labels(labels);
+      ev->compute();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  std::string err = message("{type: classification, positive_label: yes_rel}", {"0", "1"});
+  EXPECT_NE(err.find("positive_label 'yes_rel' is not one of the dataset's 2 labels ('0', '1'); set it to one of "
+                     "them"),
+            std::string::npos)
+      << err;
+  err = message("{type: classification, negative_labels: [DDI-false, other]}",
+                {"DDI-advise", "DDI-effect", "DDI-false", "DDI-int", "DDI-mechanism"});
+  EXPECT_NE(err.find("negative_labels lists 'other', which is not one of the dataset's 5 labels ('DDI-advise', "
+                     "'DDI-effect', 'DDI-false', 'DDI-int', 'DDI-mechanism')"),
+            std::string::npos)
+      << err;
+  err = message("{type: classification, negative_labels: ['0', '1']}", {"0", "1"});
+  EXPECT_NE(err.find("leaves no positive class"), std::string::npos) << err;
+  err = message("{type: classification, primary: binary_f1}", {});
+  EXPECT_NE(err.find("option 'primary' is 'binary_f1', which needs 'positive_label'"), std::string::npos) << err;
+  err = message("{type: classification, primary: positive_micro_f1}", {});
+  EXPECT_NE(err.find("option 'primary' is 'positive_micro_f1', which needs 'negative_labels'"), std::string::npos)
+      << err;
+  err = message("{type: classification, positive_label: '1', negative_labels: ['1']}", {});
+  EXPECT_NE(err.find("'1' is both 'positive_label' and one of 'negative_labels'"), std::string::npos) << err;
+  err = message("{type: classification, negative_labels: [false, false]}", {});
+  EXPECT_NE(err.find("option 'negative_labels' lists 'false' twice"), std::string::npos) << err;
+  // Without label names, a name that is not a class id cannot be resolved.
+  err = message("{type: classification, positive_label: pos}", {});
+  EXPECT_NE(err.find("positive_label names 'pos', but the dataset gave no label names, so labels are class ids"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(message("{type: classification, positive_label: '1', negative_labels: ['0']}", {"0", "1"}), "");
 }

@@ -5,7 +5,8 @@
 //    longest-first truncation;
 //  - the label vocabulary (sorted, numeric, fixed, lowercased) and unknown labels at test time;
 //  - malformed records: fail with file:line, or skip and count; configuration errors;
-//  - the shipped data/spam files.
+//  - has_header: auto, and format: blurb (BioBERT/BLURB relation TSV: 2 or 3 columns, optional header, per file);
+//  - the shipped data/spam files and data/re/gad_fixture.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -373,6 +374,184 @@ TEST_F(TextClassificationTest, ShippedSpamDataLoads) {
     EXPECT_TRUE((b.at("input_ids").select(1, 0) == kCls).all().item<bool>());
     EXPECT_EQ(b.ids.size(), static_cast<size_t>(counts.first));
   }
+}
+
+TEST_F(TextClassificationTest, BlurbGadLayoutHeaderAndColumnsPerFile) {
+  // BioBERT's GAD: train/dev are `sentence<TAB>label` without a header, test has `index<TAB>sentence<TAB>label`.
+  std::string train = write("train.tsv",
+                            "one two\t1\n"
+                            "three\t0\n"
+                            "\"four\" five\t1\n");  // a leading quote is literal text: BLURB files are not quoted
+  std::string dev = write("dev.tsv", "six\t0\r\nseven\t1\r\n");
+  std::string test = write("test.tsv",
+                           "index\tsentence\tlabel\n"
+                           "0\tone\t1\n"
+                           "7\tthree two\t0\n");
+  auto d = make(fmt::format("train: {}, validation: {}, test: {}, format: blurb", train, dev, test));
+  EXPECT_EQ(d->labels(), (std::vector<std::string>{"0", "1"}));
+  ASSERT_EQ(d->size("train"), 3);
+  Batch b = d->batch("train", {0, 1, 2});
+  EXPECT_EQ(b.ids, (std::vector<std::string>{"1", "2", "3"}));  // no id column: line numbers
+  EXPECT_TRUE(b.at("labels").equal(vec({1, 0, 1}))) << b.at("labels");
+  EXPECT_EQ(row(b, 0), (std::vector<int64_t>{kCls, 53, 81, kSep}));
+  EXPECT_EQ(row(b, 2), encode("\"four\" five"));
+  ASSERT_EQ(d->size("validation"), 2);
+  Batch v = d->batch("validation", {0, 1});
+  EXPECT_EQ(row(v, 1), (std::vector<int64_t>{kCls, 810, kSep}));  // CRLF: the \r is not part of the label
+  EXPECT_TRUE(v.at("labels").equal(vec({0, 1})));
+  ASSERT_EQ(d->size("test"), 2);  // the header line is not an example
+  Batch t = d->batch("test", {0, 1});
+  EXPECT_EQ(t.ids, (std::vector<std::string>{"0", "7"}));  // ids from the index column
+  EXPECT_EQ(row(t, 1), (std::vector<int64_t>{kCls, 132, 81, kSep}));
+  EXPECT_TRUE(t.at("labels").equal(vec({1, 0})));
+
+  // The same train file as RFC 4180 TSV: the quoted "four" followed by text is an error, so blurb must not quote.
+  std::string err = error_of(fmt::format("train: {}, format: tsv, has_header: false, text_field: '0', label_field: '1'",
+                                         train));
+  EXPECT_NE(err.find("train.tsv:3: malformed record: text after a closing quote"), std::string::npos) << err;
+}
+
+TEST_F(TextClassificationTest, BlurbChemProtAndDdiStyleThreeColumns) {
+  // ChemProt/DDI: `id<TAB>sentence<TAB>label`, with or without a header (compared case-insensitively).
+  std::string train = write("train.tsv",
+                            "16357751.T1.T2\t@CHEMICAL$ @GENE$\tCPR:4\n"
+                            "10.T3.T4\ttwo three\tfalse\n"
+                            "\n"
+                            "11.T1.T9\tfour\tCPR:3\n");
+  std::string test = write("test.tsv", "Index\tSentence\tLabel\na1\tfive\tfalse\na2\tsix\tCPR:4\n");
+  auto d = make(fmt::format("train: {}, test: {}, format: blurb", train, test));
+  EXPECT_EQ(d->labels(), (std::vector<std::string>{"CPR:3", "CPR:4", "false"}));  // byte order
+  Batch b = d->batch("train", {0, 1, 2});
+  EXPECT_EQ(b.ids, (std::vector<std::string>{"16357751.T1.T2", "10.T3.T4", "11.T1.T9"}));
+  EXPECT_TRUE(b.at("labels").equal(vec({1, 2, 0}))) << b.at("labels");
+  EXPECT_EQ(row(b, 0), encode("@CHEMICAL$ @GENE$"));
+  EXPECT_EQ(row(b, 1), (std::vector<int64_t>{kCls, 81, 132, kSep}));
+  Batch t = d->batch("test", {0, 1});
+  EXPECT_EQ(t.ids, (std::vector<std::string>{"a1", "a2"}));
+  EXPECT_TRUE(t.at("labels").equal(vec({2, 1})));
+  EXPECT_EQ(row(t, 1), (std::vector<int64_t>{kCls, 490, kSep}));
+
+  // has_header: false reads a header-like first line as data (here: label 'Label', unknown to the train labels).
+  std::string err = error_of(fmt::format("train: {}, test: {}, format: blurb, has_header: false", train, test));
+  EXPECT_NE(err.find("test.tsv:1: label 'Label' is not one of the 3 known labels"), std::string::npos) << err;
+  // has_header: true insists on a BLURB header in every file.
+  err = error_of(fmt::format("train: {}, format: blurb, has_header: true", train));
+  EXPECT_NE(err.find("train.tsv:1: the header ('16357751.T1.T2', '@CHEMICAL$ @GENE$', 'CPR:4') is not a BLURB "
+                     "header: format blurb expects its last two columns to be 'sentence' and 'label'"),
+            std::string::npos)
+      << err;
+}
+
+TEST_F(TextClassificationTest, BlurbMalformedLinesNameFileLineAndWhatWasFound) {
+  struct Case {
+    std::string name, content, expected;
+  };
+  const std::vector<Case> cases = {
+      {"extra.tsv", "one\t1\ntwo\t0\nthree\tx\t1\n",
+       "extra.tsv:3: malformed record: 3 column(s), expected 2 as in the first record (fields: 'three', 'x', '1')"},
+      {"notab.tsv", "0\tone\t1\n1\ttwo 0\n",
+       "notab.tsv:2: malformed record: 2 column(s), expected 3 as in the first record (fields: '1', 'two 0')"},
+      {"header.tsv", "index\tsentence\tlabel\n0\tone\t1\n1\ttwo\n",
+       "header.tsv:3: malformed record: 2 column(s), expected 3 as in the header (fields: '1', 'two')"},
+      {"nolabel.tsv", "one\t1\ntwo\t \n", "nolabel.tsv:2: malformed record: empty label"},
+      {"notext.tsv", "one\t1\n\t0\n", "notext.tsv:2: malformed record: empty sentence"},
+  };
+  for (const auto& c : cases) {
+    std::string file = write(c.name, c.content);
+    std::string err = error_of(fmt::format("train: {}, format: blurb", file));
+    EXPECT_NE(err.find(c.expected), std::string::npos) << c.name << ": " << err;
+    EXPECT_NE(err.find("fix the file or set on_bad_record: skip"), std::string::npos) << c.name << ": " << err;
+  }
+  // A layout blurb does not know, and a header in the wrong order, stop at the first line.
+  std::string four = write("four.tsv", "a\tb\tc\td\n");
+  std::string err = error_of(fmt::format("train: {}, format: blurb", four));
+  EXPECT_NE(err.find("four.tsv:1: 4 tab-separated column(s) in the first record ('a', 'b', 'c', 'd'); format blurb "
+                     "reads 2 columns (sentence, label) or 3 (id, sentence, label)"),
+            std::string::npos)
+      << err;
+  std::string order = write("order.tsv", "sentence\tlabel\tindex\none\t1\t0\n");
+  err = error_of(fmt::format("train: {}, format: blurb", order));
+  EXPECT_NE(err.find("order.tsv:1: the header ('sentence', 'label', 'index') is not a BLURB header"),
+            std::string::npos)
+      << err;
+  // Field options would be ignored by the positional layout, so they are refused.
+  std::string ok = write("ok.tsv", "one\t1\n");
+  err = error_of(fmt::format("train: {}, format: blurb, text_field: sentence", ok));
+  EXPECT_NE(err.find("format blurb reads its columns by position (sentence, label, or id, sentence, label), but "
+                     "text_field is set"),
+            std::string::npos)
+      << err;
+  err = error_of(fmt::format("train: {}, format: blurb, id_field: index", ok));
+  EXPECT_NE(err.find("but id_field is set"), std::string::npos) << err;
+  // Skipping works as for the other formats.
+  std::string mixed = write("mixed.tsv", "one\t1\ntwo\tx\t0\nthree\t0\n");
+  testing::internal::CaptureStderr();
+  auto d = make(fmt::format("train: {}, format: blurb, on_bad_record: skip", mixed));
+  testing::internal::GetCapturedStderr();
+  EXPECT_EQ(d->size("train"), 2);
+  EXPECT_EQ(d->hints().at("skipped_records"), 1);
+  EXPECT_EQ(d->batch("train", {0, 1}).ids, (std::vector<std::string>{"1", "3"}));
+}
+
+TEST_F(TextClassificationTest, HasHeaderAutoDecidesPerFile) {
+  // Column numbers work with and without a header line; the header is recognised by its 'label' and
+  // 'sentence'/'text' fields, in any case.
+  std::string with = write("with.tsv", "Sentence\tLABEL\none two\tpos\nthree\tneg\n");
+  std::string without = write("without.tsv", "four\tneg\nfive six\tpos\n");
+  auto d = make(fmt::format("train: {}, test: {}, has_header: auto, text_field: '0', label_field: '1'", with, without));
+  EXPECT_EQ(d->labels(), (std::vector<std::string>{"neg", "pos"}));
+  Batch b = d->batch("train", {0, 1});
+  EXPECT_EQ(b.ids, (std::vector<std::string>{"2", "3"}));
+  EXPECT_EQ(row(b, 0), (std::vector<int64_t>{kCls, 53, 81, kSep}));
+  Batch t = d->batch("test", {0, 1});
+  EXPECT_EQ(t.ids, (std::vector<std::string>{"1", "2"}));
+  EXPECT_EQ(row(t, 1), (std::vector<int64_t>{kCls, 355, 490, kSep}));
+  EXPECT_TRUE(t.at("labels").equal(vec({0, 1})));
+
+  // Column names: the header is recognised by those names, and a file without one cannot be read by name.
+  std::string named = write("named.csv", "id,sentence,gold\nr1,one,a\nr2,two,b\n");
+  auto n = make(fmt::format("train: {}, has_header: auto, text_field: sentence, label_field: gold, id_field: id",
+                            named));
+  EXPECT_EQ(n->batch("train", {0, 1}).ids, (std::vector<std::string>{"r1", "r2"}));
+  std::string cased = write("cased.csv", "Text,Label\none,a\n");  // found and looked up case-insensitively
+  EXPECT_EQ(make(fmt::format("train: {}, has_header: auto", cased))->labels(), std::vector<std::string>{"a"});
+  std::string bare = write("bare.csv", "r1,one,a\n");
+  std::string err =
+      error_of(fmt::format("train: {}, has_header: auto, text_field: sentence, label_field: gold", bare));
+  EXPECT_NE(err.find("bare.csv:1: has_header is auto and the first line is not a header (it has no field 'gold' and "
+                     "field 'sentence'; its fields: 'r1', 'one', 'a'), so fields are column numbers (0 = first), but "
+                     "text_field is 'sentence'"),
+            std::string::npos)
+      << err;
+  // A line holding 'label' but no text column name is data.
+  std::string data_line = write("data.tsv", "label\tone\nx\ttwo\n");
+  auto l = make(fmt::format("train: {}, format: tsv, has_header: auto, text_field: '1', label_field: '0'", data_line));
+  EXPECT_EQ(l->size("train"), 2);
+  EXPECT_EQ(l->labels(), (std::vector<std::string>{"label", "x"}));
+  // Only true, false and auto are accepted.
+  err = error_of(fmt::format("train: {}, has_header: maybe", with));
+  EXPECT_NE(err.find("'maybe' is not one of true | false | auto"), std::string::npos) << err;
+}
+
+TEST_F(TextClassificationTest, ShippedGadFixtureLoads) {
+  const fs::path gad = fs::path(STAGEHAND_SOURCE_DIR) / "data" / "re" / "gad_fixture";
+  auto d = make(fmt::format("train: {}, validation: {}, test: {}, format: blurb", (gad / "train.tsv").string(),
+                            (gad / "dev.tsv").string(), (gad / "test.tsv").string()));
+  EXPECT_EQ(d->labels(), (std::vector<std::string>{"0", "1"}));
+  EXPECT_EQ(d->hints().at("skipped_records"), 0);
+  const std::map<std::string, std::pair<int64_t, int64_t>> expected = {
+      {"train", {200, 100}}, {"validation", {60, 30}}, {"test", {60, 30}}};
+  for (const auto& [split, counts] : expected) {
+    ASSERT_EQ(d->size(split), counts.first) << split;
+    Batch b = d->batch(split, all_indices(*d, split));
+    EXPECT_EQ(b.at("labels").sum().item<int64_t>(), counts.second) << split << ": label-1 count";
+    EXPECT_EQ(b.ids.front(), split == "test" ? "0" : "1") << split;  // test ids from its index column
+    EXPECT_EQ(b.ids.back(), split == "test" ? "59" : std::to_string(counts.first)) << split;
+  }
+  // The first test record, read by hand from test.tsv line 2.
+  Batch t = d->batch("test", {0});
+  EXPECT_EQ(row(t, 0), encode("The @GENE$ gene is associated with @DISEASE$ in a dose-dependent manner."));
+  EXPECT_EQ(t.at("labels").item<int64_t>(), 1);
 }
 
 }  // namespace

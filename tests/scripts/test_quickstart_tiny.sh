@@ -16,6 +16,6 @@ grep -qE "^\| macro_f1 \| [0-9.]+ \| [0-9.]+ \|" "$WORK/first.log" || { cat "$WO
 "$BUILD/bin/runner" "$SRC/pipelines/quickstart.yaml" "${TINY[@]}" --runs-dir "$WORK/runs" > "$WORK/second.log" 2>&1 ||
   { cat "$WORK/second.log"; exit 1; }
 reused=$(grep -c "reused cached output" "$WORK/second.log")
-[ "$reused" -eq 5 ] || { echo "expected 5 reused stages, got $reused"; cat "$WORK/second.log"; exit 1; }
-test "$(grep -c 'status: "cached"' "$WORK/runs/quickstart/latest/record.yaml")" -eq 5
-echo "quickstart (tiny): all 5 stages ran, the table was printed, and a second run reused all 5"
+[ "$reused" -eq 6 ] || { echo "expected 6 reused stages, got $reused"; cat "$WORK/second.log"; exit 1; }
+test "$(grep -c 'status: "cached"' "$WORK/runs/quickstart/latest/record.yaml")" -eq 6
+echo "quickstart (tiny): all 6 stages ran, the table was printed, and a second run reused all 6"

@@ -49,6 +49,11 @@ class STAGEHAND_API Encoder : public torch::nn::Module {
   virtual torch::Tensor pool(const EncoderOutput& out, const std::string& how) = 0;
   /// The spec that rebuilds this architecture (`{type: NAME, ...}` with every option).
   virtual ConfigNode spec() const = 0;
+  /// Makes this encoder use `from`'s input embeddings (token, position and type tables and their LayerNorm)
+  /// instead of its own: afterwards both hold the very same tensors, as ELECTRA's generator and discriminator
+  /// do. Throws stagehand::Error when the two encoders' embeddings differ in shape or the encoder type cannot
+  /// share (the default).
+  virtual void share_embeddings(Encoder& from);
 };
 
 }  // namespace stagehand

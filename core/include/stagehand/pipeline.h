@@ -37,7 +37,12 @@ struct STAGEHAND_API StagePlan {
   std::set<std::string> plugin_files;   ///< plugins whose components this stage uses
   uint64_t seed = 0;
   bool cache = true;
+  int trials = 1;  ///< independent runs (`trials:`), each with its own seed and output folder
 };
+
+/// The seed of trial `trial` (1-based) of a stage whose seed is `stage_seed`: trial 1 keeps the stage seed, so
+/// `trials: 1` and no trials are the same run.
+STAGEHAND_API uint64_t trial_seed(uint64_t stage_seed, int trial);
 
 struct STAGEHAND_API Pipeline {
   std::string name;

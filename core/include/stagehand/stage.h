@@ -26,6 +26,10 @@ struct STAGEHAND_API StageOutput {
   std::map<std::string, ConfigNode> provides;  ///< component kind -> spec (paths relative to `dir`)
   std::map<std::string, double> metrics;       ///< final metrics
   std::map<std::string, double> timings;       ///< machine-dependent measurements
+  /// For a stage run with `trials: N > 1`: each trial's own output (dir, provides, metrics), trial 1 first.
+  /// The fields above then describe the whole: `dir` and `provides` are trial 1's, `metrics` hold the mean of
+  /// each metric over the trials plus "<name>.std", "<name>.min" and "<name>.max".
+  std::vector<StageOutput> trials;
 };
 
 /// Live progress of a long loop: a bar on a terminal, a plain line every N updates otherwise.
@@ -79,6 +83,9 @@ class STAGEHAND_API StageContext {
   virtual int stop_signal() const = 0;
   /// Number of threads configured for this run (intra-op).
   virtual int threads() const = 0;
+  /// Which trial this run is (1-based) and how many the stage has (`trials:`); 1 and 1 without trials.
+  virtual int trial() const { return 1; }
+  virtual int trials() const { return 1; }
 };
 
 /// Base class of stage kinds.

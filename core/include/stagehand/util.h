@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "stagehand/export.h"
 
@@ -28,5 +29,15 @@ STAGEHAND_API std::string utc_timestamp();
 STAGEHAND_API double wall_seconds();
 /// 64-bit mix of a seed and a string (for deriving per-stage / per-trial seeds).
 STAGEHAND_API uint64_t derive_seed(uint64_t seed, std::string_view salt);
+
+/// Mean, standard deviation, min and max of repeated measurements (e.g. a metric over trials). The standard
+/// deviation is the population one (numpy's np.std default), as the Bio-ELECTRA reports compute it.
+struct STAGEHAND_API Summary {
+  size_t n = 0;
+  double mean = 0, std = 0, min = 0, max = 0;
+};
+STAGEHAND_API Summary summarize(const std::vector<double>& values);
+/// "78.33 (0.41)": mean and standard deviation with `decimals` digits, both times 100 when `percent`.
+STAGEHAND_API std::string format_mean_std(const Summary& s, bool percent, int decimals = 2);
 
 }  // namespace stagehand

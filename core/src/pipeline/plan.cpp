@@ -63,6 +63,10 @@ Schema common_stage_schema() {
   s.opt("description", std::string(""), "what this stage is for (not part of the cache key)");
   s.optional("seed", OptionType::Int, "seed of this stage (default: derived from the pipeline seed and the name)");
   s.opt("cache", true, "reuse the output of an identical earlier run (false: always run)");
+  s.opt("trials", int64_t{1},
+        "independent runs of the stage with derived seeds (trial 1 uses the stage seed); metrics become mean, "
+        "std, min and max over the trials, with every trial's value in the record")
+      .min(1);
   s.list("after", OptionType::Stage, ConfigNode::sequence(), "extra stages that must run first");
   return s;
 }
@@ -195,10 +199,24 @@ Pipeline plan_pipeline(ConfigNode root, const fs::path& file, PluginLoader& load
     const ConfigNode& seed = plan.resolved.at("seed");
     plan.seed = seed.is_null() ? derive_seed(p.seed, name) : static_cast<uint64_t>(seed.as_int());
     plan.cache = plan.resolved.at("cache").as_bool();
+    plan.trials = static_cast<int>(plan.resolved.at("trials").as_int());
     resolved_stages.set(name, plan.resolved);
     plans.push_back(std::move(plan));
   }
   top.set("stages", resolved_stages);
+
+  // Trial k of a stage reads trial k of an upstream stage that has trials: the counts must agree (or one side
+  // has a single run, which every trial shares).
+  for (const auto& plan : plans) {
+    for (const auto& d : plan.deps) {
+      const StagePlan& up = plans[std::distance(names.begin(), std::find(names.begin(), names.end(), d))];
+      if (plan.trials > 1 && up.trials > 1 && plan.trials != up.trials)
+        throw Error(fmt::format("stage '{}' has trials: {} but its upstream stage '{}' has trials: {}; trial k reads "
+                                "trial k of its upstream, so give both the same number (or one of them 1)",
+                                plan.name, plan.trials, d, up.trials),
+                    plan.where);
+    }
+  }
 
   // Order: Kahn's algorithm, ties broken by declaration order.
   std::map<std::string, size_t> index;

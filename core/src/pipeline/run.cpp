@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -195,7 +196,82 @@ StageOutput read_output(const std::string& name, const std::string& kind, const 
     for (const auto& [k, v] : m->entries()) out.metrics[k] = v.is_int() ? static_cast<double>(v.as_int()) : v.as_double();
   if (const ConfigNode* m = o.find("timings"); m && m->is_map())
     for (const auto& [k, v] : m->entries()) out.timings[k] = v.is_int() ? static_cast<double>(v.as_int()) : v.as_double();
+  // A stage with trials: each trial's output lives in trial-<k>/; the whole is seen through trial 1's folder.
+  if (const ConfigNode* t = o.find("trials"); t && t->is_scalar() && t->as_int() > 1) {
+    for (int64_t k = 1; k <= t->as_int(); ++k)
+      out.trials.push_back(read_output(name, kind, dir / fmt::format("trial-{}", k)));
+    out.dir = out.trials.front().dir;
+    out.provides = out.trials.front().provides;
+  }
   return out;
+}
+
+/// Mean, std, min and max of every metric over the trials (a metric some trial lacks is summarised over the
+/// trials that have it).
+std::map<std::string, Summary> trial_summaries(const std::vector<StageOutput>& trials,
+                                               std::map<std::string, double> StageOutput::*field) {
+  std::map<std::string, std::vector<double>> values;
+  for (const auto& t : trials)
+    for (const auto& [k, v] : t.*field) values[k].push_back(v);
+  std::map<std::string, Summary> out;
+  for (const auto& [k, v] : values) out[k] = summarize(v);
+  return out;
+}
+
+std::map<std::string, double> flatten_summaries(const std::map<std::string, Summary>& s, bool spread) {
+  std::map<std::string, double> out;
+  for (const auto& [k, v] : s) {
+    out[k] = v.mean;
+    if (!spread) continue;
+    out[k + ".std"] = v.std;
+    out[k + ".min"] = v.min;
+    out[k + ".max"] = v.max;
+  }
+  return out;
+}
+
+/// The record's view of a stage with trials: seeds, and every metric's mean, std, min, max and values.
+ConfigNode trials_record(const StageOutput& out, uint64_t stage_seed) {
+  ConfigNode r = ConfigNode::map();
+  r.set("count", ConfigNode::of(static_cast<int64_t>(out.trials.size())));
+  ConfigNode seeds = ConfigNode::sequence();
+  for (size_t k = 1; k <= out.trials.size(); ++k)
+    seeds.push_back(ConfigNode::scalar(std::to_string(trial_seed(stage_seed, static_cast<int>(k)))));
+  r.set("seeds", seeds);
+  ConfigNode metrics = ConfigNode::map();
+  for (const auto& [name, s] : trial_summaries(out.trials, &StageOutput::metrics)) {
+    ConfigNode m = ConfigNode::map();
+    m.set("mean", ConfigNode::of(s.mean));
+    m.set("std", ConfigNode::of(s.std));
+    m.set("min", ConfigNode::of(s.min));
+    m.set("max", ConfigNode::of(s.max));
+    ConfigNode values = ConfigNode::sequence();
+    for (const auto& t : out.trials) {
+      auto it = t.metrics.find(name);
+      values.push_back(it == t.metrics.end() ? ConfigNode::null() : ConfigNode::of(it->second));
+    }
+    m.set("values", values);
+    metrics.set(name, m);
+  }
+  r.set("metrics", metrics);
+  return r;
+}
+
+/// "test.f1 78.33 (0.41), ..." for the headline metrics (at most one '.' in the name), percent when every
+/// value lies in [0, 1].
+std::string trials_line(const StageOutput& out) {
+  std::string line;
+  int shown = 0;
+  for (const auto& [name, s] : trial_summaries(out.trials, &StageOutput::metrics)) {
+    if (std::count(name.begin(), name.end(), '.') > 1) continue;
+    if (++shown > 8) {
+      line += ", ... (all in the record)";
+      break;
+    }
+    const bool percent = s.min >= 0 && s.max <= 1;
+    line += fmt::format("{}{} {}", line.empty() ? "" : ", ", name, format_mean_std(s, percent));
+  }
+  return line;
 }
 
 std::string clean_what(const std::exception& e) {
@@ -227,9 +303,13 @@ class FileLock {
 // ---------------------------------------------------------------- the stage context
 class Context : public StageContext {
  public:
-  Context(const StagePlan& plan, Options options, fs::path dir, bool resuming, const Registry& registry,
-          std::map<std::string, StageOutput>& outputs, RunLog& log, MetricsLog& metrics, int threads)
+  Context(const StagePlan& plan, uint64_t seed, int trial, Options options, fs::path dir, bool resuming,
+          const Registry& registry, std::map<std::string, StageOutput>& outputs, RunLog& log, MetricsLog& metrics,
+          int threads)
       : plan_(plan),
+        seed_(seed),
+        trial_(trial),
+        label_(plan.trials > 1 ? fmt::format("{} trial {}/{}", plan.name, trial, plan.trials) : plan.name),
         options_(std::move(options)),
         dir_(std::move(dir)),
         resuming_(resuming),
@@ -243,12 +323,12 @@ class Context : public StageContext {
   const Options& options() const override { return options_; }
   const fs::path& output_dir() const override { return dir_; }
   bool resuming() const override { return resuming_; }
-  uint64_t seed() const override { return plan_.seed; }
+  uint64_t seed() const override { return seed_; }
   const Registry& registry() const override { return registry_; }
   BuildContext build_context() const override {
     BuildContext c;
     c.registry = &registry_;
-    c.seed = plan_.seed;
+    c.seed = seed_;
     c.base_dir = dir_;
     c.provided = [this](const std::string& stage, const std::string& kind, const Location& where) {
       const StageOutput& up = upstream(stage);
@@ -262,36 +342,52 @@ class Context : public StageContext {
   const StageOutput& upstream(const std::string& stage) const override {
     if (std::find(plan_.deps.begin(), plan_.deps.end(), stage) == plan_.deps.end())
       throw Error(fmt::format("stage '{}' is not an upstream stage of '{}'", stage, plan_.name));
-    return outputs_.at(stage);
+    const StageOutput& up = outputs_.at(stage);
+    // Trial k reads trial k of an upstream stage with trials (the planner checked the counts agree).
+    if (plan_.trials > 1 && !up.trials.empty()) return up.trials.at(static_cast<size_t>(trial_ - 1));
+    return up;
   }
   void provide(const std::string& kind, const ConfigNode& spec) override { provides_[kind] = spec; }
   void metric(const std::string& name, double value) override {
     metrics_out_[name] = value;
-    metrics_.write({{"time", utc_timestamp()}, {"stage", plan_.name}, {"event", "metric"}, {"name", name}, {"value", value}});
+    write({{"event", "metric"}, {"name", name}, {"value", value}});
   }
   void timing(const std::string& name, double value) override {
     timings_out_[name] = value;
-    metrics_.write({{"time", utc_timestamp()}, {"stage", plan_.name}, {"event", "timing"}, {"name", name}, {"value", value}});
+    write({{"event", "timing"}, {"name", name}, {"value", value}});
   }
   void log_values(int64_t step, const std::vector<std::pair<std::string, double>>& values) override {
     nlohmann::json v = nlohmann::json::object();
     for (const auto& [k, x] : values) v[k] = x;
-    metrics_.write({{"time", utc_timestamp()}, {"stage", plan_.name}, {"step", step}, {"values", v}});
+    write({{"step", step}, {"values", v}});
   }
-  void info(const std::string& line) override { log_.line(fmt::format("[{}] {}", plan_.name, line)); }
+  void info(const std::string& line) override { log_.line(fmt::format("[{}] {}", label_, line)); }
   std::unique_ptr<Progress> progress(const std::string& label, int64_t total) override {
-    return std::make_unique<ProgressImpl>(log_, fmt::format("[{}] {}", plan_.name, label), total);
+    return std::make_unique<ProgressImpl>(log_, fmt::format("[{}] {}", label_, label), total);
   }
   bool stop_requested() const override { return stop_signal() != 0; }
   int stop_signal() const override { return ::stagehand::stop_signal(); }
   int threads() const override { return threads_; }
+  int trial() const override { return trial_; }
+  int trials() const override { return plan_.trials; }
 
   const std::map<std::string, ConfigNode>& provided() const { return provides_; }
   const std::map<std::string, double>& final_metrics() const { return metrics_out_; }
   const std::map<std::string, double>& final_timings() const { return timings_out_; }
 
  private:
+  /// One metrics.jsonl line: time, stage (and trial), then `fields`.
+  void write(nlohmann::json fields) {
+    nlohmann::json j = {{"time", utc_timestamp()}, {"stage", plan_.name}};
+    if (plan_.trials > 1) j["trial"] = trial_;
+    for (auto& [k, v] : fields.items()) j[k] = v;
+    metrics_.write(j);
+  }
+
   const StagePlan& plan_;
+  uint64_t seed_;
+  int trial_;
+  std::string label_;
   Options options_;
   fs::path dir_;
   bool resuming_;
@@ -538,21 +634,54 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
           Schema s = *plan.info->schema;
           return std::make_shared<const Schema>(s);
         }(), fmt::format("stage '{}'", plan.name));
-        Context ctx(plan, options, partial, resuming, registry, outputs, log, metrics, threads.intra_op);
-        log.line(fmt::format("[{}] {} ({}){}", plan.name, resuming ? "resuming" : "running", plan.kind,
+        log.line(fmt::format("[{}] {} ({}){}{}", plan.name, resuming ? "resuming" : "running", plan.kind,
+                             plan.trials > 1 ? fmt::format(", {} trials", plan.trials) : "",
                              is_forced && fs::is_directory(entry) ? " (forced)" : ""));
-        BuildContext bc = ctx.build_context();
-        auto stage = std::static_pointer_cast<Stage>(plan.info->factory(options, bc));
-        stage->run(ctx);
-        if (stop_signal() != 0) throw Interrupted(stop_signal());
-
-        ConfigNode out = ConfigNode::map();
-        ConfigNode prov_node = ConfigNode::map();
-        for (const auto& [k, v] : ctx.provided()) prov_node.set(k, v);
-        out.set("provides", prov_node);
-        out.set("metrics", metrics_node(ctx.final_metrics()));
-        out.set("timings", metrics_node(ctx.final_timings()));
-        write_file_atomic(partial / "outputs.yaml", to_yaml(out));
+        // Runs the stage once into `dir` and writes its outputs.yaml there.
+        auto run_once = [&](uint64_t seed, int trial, const fs::path& dir, bool again) {
+          Context ctx(plan, seed, trial, options, dir, again, registry, outputs, log, metrics, threads.intra_op);
+          BuildContext bc = ctx.build_context();
+          auto stage = std::static_pointer_cast<Stage>(plan.info->factory(options, bc));
+          stage->run(ctx);
+          if (stop_signal() != 0) throw Interrupted(stop_signal());
+          ConfigNode out = ConfigNode::map();
+          ConfigNode prov_node = ConfigNode::map();
+          for (const auto& [k, v] : ctx.provided()) prov_node.set(k, v);
+          out.set("provides", prov_node);
+          out.set("metrics", metrics_node(ctx.final_metrics()));
+          out.set("timings", metrics_node(ctx.final_timings()));
+          if (plan.trials > 1) {
+            out.set("trial", ConfigNode::of(static_cast<int64_t>(trial)));
+            out.set("seed", ConfigNode::scalar(std::to_string(seed)));
+          }
+          write_file_atomic(dir / "outputs.yaml", to_yaml(out));
+        };
+        if (plan.trials <= 1) {
+          run_once(plan.seed, 1, partial, resuming);
+        } else {
+          // Each trial is complete once its outputs.yaml exists: an interrupted stage resumes at the first
+          // trial without one (and that trial from its own checkpoints).
+          std::vector<StageOutput> done;
+          for (int k = 1; k <= plan.trials; ++k) {
+            fs::path tdir = partial / fmt::format("trial-{}", k);
+            if (fs::exists(tdir / "outputs.yaml")) {
+              log.line(fmt::format("[{}] trial {}/{} already complete", plan.name, k, plan.trials));
+            } else {
+              const bool again = fs::is_directory(tdir) && !fs::is_empty(tdir);
+              fs::create_directories(tdir);
+              const uint64_t seed = trial_seed(plan.seed, k);
+              log.line(fmt::format("[{}] trial {}/{} {}(seed {})", plan.name, k, plan.trials,
+                                   again ? "resuming " : "", seed));
+              run_once(seed, k, tdir, again);
+            }
+            done.push_back(read_output(plan.name, plan.kind, tdir));
+          }
+          ConfigNode out = ConfigNode::map();
+          out.set("trials", ConfigNode::of(static_cast<int64_t>(plan.trials)));
+          out.set("metrics", metrics_node(flatten_summaries(trial_summaries(done, &StageOutput::metrics), true)));
+          out.set("timings", metrics_node(flatten_summaries(trial_summaries(done, &StageOutput::timings), false)));
+          write_file_atomic(partial / "outputs.yaml", to_yaml(out));
+        }
         ConfigNode info = ConfigNode::map();
         info.set("stage", ConfigNode::of(plan.name));
         info.set("kind", ConfigNode::of(plan.kind));
@@ -582,8 +711,8 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
         }
         outputs[plan.name] = read_output(plan.name, plan.kind, entry);
         sr.status = "ran";
-        sr.metrics = ctx.final_metrics();
-        sr.timings = ctx.final_timings();
+        sr.metrics = outputs[plan.name].metrics;
+        sr.timings = outputs[plan.name].timings;
         log.line(fmt::format("[{}] done in {}", plan.name, format_duration(wall_seconds() - t0)));
       }
     } catch (const Interrupted& e) {
@@ -618,6 +747,11 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
     srec.set("seconds", ConfigNode::of(sr.seconds));
     srec.set("metrics", metrics_node(sr.metrics));
     if (!sr.timings.empty()) srec.set("timings", metrics_node(sr.timings));
+    if (auto it = outputs.find(plan.name); it != outputs.end() && !it->second.trials.empty() &&
+                                           (sr.status == "ran" || sr.status == "cached")) {
+      srec.set("trials", trials_record(it->second, plan.seed));
+      log.line(fmt::format("[{}] {} trials: {}", plan.name, it->second.trials.size(), trials_line(it->second)));
+    }
     if (!sr.error.empty()) srec.set("error", ConfigNode::of(sr.error));
     stages_rec.set(plan.name, srec);
     result.stages[plan.name] = sr;
@@ -632,6 +766,10 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
   log.line(fmt::format("pipeline '{}' {} in {}; record: {}", pipeline.name, result.status,
                        format_duration(wall_seconds() - t_start), (run_dir / "record.yaml").string()));
   return result;
+}
+
+uint64_t trial_seed(uint64_t stage_seed, int trial) {
+  return trial <= 1 ? stage_seed : derive_seed(stage_seed, fmt::format("trial-{}", trial));
 }
 
 }  // namespace stagehand

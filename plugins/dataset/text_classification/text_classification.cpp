@@ -7,6 +7,18 @@
 // time that the classes do not hold is always an error: the model has no output for it.
 // Malformed records (bad JSON or invalid UTF-8, a missing field, a wrong number of columns, an empty text or
 // label) stop construction with file:line, or are counted and skipped with `on_bad_record: skip`.
+//
+// `format: blurb` reads the relation-extraction TSV files of BioBERT and BLURB (GAD, ChemProt, DDI): tab-separated,
+// no quoting (a double quote is literal text, as Python's csv.reader with quotechar=None reads them), and per file
+// either 2 columns (sentence, label) or 3 (id, sentence, label), with or without a header line
+// (`index<TAB>sentence<TAB>label` in BioBERT's test files). The layout is decided per file, so GAD's train.tsv
+// (no header, 2 columns) and test.tsv (header, 3 columns) are read with one spec.
+//
+// `has_header: auto` decides per file: the first non-blank record is a header when one of its fields is the
+// label column's name and another is the text column's name (ASCII case-insensitive, surrounding spaces
+// ignored). The names are label_field and text_field when those are names; when they are column numbers (and
+// always with format blurb) they are `label`, and `sentence` or `text`. So a data line is taken for a header only
+// if its label is literally the word "label".
 #include <stagehand/dataset.h>
 #include <stagehand/plugin.h>
 #include <stagehand/tokenizer.h>
@@ -36,6 +48,7 @@ struct BadRecord {
 };
 
 enum class Format { Jsonl, Csv, Tsv };
+enum class Header { Yes, No, Auto };
 
 std::string excerpt(std::string_view s, size_t n = 40) {
   std::string out(s.substr(0, n));
@@ -47,10 +60,13 @@ std::string excerpt(std::string_view s, size_t n = 40) {
 bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos; }
 
 // RFC 4180 reader with line numbers: a field that starts with a double quote runs to the matching quote ("" is a
-// literal quote) and may hold delimiters and newlines; quotes inside an unquoted field are literal.
+// literal quote) and may hold delimiters and newlines; quotes inside an unquoted field are literal. Without
+// `quoting` every field runs to the next delimiter or line end and quotes are always literal (BioBERT's TSV files
+// are written and read that way, and their sentences may start with a quote).
 class DelimitedReader {
  public:
-  DelimitedReader(std::string data, char delim) : data_(std::move(data)), delim_(delim) {}
+  DelimitedReader(std::string data, char delim, bool quoting = true)
+      : data_(std::move(data)), delim_(delim), quoting_(quoting) {}
 
   // Next non-blank record; false at the end. `line` is the line the record starts on. Throws BadRecord after
   // moving past the damaged line, so that reading can go on.
@@ -62,7 +78,7 @@ class DelimitedReader {
       std::string field;
       bool quoted_any = false;
       for (;;) {
-        if (pos_ < data_.size() && data_[pos_] == '"') {
+        if (quoting_ && pos_ < data_.size() && data_[pos_] == '"') {
           quoted_any = true;
           const int open_line = line_;
           const size_t open_pos = pos_;
@@ -127,6 +143,7 @@ class DelimitedReader {
   }
   std::string data_;
   char delim_;
+  bool quoting_;
   size_t pos_ = 0;
   int line_ = 1;
 };
@@ -167,12 +184,32 @@ bool parse_int(const std::string& s, int64_t& v) {
   return true;
 }
 
+// A field option that is a 0-based column number rather than a column name.
+bool column_number(const std::string& field, int64_t& c) { return parse_int(field, c) && c >= 0; }
+
+// ASCII-lowercased, surrounding spaces removed: how has_header: auto compares header names.
+std::string header_key(const std::string& s) {
+  const size_t first = s.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return {};
+  std::string out = s.substr(first, s.find_last_not_of(" \t\r") - first + 1);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+// The fields of a record for an error message, each shortened.
+std::string join_fields(const std::vector<std::string>& fields) {
+  std::string out;
+  for (const auto& f : fields) out += (out.empty() ? "'" : ", '") + excerpt(f, 20) + "'";
+  return out;
+}
+
 struct Settings {
   Format format = Format::Jsonl;
   bool auto_format = true;
+  bool blurb = false;  // BioBERT/BLURB relation TSV: positional columns, layout and header decided per file
   std::string text_field, pair_field, label_field, id_field;
   bool has_pair = false, has_id = false;
-  bool has_header = true;
+  Header header = Header::Yes;
   bool lowercase_labels = false;
   bool skip_bad = false;
 };
@@ -207,6 +244,39 @@ class FileReader {
   }
 
  private:
+  // The names a header line must hold under has_header: auto (see the top of this file).
+  std::vector<std::string> auto_label_names() const {
+    int64_t c = 0;
+    if (s_.blurb || column_number(s_.label_field, c)) return {"label"};
+    return {header_key(s_.label_field)};
+  }
+  std::vector<std::string> auto_text_names() const {
+    int64_t c = 0;
+    if (s_.blurb || column_number(s_.text_field, c)) return {"sentence", "text"};
+    return {header_key(s_.text_field)};
+  }
+  bool looks_like_header(const std::vector<std::string>& fields) const {
+    const auto label_names = auto_label_names(), text_names = auto_text_names();
+    auto in = [](const std::vector<std::string>& names, const std::string& k) {
+      return std::find(names.begin(), names.end(), k) != names.end();
+    };
+    bool has_label = false, has_text = false;
+    for (const auto& f : fields) {
+      const std::string k = header_key(f);
+      // One field counts once, so a header needs two distinct fields.
+      if (!has_label && in(label_names, k))
+        has_label = true;
+      else if (in(text_names, k))
+        has_text = true;
+    }
+    return has_label && has_text;
+  }
+  std::string auto_header_names() const {
+    std::string text;
+    for (const auto& t : auto_text_names()) text += (text.empty() ? "'" : "' or '") + t;
+    return fmt::format("field '{}' and field {}'", auto_label_names().front(), text);
+  }
+
   void bad(int line, const std::string& reason) {
     std::string where = fmt::format("{}:{}", file_.string(), line);
     if (!s_.skip_bad)
@@ -218,15 +288,17 @@ class FileReader {
   }
 
   void finish(Record& r) {
-    if (blank(r.text)) throw BadRecord{fmt::format("empty text in field '{}'", s_.text_field)};
+    if (blank(r.text))
+      throw BadRecord{s_.blurb ? std::string("empty sentence") : fmt::format("empty text in field '{}'", s_.text_field)};
     if (s_.has_pair && blank(r.pair)) throw BadRecord{fmt::format("empty text in field '{}'", s_.pair_field)};
     const size_t first = r.label.find_first_not_of(" \t");
     r.label =
         first == std::string::npos ? std::string() : r.label.substr(first, r.label.find_last_not_of(" \t") - first + 1);
     if (s_.lowercase_labels)
       std::transform(r.label.begin(), r.label.end(), r.label.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (r.label.empty()) throw BadRecord{fmt::format("empty label in field '{}'", s_.label_field)};
-    if (!s_.has_id || r.id.empty()) r.id = std::to_string(r.line);
+    if (r.label.empty())
+      throw BadRecord{s_.blurb ? std::string("empty label") : fmt::format("empty label in field '{}'", s_.label_field)};
+    if (r.id.empty()) r.id = std::to_string(r.line);  // no id column, or an empty id: the line number
   }
 
   std::vector<Record> read_jsonl(const std::string& data) {
@@ -264,17 +336,24 @@ class FileReader {
   }
 
   std::vector<Record> read_delimited(std::string data, char delim) {
-    DelimitedReader reader(std::move(data), delim);
+    DelimitedReader reader(std::move(data), delim, /*quoting=*/!s_.blurb);
     std::vector<Record> out;
     std::vector<std::string> fields;
     int line = 0;
     int64_t text_col = -1, pair_col = -1, label_col = -1, id_col = -1;
     size_t columns = 0;
+    bool has_header = false;  // this file's
     std::vector<std::string> header;
+    // Column of a field option: its name in the header, or a 0-based number (without a header, and with
+    // has_header: auto whether or not this file has one).
     auto column_of = [&](const std::string& name, const char* option) -> int64_t {
-      if (s_.has_header) {
+      int64_t c = -1;
+      const bool number = column_number(name, c);
+      if (has_header && !(s_.header == Header::Auto && number)) {
+        // has_header: auto found the header by case-insensitive names, so it looks them up the same way.
         for (size_t i = 0; i < header.size(); ++i)
-          if (header[i] == name) return static_cast<int64_t>(i);
+          if (header[i] == name || (s_.header == Header::Auto && header_key(header[i]) == header_key(name)))
+            return static_cast<int64_t>(i);
         std::string have;
         for (const auto& h : header) have += (have.empty() ? "" : ", ") + h;
         throw Error(
@@ -282,12 +361,34 @@ class FileReader {
                         "{} to one of them",
                         file_.string(), line, name, have, option));
       }
-      int64_t c = -1;
-      SH_CHECK(parse_int(name, c) && c >= 0,
-               "{} is '{}', but has_header is false, so fields are column numbers (0 = first); "
-               "set {} to a column number or set has_header: true",
-               option, name, option);
-      return c;
+      if (number) return c;
+      if (s_.header == Header::Auto)
+        throw Error(fmt::format(
+            "{}:{}: has_header is auto and the first line is not a header (it has no {}; its fields: {}), so fields "
+            "are column numbers (0 = first), but {} is '{}'; set {} to a column number or add a header line",
+            file_.string(), line, auto_header_names(), join_fields(fields), option, name, option));
+      throw Error(
+          fmt::format("{} is '{}', but has_header is false, so fields are column numbers (0 = first); "
+                      "set {} to a column number or set has_header: true",
+                      option, name, option));
+    };
+    // format blurb: the layout follows from the number of columns of the file's first line.
+    auto blurb_layout = [&]() {
+      SH_CHECK(columns == 2 || columns == 3,
+               "{}:{}: {} tab-separated column(s) in the {} ({}); format blurb reads 2 columns (sentence, label) or 3 "
+               "(id, sentence, label); fix the file, or read it with format: tsv and explicit fields",
+               file_.string(), line, columns, has_header ? "header" : "first record", join_fields(fields));
+      if (has_header) {
+        const std::string t = header_key(header[columns - 2]), l = header_key(header[columns - 1]);
+        SH_CHECK((t == "sentence" || t == "text") && l == "label",
+                 "{}:{}: the header ({}) is not a BLURB header: format blurb expects its last two columns to be "
+                 "'sentence' and 'label' (as in index<TAB>sentence<TAB>label); fix the header, or set has_header: "
+                 "false if that line is data",
+                 file_.string(), line, join_fields(header));
+      }
+      id_col = columns == 3 ? 0 : -1;
+      text_col = static_cast<int64_t>(columns) - 2;
+      label_col = static_cast<int64_t>(columns) - 1;
     };
     bool header_done = false;
     for (;;) {
@@ -300,32 +401,33 @@ class FileReader {
       }
       if (!header_done) {
         header_done = true;
-        if (s_.has_header) {
-          header = fields;
-          columns = header.size();
+        has_header = s_.header == Header::Yes || (s_.header == Header::Auto && looks_like_header(fields));
+        if (has_header) header = fields;
+        columns = fields.size();
+        if (s_.blurb) {
+          blurb_layout();
         } else {
-          columns = fields.size();
+          text_col = column_of(s_.text_field, "text_field");
+          if (s_.has_pair) pair_col = column_of(s_.pair_field, "text_pair_field");
+          label_col = column_of(s_.label_field, "label_field");
+          if (s_.has_id) id_col = column_of(s_.id_field, "id_field");
         }
-        text_col = column_of(s_.text_field, "text_field");
-        if (s_.has_pair) pair_col = column_of(s_.pair_field, "text_pair_field");
-        label_col = column_of(s_.label_field, "label_field");
-        if (s_.has_id) id_col = column_of(s_.id_field, "id_field");
         for (int64_t c : {text_col, pair_col, label_col, id_col})
           SH_CHECK(c < static_cast<int64_t>(columns),
                    "{}:{}: column {} does not exist: the first record has {} column(s)", file_.string(), line, c,
                    columns);
-        if (s_.has_header) continue;
+        if (has_header) continue;
       }
       try {
         if (fields.size() != columns)
-          throw BadRecord{fmt::format("{} column(s), expected {} as in {}", fields.size(), columns,
-                                      s_.has_header ? "the header" : "the first record")};
+          throw BadRecord{fmt::format("{} column(s), expected {} as in {} (fields: {})", fields.size(), columns,
+                                      has_header ? "the header" : "the first record", join_fields(fields))};
         Record r;
         r.line = line;
         r.text = fields[static_cast<size_t>(text_col)];
         if (s_.has_pair) r.pair = fields[static_cast<size_t>(pair_col)];
         r.label = fields[static_cast<size_t>(label_col)];
-        if (s_.has_id) r.id = fields[static_cast<size_t>(id_col)];
+        if (id_col >= 0) r.id = fields[static_cast<size_t>(id_col)];
         finish(r);
         out.push_back(std::move(r));
       } catch (const BadRecord& b) {
@@ -359,14 +461,25 @@ class TextClassification : public Dataset {
     Settings s;
     const std::string format = o.get<std::string>("format");
     s.auto_format = format == "auto";
-    s.format = format == "csv" ? Format::Csv : format == "tsv" ? Format::Tsv : Format::Jsonl;
+    s.blurb = format == "blurb";
+    s.format = format == "csv" ? Format::Csv : (format == "tsv" || s.blurb) ? Format::Tsv : Format::Jsonl;
     s.text_field = o.get<std::string>("text_field");
     s.has_pair = o.has("text_pair_field");
     if (s.has_pair) s.pair_field = o.get<std::string>("text_pair_field");
     s.label_field = o.get<std::string>("label_field");
     s.has_id = o.has("id_field");
     if (s.has_id) s.id_field = o.get<std::string>("id_field");
-    s.has_header = o.get<bool>("has_header");
+    // Unset: a header in every CSV/TSV file (the behaviour before `auto` existed), decided per file for blurb.
+    const std::string header = o.has("has_header") ? o.get<std::string>("has_header") : s.blurb ? "auto" : "true";
+    s.header = header == "auto" ? Header::Auto : header == "false" ? Header::No : Header::Yes;
+    if (s.blurb) {
+      // The layout fixes the columns; a field option would be silently ignored, so it is refused instead.
+      SH_CHECK(!s.has_pair && !s.has_id && s.text_field == "text" && s.label_field == "label",
+               "format blurb reads its columns by position (sentence, label, or id, sentence, label), but {} is set; "
+               "remove it, or use format: tsv with explicit fields",
+               s.has_pair ? "text_pair_field" : s.has_id ? "id_field" : s.text_field != "text" ? "text_field"
+                                                                                            : "label_field");
+    }
     s.lowercase_labels = o.get<bool>("lowercase_labels");
     s.skip_bad = o.get<std::string>("on_bad_record") == "skip";
     const int64_t max_length = o.get<int64_t>("max_length");
@@ -538,6 +651,24 @@ class TextClassification : public Dataset {
 }  // namespace
 }  // namespace stagehand
 
+namespace {
+// A string choice rather than a bool, so that `auto` fits; YAML true/false still read as before.
+stagehand::OptionSpec has_header_option() {
+  stagehand::OptionSpec spec;
+  spec.name = "has_header";
+  spec.type = stagehand::OptionType::String;
+  spec.choices = {"true", "false", "auto"};
+  spec.nullable = true;
+  spec.doc =
+      "CSV/TSV header row: true: every file starts with one naming the columns; false: none, fields are 0-based "
+      "column numbers; auto: per file, the first line is a header when it has a field equal to the label column's "
+      "name and another equal to the text column's name (ASCII case-insensitive; the names are label_field and "
+      "text_field when those are names, else 'label' and 'sentence' or 'text'), and column-number fields work "
+      "either way; unset: true, or auto with format blurb";
+  return spec;
+}
+}  // namespace
+
 STAGEHAND_PLUGIN(registrar) {
   using stagehand::OptionType;
   registrar
@@ -549,15 +680,19 @@ STAGEHAND_PLUGIN(registrar) {
                         "training file (its labels define the classes unless 'labels' is set)")
               .optional("validation", OptionType::Path, "validation file")
               .optional("test", OptionType::Path, "test file")
-              .choice("format", "auto", {"auto", "jsonl", "csv", "tsv"},
-                      "file format; auto: by extension (.jsonl/.json/.ndjson, .csv, .tsv/.tab)")
+              .choice("format", "auto", {"auto", "jsonl", "csv", "tsv", "blurb"},
+                      "file format; auto: by extension (.jsonl/.json/.ndjson, .csv, .tsv/.tab); blurb: BioBERT/BLURB "
+                      "relation TSV (GAD, ChemProt, DDI): tab-separated without quoting, per file 2 columns "
+                      "(sentence, label) or 3 (id, sentence, label, the id becoming the example id), header line "
+                      "optional (has_header unset means auto); the field options must stay unset")
               .opt("text_field", "text",
-                   "field (JSON key or CSV/TSV column; a 0-based number without header) of the text")
+                   "field (JSON key or CSV/TSV column name; a 0-based column number with has_header false or auto) of "
+                   "the text")
               .optional("text_pair_field", OptionType::String,
                         "field of the second text, for pair classification ([CLS] a [SEP] b [SEP], segment ids 0/1)")
               .opt("label_field", "label", "field of the label (strings; JSON numbers and booleans are read as text)")
               .optional("id_field", OptionType::String, "field of the example id; unset: the record's line number")
-              .opt("has_header", true, "CSV/TSV files start with a header row naming the columns")
+              .add(has_header_option())
               .opt("max_length", int64_t{128}, "tokens per example, special tokens included (longest-first truncation)")
               .min(3)
               .list("labels", OptionType::String, stagehand::ConfigNode::null(),

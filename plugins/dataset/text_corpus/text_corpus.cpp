@@ -117,7 +117,8 @@ class TextCorpus : public Dataset {
              "the tokenizer lacks '{}', '{}' or '{}' (ids {}, {}, {}), which every example needs; "
              "use a tokenizer whose vocabulary has them or set its cls_token/sep_token/pad_token",
              sp.cls_token, sp.sep_token, sp.pad_token, sp.cls, sp.sep, sp.pad);
-    hints_ = {{"vocab_size", tok->vocab_size()}, {"pad_id", sp.pad}, {"cls_id", sp.cls}, {"sep_id", sp.sep}};
+    hints_ = {{"vocab_size", tok->vocab_size()}, {"pad_id", sp.pad},       {"cls_id", sp.cls},
+              {"sep_id", sp.sep},             {"max_length", max_length_}};
     if (sp.mask >= 0) hints_["mask_id"] = sp.mask;
     pad_id_ = sp.pad;
 

@@ -415,6 +415,23 @@ class TransformerEncoder : public Encoder {
     return {};
   }
 
+  void share_embeddings(Encoder& from) override {
+    auto* other = dynamic_cast<TransformerEncoder*>(&from);
+    SH_CHECK(other, "transformer: share_embeddings needs another transformer encoder, got a different encoder type");
+    if (other == this) return;
+    const TransformerConfig& o = other->cfg_;
+    SH_CHECK(o.vocab_size == cfg_.vocab_size && o.embedding_size == cfg_.embedding_size &&
+                 o.max_positions == cfg_.max_positions && o.type_vocab_size == cfg_.type_vocab_size,
+             "transformer: cannot share embeddings: this encoder's tables are vocab {} x {} (positions {}, types {}) "
+             "but the other's are vocab {} x {} (positions {}, types {}); give both the same vocab_size, "
+             "embedding_size, max_positions and type_vocab_size",
+             cfg_.vocab_size, cfg_.embedding_size, cfg_.max_positions, cfg_.type_vocab_size, o.vocab_size,
+             o.embedding_size, o.max_positions, o.type_vocab_size);
+    // The module itself is shared (not copied): replace_module swaps the registered child, and the typed
+    // member used by encode() must point at the same object.
+    embeddings_ = replace_module("embeddings", other->embeddings_);
+  }
+
   ConfigNode spec() const override {
     ConfigNode::MapEntries e;
     e.emplace_back("type", ConfigNode::of("transformer"));

@@ -3,7 +3,18 @@
 // confusion matrix, defined exactly as scikit-learn's precision_recall_fscore_support with zero_division=0.
 // The class set is the dataset's labels when given (sklearn's `labels=`), else the classes seen in the labels
 // or the predictions; a class with no predictions has precision 0, one with no examples recall 0.
+//
+// Relation extraction as Bio-ELECTRA reports it (SciCrunch/bio_electra show_re_performance.py):
+//  - `positive_label` (GAD): binary_precision/recall/f1 = the precision/recall/F1 of that one class;
+//  - `negative_labels` (ChemProt: [false], DDI: [DDI-false]): positive_micro_precision/recall/f1, micro-averaged
+//    over every class that is not negative: tp = examples predicted correctly whose gold class is positive,
+//    predicted positives = examples predicted as a positive class, gold positives = examples whose gold class is
+//    positive. A wrong positive class counts against both precision and recall; the negative class only through
+//    them. (The ELECTRA TF scorer this descends from increments its gold count when the prediction is positive, so
+//    its recall always equals its precision; these are the definitions it intended.)
+// Every ratio with a zero denominator is 0, never NaN.
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include <stagehand/model.h>
@@ -24,19 +35,57 @@ class ClassificationEvaluator : public Evaluator {
         primary_(o.get<std::string>("primary")),
         ignore_index_(o.get<int64_t>("ignore_index")),
         confusion_max_classes_(o.get<int64_t>("confusion_max_classes")) {
+    if (o.has("positive_label")) positive_ = o.get<std::string>("positive_label");
+    if (o.has("negative_labels")) negatives_ = o.get<std::vector<std::string>>("negative_labels");
+    std::set<std::string> seen;
+    for (const auto& n : negatives_) {
+      SH_CHECK(seen.insert(n).second, "{}: option 'negative_labels' lists '{}' twice; list each label once", kOwner,
+               n);
+      SH_CHECK(!positive_ || n != *positive_,
+               "{}: '{}' is both 'positive_label' and one of 'negative_labels'; it can only be one of them", kOwner, n);
+    }
     static const std::set<std::string> kGlobal = {
         "accuracy",        "macro_precision", "macro_recall", "macro_f1",           "micro_precision",
         "micro_recall",    "micro_f1",        "weighted_f1",  "weighted_precision", "weighted_recall"};
+    static const std::set<std::string> kBinary = {"binary_precision", "binary_recall", "binary_f1"};
+    static const std::set<std::string> kPositiveMicro = {"positive_micro_precision", "positive_micro_recall",
+                                                         "positive_micro_f1"};
     bool per_class = primary_.rfind("f1.", 0) == 0 || primary_.rfind("precision.", 0) == 0 ||
                      primary_.rfind("recall.", 0) == 0;
-    SH_CHECK(kGlobal.count(primary_) || per_class,
+    SH_CHECK(kGlobal.count(primary_) || per_class || kBinary.count(primary_) || kPositiveMicro.count(primary_),
              "{}: option 'primary' is '{}'; expected one of accuracy, macro_f1, macro_precision, macro_recall, "
-             "micro_f1, micro_precision, micro_recall, weighted_f1, weighted_precision, weighted_recall, or a "
-             "per-class f1.<label> / precision.<label> / recall.<label>",
+             "micro_f1, micro_precision, micro_recall, weighted_f1, weighted_precision, weighted_recall, "
+             "binary_f1, binary_precision, binary_recall (with positive_label), positive_micro_f1, "
+             "positive_micro_precision, positive_micro_recall (with negative_labels), or a per-class f1.<label> / "
+             "precision.<label> / recall.<label>",
+             kOwner, primary_);
+    SH_CHECK(!kBinary.count(primary_) || positive_,
+             "{}: option 'primary' is '{}', which needs 'positive_label' (the class whose precision/recall/F1 it is); "
+             "set positive_label, e.g. positive_label: '1'",
+             kOwner, primary_);
+    SH_CHECK(!kPositiveMicro.count(primary_) || !negatives_.empty(),
+             "{}: option 'primary' is '{}', which needs 'negative_labels' (the classes left out of the micro "
+             "average); set negative_labels, e.g. negative_labels: [false]",
              kOwner, primary_);
   }
 
-  void set_labels(const std::vector<std::string>& labels) override { names_ = labels; }
+  // The option values are label names, so they are checked against the dataset's labels as soon as those arrive.
+  void set_labels(const std::vector<std::string>& labels) override {
+    names_ = labels;
+    if (names_.empty()) return;
+    auto known = [&](const std::string& l) { return std::find(names_.begin(), names_.end(), l) != names_.end(); };
+    std::string list;
+    for (const auto& l : names_) list += (list.empty() ? "'" : ", '") + l + "'";
+    if (positive_)
+      SH_CHECK(known(*positive_), "{}: positive_label '{}' is not one of the dataset's {} labels ({}); set it to one "
+               "of them", kOwner, *positive_, names_.size(), list);
+    for (const auto& n : negatives_)
+      SH_CHECK(known(n), "{}: negative_labels lists '{}', which is not one of the dataset's {} labels ({}); list "
+               "only those", kOwner, n, names_.size(), list);
+    SH_CHECK(negatives_.size() < names_.size() || negatives_.empty(),
+             "{}: negative_labels lists every one of the dataset's labels ({}), which leaves no positive class; "
+             "list only the negative ones", kOwner, list);
+  }
   void reset() override {
     y_true_.clear();
     y_pred_.clear();
@@ -138,6 +187,34 @@ class ClassificationEvaluator : public Evaluator {
     m["micro_precision"] = micro_p;
     m["micro_recall"] = micro_r;
     m["micro_f1"] = ratio(2 * micro_p * micro_r, micro_p + micro_r);
+    if (positive_) {
+      const int64_t c = class_of(*positive_, "positive_label");
+      double tp_c = 0, pred_c = 0, true_c = 0;
+      for (size_t i = 0; i < n; ++i) {
+        pred_c += y_pred_[i] == c;
+        true_c += y_true_[i] == c;
+        tp_c += y_pred_[i] == c && y_true_[i] == c;
+      }
+      const double p = ratio(tp_c, pred_c), r = ratio(tp_c, true_c);
+      m["binary_precision"] = p;
+      m["binary_recall"] = r;
+      m["binary_f1"] = ratio(2 * p * r, p + r);
+    }
+    if (!negatives_.empty()) {
+      std::set<int64_t> negative;
+      for (const auto& l : negatives_) negative.insert(class_of(l, "negative_labels"));
+      double tp_pos = 0, pred_pos = 0, true_pos = 0;
+      for (size_t i = 0; i < n; ++i) {
+        const bool gold_positive = !negative.count(y_true_[i]), pred_positive = !negative.count(y_pred_[i]);
+        true_pos += gold_positive;
+        pred_pos += pred_positive;
+        tp_pos += gold_positive && y_pred_[i] == y_true_[i];
+      }
+      const double p = ratio(tp_pos, pred_pos), r = ratio(tp_pos, true_pos);
+      m["positive_micro_precision"] = p;
+      m["positive_micro_recall"] = r;
+      m["positive_micro_f1"] = ratio(2 * p * r, p + r);
+    }
     if (static_cast<int64_t>(k_classes) <= confusion_max_classes_) {
       for (size_t a = 0; a < k_classes; ++a)
         for (size_t b = 0; b < k_classes; ++b)
@@ -150,6 +227,28 @@ class ClassificationEvaluator : public Evaluator {
   std::string primary_metric() const override { return primary_; }
 
  private:
+  // The class id a label option names: its index among the dataset's labels, or, when the dataset gave none,
+  // the label read as a class id.
+  int64_t class_of(const std::string& label, const char* option) const {
+    if (!names_.empty()) {
+      auto it = std::find(names_.begin(), names_.end(), label);
+      SH_CHECK(it != names_.end(), "{}: {} names '{}', which is not one of the dataset's labels", kOwner, option,
+               label);
+      return static_cast<int64_t>(it - names_.begin());
+    }
+    size_t end = 0;
+    int64_t c = -1;
+    try {
+      c = std::stoll(label, &end);
+    } catch (const std::exception&) {
+      end = 0;
+    }
+    SH_CHECK(end == label.size() && end > 0 && c >= 0,
+             "{}: {} names '{}', but the dataset gave no label names, so labels are class ids; use the class id "
+             "(e.g. '1') or a dataset with named labels", kOwner, option, label);
+    return c;
+  }
+
   std::string label_name(int64_t c) const {
     if (c >= 0 && c < static_cast<int64_t>(names_.size())) return names_[static_cast<size_t>(c)];
     return std::to_string(c);
@@ -157,6 +256,8 @@ class ClassificationEvaluator : public Evaluator {
 
   std::string logits_, labels_, primary_;
   int64_t ignore_index_, confusion_max_classes_;
+  std::optional<std::string> positive_;
+  std::vector<std::string> negatives_;
   std::vector<std::string> names_;
   std::vector<int64_t> y_true_, y_pred_;
 };
@@ -174,7 +275,16 @@ STAGEHAND_PLUGIN(registrar) {
           .opt("labels", std::string("labels"), "name of the (B) class-id tensor in the batch")
           .opt("primary", std::string("macro_f1"),
                "metric for model selection and early stopping (macro_f1, accuracy, micro_f1, weighted_f1, "
-               "f1.<label>, ...)")
+               "f1.<label>, ...; binary_f1 with positive_label, positive_micro_f1 with negative_labels)")
+          .optional("positive_label", stagehand::OptionType::String,
+                    "a label name (e.g. '1' for GAD): adds binary_precision, binary_recall and binary_f1 of that "
+                    "class (Bio-ELECTRA's GAD metric)")
+          .list("negative_labels", stagehand::OptionType::String, stagehand::ConfigNode::null(),
+                "label names of the 'no relation' classes (e.g. [false] for ChemProt, [DDI-false] for DDI): adds "
+                "positive_micro_precision/recall/f1, micro-averaged over the other classes: tp = correct "
+                "predictions whose gold class is positive, over predictions of a positive class (precision) "
+                "and over gold positives (recall) (Bio-ELECTRA's ChemProt/DDI metric)")
+          .nullable()
           .opt("ignore_index", int64_t{-100}, "examples with this label are not counted")
           .opt("confusion_max_classes", int64_t{50},
                "report confusion.<true>.<pred> for every pair when there are at most this many classes (0: never)")

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Stage kind `evaluate`: the metrics of one or more trained models (earlier stages) on one split of a dataset,
-// side by side, with their speed; writes results.csv and results.md and prints the table.
+// side by side, with their speed; writes results.csv and results.md and prints the table. A model stage run with
+// `trials: N` is evaluated once per trial and its cells read "mean (std)".
 #include <torch/types.h>
 
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <stagehand/engine.h>
 #include <stagehand/model.h>
 #include <stagehand/plugin.h>
+#include <stagehand/results.h>
 #include <stagehand/stage.h>
 #include <stagehand/util.h>
 
@@ -27,67 +29,62 @@ class EvaluateStage : public Stage {
     const int64_t bs = o.get<int64_t>("batch_size");
     std::vector<std::string> names;
     for (const auto& n : o.node("models").items()) names.push_back(n.as_string());
-    std::map<std::string, std::map<std::string, double>> table;
-    std::map<std::string, double> speed;
+    ResultsTable table(names);
+    std::vector<std::string> speed_cells;
     for (const auto& name : names) {
       const StageOutput& up = ctx.upstream(name);
-      auto it = up.provides.find("model");
-      SH_CHECK(it != up.provides.end(), "stage '{}' provides no model to evaluate", name);
-      BuildContext bc = ctx.build_context();
-      bc.base_dir = up.dir;
-      auto model = reg.create<Model>(it->second, bc);
-      std::vector<std::shared_ptr<Evaluator>> evals;
-      for (const auto& e : o.node("evaluators").items()) evals.push_back(reg.create<Evaluator>(e, ctx.build_context()));
-      auto t0 = std::chrono::steady_clock::now();
-      auto m = evaluate_split(*model, *data, split, evals, bs, nullptr, &ctx);
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (ctx.stop_requested()) throw Interrupted(ctx.stop_signal());
-      table[name] = m;
-      speed[name] = secs > 0 ? static_cast<double>(data->size(split)) / secs : 0;
-      for (const auto& [k, v] : m) ctx.metric(name + "." + k, v);
-      ctx.timing(name + ".examples_per_second", speed[name]);
-      int64_t params = 0;
-      for (const auto& p : model->parameters()) params += p.numel();
-      ctx.metric(name + ".parameters", static_cast<double>(params));
-    }
-    // The table: one row per headline metric (per-class details stay in the record), one column per model.
-    std::set<std::string> metrics;
-    for (const auto& [n, m] : table)
-      for (const auto& [k, v] : m)
-        if (k.find('.') == std::string::npos) metrics.insert(k);
-    std::string csv = "metric";
-    std::string md = "| metric |";
-    std::string rule = "|---|";
-    for (const auto& n : names) {
-      csv += "," + n;
-      md += " " + n + " |";
-      rule += "---|";
-    }
-    csv += "\n";
-    md += "\n" + rule + "\n";
-    for (const auto& k : metrics) {
-      csv += k;
-      md += "| " + k + " |";
-      for (const auto& n : names) {
-        auto it = table[n].find(k);
-        std::string v = it == table[n].end() ? "" : fmt::format("{:.4f}", it->second);
-        csv += "," + v;
-        md += " " + v + " |";
+      // A model stage run with trials is evaluated trial by trial: the table shows mean (std) over them.
+      std::vector<const StageOutput*> runs;
+      if (up.trials.empty()) {
+        runs.push_back(&up);
+      } else {
+        for (const auto& t : up.trials) runs.push_back(&t);
       }
-      csv += "\n";
-      md += "\n";
+      std::map<std::string, std::vector<double>> values;
+      double seconds = 0;
+      for (size_t k = 0; k < runs.size(); ++k) {
+        const StageOutput& run = *runs[k];
+        auto it = run.provides.find("model");
+        SH_CHECK(it != run.provides.end(), "stage '{}' provides no model to evaluate", name);
+        BuildContext bc = ctx.build_context();
+        bc.base_dir = run.dir;
+        auto model = reg.create<Model>(it->second, bc);
+        std::vector<std::shared_ptr<Evaluator>> evals;
+        for (const auto& e : o.node("evaluators").items()) evals.push_back(reg.create<Evaluator>(e, ctx.build_context()));
+        for (auto& e : evals) e->set_labels(data->labels());
+        auto t0 = std::chrono::steady_clock::now();
+        auto m = evaluate_split(*model, *data, split, evals, bs, nullptr, &ctx);
+        seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (ctx.stop_requested()) throw Interrupted(ctx.stop_signal());
+        for (const auto& [key, v] : m) {
+          values[key].push_back(v);
+          if (runs.size() > 1) ctx.metric(fmt::format("{}.trials.{}.{}", name, k + 1, key), v);
+        }
+        if (k == 0) {
+          int64_t params = 0;
+          for (const auto& p : model->parameters()) params += p.numel();
+          ctx.metric(name + ".parameters", static_cast<double>(params));
+        }
+      }
+      for (const auto& [key, v] : values) {
+        Summary s = summarize(v);
+        ctx.metric(name + "." + key, s.mean);
+        if (v.size() > 1) {
+          ctx.metric(name + "." + key + ".std", s.std);
+          ctx.metric(name + "." + key + ".min", s.min);
+          ctx.metric(name + "." + key + ".max", s.max);
+        }
+        // One row per headline metric; per-class details stay in the record.
+        if (key.find('.') == std::string::npos) table.set(key, name, v);
+      }
+      const double speed = seconds > 0 ? static_cast<double>(data->size(split) * runs.size()) / seconds : 0;
+      ctx.timing(name + ".examples_per_second", speed);
+      speed_cells.push_back(fmt::format("{:.1f}", speed));
     }
-    csv += "examples_per_second";
-    md += "| examples/s (this machine) |";
-    for (const auto& n : names) {
-      csv += fmt::format(",{:.1f}", speed[n]);
-      md += fmt::format(" {:.1f} |", speed[n]);
-    }
-    csv += "\n";
-    md += "\n";
-    write_file_atomic(ctx.output_dir() / "results.csv", csv);
-    write_file_atomic(ctx.output_dir() / "results.md", md);
-    ctx.info(fmt::format("results on '{}' ({} examples):\n{}", split, data->size(split), md));
+    table.set_text_row("examples/s (this machine)", speed_cells);
+    write_file_atomic(ctx.output_dir() / "results.csv", table.csv());
+    write_file_atomic(ctx.output_dir() / "results.md", table.markdown());
+    ctx.info(fmt::format("results on '{}' ({} examples):\n{}", split, data->size(split), table.markdown()));
   }
 };
 

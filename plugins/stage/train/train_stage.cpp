@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <stagehand/checkpoint.h>
@@ -212,12 +213,18 @@ void TrainStage::run(StageContext& ctx) {
   auto loss = ctx.build<Loss>("loss");
   std::vector<std::shared_ptr<Evaluator>> evaluators;
   for (const auto& e : o.node("evaluators").items()) evaluators.push_back(reg.create<Evaluator>(e, bc));
+  // Label names now, so that an evaluator option naming a label that does not exist fails before training.
+  for (auto& e : evaluators) e->set_labels(data->labels());
   const double lld = o.get<double>("layerwise_lr_decay");
   const int64_t layers = model->encoder() ? model->encoder()->num_layers() : 0;
   std::vector<NamedParameter> params;
   std::vector<torch::Tensor> trainable;
   int64_t n_frozen = 0, n_params = 0;
+  // A tensor shared by two submodules (ELECTRA's generator and discriminator embeddings) is listed under each
+  // name; it is one parameter, updated once, under the first name.
+  std::set<const void*> seen;
   for (auto& p : model->named_parameters(true)) {
+    if (!seen.insert(p.value().unsafeGetTensorImpl()).second) continue;
     bool frozen = false;
     for (const auto& f : freeze)
       if (p.key() == f || p.key().rfind(f + ".", 0) == 0) frozen = true;
