@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   app.add_option("--gen-fraction", gen_fraction);
   app.add_option("--clip", clip, "global gradient-norm clip as ELECTRA (1.0); the peer does not clip, 0 turns it off");
   CLI11_PARSE(app, argc, argv);
+  std::fprintf(stderr, "%s\n", configure_allocator().c_str());  // as the runner does
   try {
     if (threads > 0) at::set_num_threads(static_cast<int>(threads));
     Registry registry;

@@ -467,6 +467,7 @@ int cmd_tokenize(const Tokenizer& tok, const TokenizeOptions& t, std::istream& i
 }  // namespace
 
 int main(int argc, char** argv) {
+  stagehand::configure_allocator();
   // `runner PIPELINE.yaml ...` is `runner run PIPELINE.yaml ...`.
   static const std::set<std::string> kCommands = {"run", "check", "plugins", "describe", "replay", "diff", "test-plugin", "tokenize",
                                                    "help"};

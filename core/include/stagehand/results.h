@@ -13,6 +13,10 @@
 
 namespace stagehand {
 
+/// Whether a metric is a ratio people read in percent (F1, accuracy, precision, recall, MAP, nDCG, MRR, AUC, EM),
+/// judged by name: one of its dotted parts, or the last '_' word of one ("macro_f1"), is such a name.
+STAGEHAND_API bool is_ratio_metric(const std::string& metric);
+
 class STAGEHAND_API ResultsTable {
  public:
   explicit ResultsTable(std::vector<std::string> columns) : columns_(std::move(columns)) {}

@@ -30,6 +30,14 @@ STAGEHAND_API double wall_seconds();
 /// 64-bit mix of a seed and a string (for deriving per-stage / per-trial seeds).
 STAGEHAND_API uint64_t derive_seed(uint64_t seed, std::string_view salt);
 
+/// Makes glibc's malloc keep freed memory for reuse instead of returning it to the kernel: no trimming of the
+/// heap and no mmap for large blocks (unless the user set MALLOC_* or GLIBC_TUNABLES, which then win). A training
+/// step frees and reallocates the same large activation buffers every step; with glibc's defaults each of them
+/// is mmapped, page-faulted in and unmapped again, which measured 5x slower on ELECTRA pretraining (the kernel's
+/// page-fault path dominated the profile). The cost: the process keeps its peak heap. Returns a line saying what
+/// was done, for the log.
+STAGEHAND_API std::string configure_allocator();
+
 /// Mean, standard deviation, min and max of repeated measurements (e.g. a metric over trials). The standard
 /// deviation is the population one (numpy's np.std default), as the Bio-ELECTRA reports compute it.
 struct STAGEHAND_API Summary {

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stagehand/pipeline.h"
+#include "stagehand/results.h"
 #include "stagehand/util.h"
 #include "stagehand/version.h"
 
@@ -257,8 +258,7 @@ ConfigNode trials_record(const StageOutput& out, uint64_t stage_seed) {
   return r;
 }
 
-/// "test.f1 78.33 (0.41), ..." for the headline metrics (at most one '.' in the name), percent when every
-/// value lies in [0, 1].
+/// "test.f1 78.33 (0.41), ..." for the headline metrics (at most one '.' in the name); ratio metrics in percent.
 std::string trials_line(const StageOutput& out) {
   std::string line;
   int shown = 0;
@@ -268,7 +268,7 @@ std::string trials_line(const StageOutput& out) {
       line += ", ... (all in the record)";
       break;
     }
-    const bool percent = s.min >= 0 && s.max <= 1;
+    const bool percent = is_ratio_metric(name) && s.min >= 0 && s.max <= 1;
     line += fmt::format("{}{} {}", line.empty() ? "" : ", ", name, format_mean_std(s, percent));
   }
   return line;

@@ -18,10 +18,7 @@ void ResultsTable::set_text_row(const std::string& label, std::vector<std::strin
   text_rows_.emplace_back(label, std::move(cells));
 }
 
-namespace {
-/// Whether a metric name is a ratio people read in percent: one of its dotted parts, or the last '_' word of
-/// one ("macro_f1", "positive_micro_precision"), is a ratio metric's name.
-bool ratio_name(const std::string& metric) {
+bool is_ratio_metric(const std::string& metric) {
   static const char* kRatios[] = {"f1", "accuracy", "precision", "recall", "map", "ndcg", "mrr", "auc", "em"};
   size_t start = 0;
   while (start <= metric.size()) {
@@ -36,10 +33,9 @@ bool ratio_name(const std::string& metric) {
   }
   return false;
 }
-}  // namespace
 
 bool ResultsTable::percent(const std::string& metric) const {
-  if (!ratio_name(metric)) return false;
+  if (!is_ratio_metric(metric)) return false;
   bool any = false;
   for (const auto& c : columns_) {
     auto it = cells_.find({metric, c});

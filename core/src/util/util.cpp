@@ -2,6 +2,8 @@
 #include "stagehand/util.h"
 
 #include <fcntl.h>
+#include <malloc.h>
+#include <cstdlib>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,6 +169,17 @@ uint64_t derive_seed(uint64_t seed, std::string_view salt) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return (z ^ (z >> 31)) & 0x7fffffffffffffffull;
+}
+
+std::string configure_allocator() {
+  for (const char* v : {"GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_",
+                        "MALLOC_MMAP_MAX_"})
+    if (std::getenv(v)) return fmt::format("malloc: {} is set, left as configured", v);
+  // Each call fixes its value and turns glibc's dynamic threshold adjustment off.
+  const bool trim = mallopt(M_TRIM_THRESHOLD, -1) == 1 || mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+  const bool mmap = mallopt(M_MMAP_MAX, 0) == 1;  // large blocks come from the heap, never from fresh mmaps
+  return fmt::format("malloc: freed memory is kept for reuse (trim {}, mmap {})", trim ? "off" : "unchanged",
+                     mmap ? "off" : "unchanged");
 }
 
 Summary summarize(const std::vector<double>& values) {
