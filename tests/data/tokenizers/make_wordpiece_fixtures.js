@@ -14,8 +14,8 @@
 //
 // Usage (needs Node >= 18 and the npm package @anush008/tokenizers, Node binding of tokenizers 0.22):
 //   mkdir -p /tmp/hfjs && (cd /tmp/hfjs && npm install @anush008/tokenizers@0.6.0)
-//   NODE_PATH=/tmp/hfjs/node_modules node tests/data/tokenizers/make_wordpiece_fixtures.js [path/to/shared/data]
-// The shared data folder (default: ../shared/data beside the repository) provides the corpora and e-mails the
+//   NODE_PATH=/tmp/hfjs/node_modules node tests/data/tokenizers/make_wordpiece_fixtures.js DATA_DIR
+// DATA_DIR (required: the public data folder holding corpora/ and classification/) provides the corpora and e-mails the
 // sample is drawn from; the selection is deterministic, so a rerun reproduces the files byte for byte.
 'use strict';
 const fs = require('fs');
@@ -24,7 +24,11 @@ const tk = require('@anush008/tokenizers');
 
 const here = __dirname;
 const repo = path.resolve(here, '..', '..', '..');
-const shared = path.resolve(process.argv[2] || path.join(repo, '..', 'shared', 'data'));
+if (!process.argv[2]) {
+  console.error('usage: make_wordpiece_fixtures.js DATA_DIR (the folder holding corpora/ and classification/)');
+  process.exit(1);
+}
+const shared = path.resolve(process.argv[2]);
 const vocabPath = path.join(here, 'bert-base-uncased-vocab.txt');
 const specials = ['[UNK]', '[SEP]', '[CLS]', '[PAD]', '[MASK]'];
 
