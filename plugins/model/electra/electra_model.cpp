@@ -54,6 +54,8 @@
 #include <stagehand/plugin.h>
 #include <stagehand/util.h>
 
+#include "../common/special_ids.h"
+
 namespace stagehand {
 namespace {
 
@@ -175,23 +177,12 @@ class ElectraModel : public Model {
       }
     }
 
-    auto id = [&](const char* key) { return o.has(key) ? o.get<int64_t>(key) : int64_t{-1}; };
-    mask_id_ = id("mask_id");
-    pad_id_ = id("pad_id");
-    cls_id_ = id("cls_id");
-    sep_id_ = id("sep_id");
-    SH_CHECK(mask_id_ >= 0,
-             "electra: mask_id is not set; the train stage fills it from the dataset (a tokenizer with a [MASK] "
-             "token), otherwise set mask_id to the id of the mask token");
+    ids_ = model_common::SpecialIds::read(o, "electra");
+    ids_.check_vocab(vocab, "electra");
     m_.mask_prob = o.get<double>("mask_prob");
     m_.replace_mask = o.get<double>("replace_mask");
-    m_.mask_id = mask_id_;
-    m_.specials = {mask_id_};
-    for (int64_t s : {pad_id_, cls_id_, sep_id_})
-      if (s >= 0) m_.specials.push_back(s);
-    for (int64_t s : m_.specials)
-      SH_CHECK(s < vocab, "electra: special token id {} is outside the encoder's vocabulary of {} ids; the ids and "
-                          "vocab_size come from different tokenizers", s, vocab);
+    m_.mask_id = ids_.mask;
+    m_.specials = ids_.never_masked();
     max_length_ = o.has("max_length") ? o.get<int64_t>("max_length") : int64_t{-1};
     if (o.has("max_predictions")) {
       m_.max_predictions = o.get<int64_t>("max_predictions");
@@ -271,10 +262,7 @@ class ElectraModel : public Model {
     e.emplace_back("max_predictions", ConfigNode::of(m_.max_predictions));
     e.emplace_back("max_length", id(max_length_));
     e.emplace_back("temperature", ConfigNode::of(temperature_));
-    e.emplace_back("mask_id", id(mask_id_));
-    e.emplace_back("pad_id", id(pad_id_));
-    e.emplace_back("cls_id", id(cls_id_));
-    e.emplace_back("sep_id", id(sep_id_));
+    ids_.write(e);
     return ConfigNode::map(std::move(e));
   }
 
@@ -285,12 +273,13 @@ class ElectraModel : public Model {
   DiscriminatorPredictions disc_predictions_{nullptr};
   Masking m_;
   double generator_size_ = 0.25, generator_layers_ = 1.0, temperature_ = 1.0;
-  int64_t max_length_ = -1, mask_id_ = -1, pad_id_ = -1, cls_id_ = -1, sep_id_ = -1;
+  model_common::SpecialIds ids_;
+  int64_t max_length_ = -1;
 };
 
 Schema electra_schema() {
-  return Schema()
-      .component("encoder", Encoder::kKind,
+  Schema s;
+  s.component("encoder", Encoder::kKind,
                  "the discriminator (the encoder kept for fine-tuning), e.g. {type: transformer, preset: "
                  "electra-small}")
       .optional("generator", OptionType::Component,
@@ -315,15 +304,8 @@ Schema electra_schema() {
       .optional("max_length", OptionType::Int, "the data's sequence length (filled by the train stage from the dataset)")
       .min(1)
       .opt("temperature", 1.0, "sampling temperature of the generator's softmax")
-      .min(1e-6)
-      .optional("mask_id", OptionType::Int, "id of the [MASK] token (filled from the dataset)")
-      .min(0)
-      .optional("pad_id", OptionType::Int, "id of the padding token, never masked (filled from the dataset)")
-      .min(0)
-      .optional("cls_id", OptionType::Int, "id of the [CLS] token, never masked (filled from the dataset)")
-      .min(0)
-      .optional("sep_id", OptionType::Int, "id of the [SEP] token, never masked (filled from the dataset)")
-      .min(0);
+      .min(1e-6);
+  return model_common::special_id_options(s);
 }
 
 }  // namespace

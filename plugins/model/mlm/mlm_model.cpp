@@ -38,6 +38,8 @@
 #include <stagehand/plugin.h>
 #include <stagehand/util.h>
 
+#include "../common/special_ids.h"
+
 namespace stagehand {
 namespace {
 
@@ -138,12 +140,7 @@ class MlmModel : public Model {
   MlmModel(const Options& o, const BuildContext& ctx) {
     encoder_ = register_module("encoder", ctx.registry->create<Encoder>(o.node("encoder"), ctx));
     const int64_t enc_vocab = encoder_->vocab_size();
-    auto id = [&](const char* key) { return o.has(key) ? o.get<int64_t>(key) : int64_t{-1}; };
     vocab_size_ = o.has("vocab_size") ? o.get<int64_t>("vocab_size") : enc_vocab;
-    mask_id_ = id("mask_id");
-    pad_id_ = id("pad_id");
-    cls_id_ = id("cls_id");
-    sep_id_ = id("sep_id");
     m_.mask_prob = o.get<double>("mask_prob");
     m_.replace_mask = o.get<double>("replace_mask");
     m_.replace_random = o.get<double>("replace_random");
@@ -152,20 +149,14 @@ class MlmModel : public Model {
              "mlm: vocab_size is {} but the encoder's word embedding table has only {} rows; build the encoder "
              "with vocab_size >= {} (the tokenizer's vocabulary)",
              vocab_size_, enc_vocab, vocab_size_);
-    SH_CHECK(mask_id_ >= 0,
-             "mlm: mask_id is not set; the train stage fills it from the dataset (a tokenizer with a [MASK] "
-             "token), otherwise set mask_id to the id of the mask token");
+    ids_ = model_common::SpecialIds::read(o, "mlm");
     SH_CHECK(m_.replace_mask + m_.replace_random <= 1.0 + 1e-9,
              "mlm: replace_mask {} + replace_random {} exceeds 1; they are the shares of the masked tokens "
              "replaced by [MASK] and by a random token, the rest stay unchanged",
              m_.replace_mask, m_.replace_random);
-    m_.mask_id = mask_id_;
-    m_.specials.push_back(mask_id_);
-    for (int64_t s : {pad_id_, cls_id_, sep_id_})
-      if (s >= 0) m_.specials.push_back(s);
-    for (int64_t s : m_.specials)
-      SH_CHECK(s < vocab_size_, "mlm: special token id {} is outside the vocabulary of {} ids; the ids and "
-                                "vocab_size come from different tokenizers", s, vocab_size_);
+    m_.mask_id = ids_.mask;
+    m_.specials = ids_.never_masked();
+    ids_.check_vocab(vocab_size_, "mlm");
     // Special tokens sit at the start of the vocabularies we produce (and of BERT's, before [unused]/[UNK]
     // ... [MASK] at 103), so the random replacements start after the largest special id.
     m_.random_low = *std::max_element(m_.specials.begin(), m_.specials.end()) + 1;
@@ -204,7 +195,6 @@ class MlmModel : public Model {
   std::shared_ptr<Encoder> encoder() override { return encoder_; }
 
   ConfigNode spec() const override {
-    auto id = [](int64_t v) { return v >= 0 ? ConfigNode::of(v) : ConfigNode::null(); };
     ConfigNode::MapEntries e;
     e.emplace_back("type", ConfigNode::of("mlm"));
     e.emplace_back("encoder", encoder_->spec());
@@ -212,10 +202,7 @@ class MlmModel : public Model {
     e.emplace_back("replace_mask", ConfigNode::of(m_.replace_mask));
     e.emplace_back("replace_random", ConfigNode::of(m_.replace_random));
     e.emplace_back("vocab_size", ConfigNode::of(vocab_size_));
-    e.emplace_back("mask_id", id(mask_id_));
-    e.emplace_back("pad_id", id(pad_id_));
-    e.emplace_back("cls_id", id(cls_id_));
-    e.emplace_back("sep_id", id(sep_id_));
+    ids_.write(e);
     return ConfigNode::map(std::move(e));
   }
 
@@ -223,12 +210,13 @@ class MlmModel : public Model {
   std::shared_ptr<Encoder> encoder_;
   Cls cls_{nullptr};
   Masking m_;
-  int64_t vocab_size_ = 0, mask_id_ = -1, pad_id_ = -1, cls_id_ = -1, sep_id_ = -1;
+  model_common::SpecialIds ids_;
+  int64_t vocab_size_ = 0;
 };
 
 Schema mlm_schema() {
-  return Schema()
-      .component("encoder", Encoder::kKind,
+  Schema s;
+  s.component("encoder", Encoder::kKind,
                  "the encoder: a spec such as {type: transformer, preset: bert-mini}, or the name of a stage that "
                  "provides one")
       .opt("mask_prob", 0.15, "probability that a non-special token is chosen for prediction")
@@ -242,15 +230,8 @@ Schema mlm_schema() {
       .max(1)
       .optional("vocab_size", OptionType::Int,
                 "number of token ids of the tokenizer; random replacements stay below it (default: the encoder's)")
-      .min(1)
-      .optional("mask_id", OptionType::Int, "id of the [MASK] token (filled by the train stage from the dataset)")
-      .min(0)
-      .optional("pad_id", OptionType::Int, "id of the padding token, never masked (filled from the dataset)")
-      .min(0)
-      .optional("cls_id", OptionType::Int, "id of the [CLS] token, never masked (filled from the dataset)")
-      .min(0)
-      .optional("sep_id", OptionType::Int, "id of the [SEP] token, never masked (filled from the dataset)")
-      .min(0);
+      .min(1);
+  return model_common::special_id_options(s);
 }
 
 }  // namespace
