@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// SQuAD 2.0: the JSON reader, Hugging Face's feature windows (squad_convert_examples_to_features), span decoding
+/// and the official SQuAD 2.0 scoring. Tensor-free: compiled into the `squad` dataset plugin and the `probe` stage.
+///
+/// The `squad` dataset shares its examples and features with stages through Dataset::extension(kExtensionName),
+/// a `const squad::Splits*`.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <stagehand/tokenizer.h>
+
+namespace stagehand::squad {
+
+inline constexpr const char* kExtensionName = "squad.examples/1";
+
+struct Answer {
+  std::string text;
+  int64_t start_char = 0;  ///< as in the file: characters (code points) into the context
+};
+
+struct Example {
+  std::string qid, title, question, context;
+  std::vector<std::string> doc_words;  ///< the context split on whitespace, as Hugging Face's SquadExample
+  std::vector<Answer> answers;         ///< gold answers (empty when unanswerable)
+  bool is_impossible = false;
+  int32_t start_word = -1, end_word = -1;  ///< the first answer's words; -1 when unanswerable
+  bool answer_found = true;  ///< false when the first answer's text is not at its offset (skipped in training)
+};
+
+struct FeatureOptions {
+  int64_t max_seq_length = 384;
+  int64_t doc_stride = 128;
+  int64_t max_query_length = 64;
+};
+
+/// One window of a question's context: `[CLS] query [SEP] window [SEP]`.
+struct Feature {
+  int64_t example_index = 0;
+  int64_t window = 0;
+  std::vector<int32_t> ids, type_ids;
+  int32_t context_begin = 0;  ///< first context token
+  int32_t context_end = 0;    ///< the final [SEP] (exclusive end of the context)
+  std::vector<int32_t> token_to_word;  ///< doc word of each token; -1 outside the context
+  int32_t start_position = 0, end_position = 0;  ///< the answer's tokens; 0 ([CLS]) when none in this window
+};
+
+/// What the `squad` dataset shares (Dataset::extension(kExtensionName)): per split its examples and features.
+struct Splits {
+  std::map<std::string, std::vector<Example>> examples;
+  std::map<std::string, std::vector<Feature>> features;
+};
+
+/// Reads a SQuAD 2.0 (or 1.1) JSON file; errors name the file, the JSON path and the question id.
+std::vector<Example> read_squad(const std::filesystem::path& file);
+
+/// Features of every example; with `training`, examples whose answer was not found give none (counted in
+/// `skipped` when given).
+std::vector<Feature> featurize(const std::vector<Example>& examples, const Tokenizer& tokenizer,
+                               const FeatureOptions& options, bool training, int64_t* skipped = nullptr);
+
+struct Prediction {
+  bool null = true;
+  double score = 0;  ///< the best span's score, or the null score
+  int32_t start_token = 0, end_token = 0;
+  int32_t start_word = -1, end_word = -1;
+};
+
+/// The prediction of one feature from its start and end scores (feature.ids.size() values each, or more).
+Prediction decode(const float* start_scores, const float* end_scores, const Feature& feature,
+                  int max_answer_length = 17, double null_threshold = 0.0);
+
+/// The answer text: "" for null, else the context's words from the first to the last word of the span.
+std::string answer_text(const Example& example, const Prediction& prediction);
+
+/// The official script's normalisation: lower case, no punctuation, no articles, single spaces.
+std::string normalize_answer(const std::string& s);
+double compute_exact(const std::string& gold, const std::string& predicted);
+double compute_f1(const std::string& gold, const std::string& predicted);
+
+/// The official SQuAD 2.0 scores of `predictions` (qid -> text): exact, f1 (percent), total, and HasAns_* /
+/// NoAns_* (exact, f1, total) for the parts that have questions. A question without a prediction is an error.
+std::map<std::string, double> evaluate(const std::vector<Example>& examples,
+                                       const std::map<std::string, std::string>& predictions);
+
+}  // namespace stagehand::squad
