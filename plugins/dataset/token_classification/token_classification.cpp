@@ -18,6 +18,8 @@
 // B-X (IOB1 files, or BIO files with such slips, start an entity there, as conlleval reads them). With
 // scheme: bioes, a one-token entity becomes S-X and the last token of a longer one E-X. BIOES files work too.
 // The label set is "O" first, then the other labels of the train file sorted (byte order), or the `labels` option.
+// With scheme: none the labels are plain word classes (part of speech: data/pos/brown_universal), used as written:
+// no tag parsing, no conversion, no "O" required; the set is the train file's labels sorted, or `labels`.
 // A label the set does not hold, in any split, is an error naming file:line.
 //
 // Examples: [CLS] pieces of word 1 ... pieces of word n [SEP]. Each word is tokenized on its own, without special
@@ -223,7 +225,10 @@ class TokenClassification : public Dataset {
     rs.format = format == "conll" ? Format::Conll : Format::BioBert;
     rs.word_column = o.get<int64_t>("word_column");
     rs.label_column = o.get<int64_t>("label_column");
-    const ner::Scheme scheme = o.get<std::string>("scheme") == "bioes" ? ner::Scheme::Bioes : ner::Scheme::Bio;
+    const std::string scheme_option = o.get<std::string>("scheme");
+    // scheme none: labels are plain classes (part of speech), not entity tags; nothing is parsed or converted.
+    const bool plain = scheme_option == "none";
+    const ner::Scheme scheme = scheme_option == "bioes" ? ner::Scheme::Bioes : ner::Scheme::Bio;
     const int64_t max_length = o.get<int64_t>("max_length");
     std::vector<std::pair<std::string, fs::path>> files;
     for (const char* split : {"train", "validation", "test"})
@@ -243,8 +248,13 @@ class TokenClassification : public Dataset {
                kOwner, name);
     pad_id_ = sp.pad;
 
-    const char* scheme_name = scheme == ner::Scheme::Bioes ? "bioes" : "bio";
-    if (fixed_labels) {
+    const char* scheme_name = plain ? "none" : scheme == ner::Scheme::Bioes ? "bioes" : "bio";
+    if (fixed_labels && plain) {
+      SH_CHECK(!labels_.empty(), "{}: 'labels' is empty; list the classes or leave it unset", kOwner);
+      std::set<std::string> seen;
+      for (const auto& l : labels_)
+        SH_CHECK(seen.insert(l).second, "{}: label '{}' appears twice in 'labels'; list each once", kOwner, l);
+    } else if (fixed_labels) {
       SH_CHECK(!labels_.empty(), "{}: 'labels' is empty; list the tags (O first is usual) or leave it unset", kOwner);
       std::set<std::string> seen;
       for (const auto& l : labels_) {
@@ -267,7 +277,7 @@ class TokenClassification : public Dataset {
                "{}:1: the {} file holds no sentence; expected lines of word<TAB>label (or columns with format: "
                "conll), a blank line between sentences",
                file.string(), split);
-      convert(sentences.back(), file, scheme);
+      if (!plain) convert(sentences.back(), file, scheme);
     }
     if (!fixed_labels) {
       SH_CHECK(files.front().first == "train",
@@ -277,8 +287,8 @@ class TokenClassification : public Dataset {
       std::set<std::string> seen;
       for (const auto& sentence : sentences.front())
         for (const auto& w : sentence)
-          if (w.label != "O") seen.insert(w.label);
-      labels_ = {"O"};
+          if (plain || w.label != "O") seen.insert(w.label);
+      if (!plain) labels_ = {"O"};
       labels_.insert(labels_.end(), seen.begin(), seen.end());
     }
     std::map<std::string, int32_t> label_id;
@@ -449,14 +459,16 @@ STAGEHAND_PLUGIN(registrar) {
                       "ending in .conll, biobert otherwise")
               .opt("word_column", int64_t{0}, "conll: column of the word (0 = first; negative counts from the end)")
               .opt("label_column", int64_t{-1}, "conll: column of the label (-1 = last; 0 = first)")
-              .choice("scheme", "bio", {"bio", "bioes"},
-                      "tag scheme the model is trained on; the files' tags (BIO, IOB1 or BIOES) are converted to it")
+              .choice("scheme", "bio", {"bio", "bioes", "none"},
+                      "tag scheme the model is trained on; the files' tags (BIO, IOB1 or BIOES) are converted to it; "
+                      "none: plain word classes (e.g. part of speech), used as written")
               .opt("max_length", int64_t{128},
                    "tokens per example, [CLS] and [SEP] included; words past it get no sub-token (counted in hint "
                    "truncated_words)")
               .min(3)
               .list("labels", OptionType::String, stagehand::ConfigNode::null(),
-                    "tags in class-id order, in `scheme`, with O; unset: O then the train file's tags, sorted")
+                    "tags in class-id order, in `scheme`, with O; unset: O then the train file's tags, sorted "
+                    "(scheme none: the train file's labels, sorted)")
               .nullable(),
           [](const stagehand::Options& o, const stagehand::BuildContext& ctx) {
             return std::make_shared<stagehand::TokenClassification>(o, ctx);

@@ -16,7 +16,8 @@
 // Outputs: layers.csv (encoder, layer, metrics, final training loss), layers.svg (metric against layer, one line
 // per encoder), and per encoder <name>/probes.pt (the heads, save_weights format), <name>/scores.json and, for
 // span probes, <name>/predictions/layer_<i>.json (qid -> answer text, the official script's input). An encoder
-// whose probes finished is not trained again when an interrupted run resumes.
+// whose probes finished is not trained again when an interrupted run resumes. Metrics: <encoder>.layer_<i>.<metric>
+// for every layer, and the headline <encoder>.best_layer with <encoder>.best_f1 (span) or .best_accuracy (token).
 #include <torch/types.h>
 
 #include <fmt/ranges.h>
@@ -149,6 +150,16 @@ class ProbeStage : public Stage {
         table += fmt::format(" {:.4f} |\n", r.train_loss);
       }
     }
+    // Headline per encoder: its best layer by the primary metric (F1 for spans, accuracy for tokens).
+    const std::string primary = task == probe::Task::Span ? "f1" : "accuracy";
+    for (const auto& name : encoders) {
+      const LayerResult* best = nullptr;
+      for (const auto& r : results[name])
+        if (r.metrics.count(primary) && (!best || r.metrics.at(primary) > best->metrics.at(primary))) best = &r;
+      if (!best) continue;
+      ctx.metric(name + ".best_layer", static_cast<double>(best->layer));
+      ctx.metric(name + ".best_" + primary, best->metrics.at(primary));
+    }
     write_file_atomic(ctx.output_dir() / "layers.csv", csv);
     write_file_atomic(ctx.output_dir() / "layers.md", table);
 
@@ -183,7 +194,13 @@ class ProbeStage : public Stage {
     const fs::path svg = ctx.output_dir() / "layers.svg";
     write_file_atomic(svg, plot::line_plot_svg(title, panels, /*percent=*/true));
     ctx.info(fmt::format("per-layer probes on '{}':\n{}", eval_split, table));
-    ctx.info(fmt::format("plot: {}", svg.string()));
+    // The stage writes into "<entry>.partial", which the executor renames to "<entry>" when the stage completes:
+    // print where the plot will be.
+    fs::path final_dir = ctx.output_dir();
+    const std::string leaf = final_dir.filename().string();
+    if (leaf.size() > 8 && leaf.compare(leaf.size() - 8, 8, ".partial") == 0)
+      final_dir = final_dir.parent_path() / leaf.substr(0, leaf.size() - 8);
+    ctx.info(fmt::format("plot: {}", (final_dir / "layers.svg").string()));
   }
 
  private:
