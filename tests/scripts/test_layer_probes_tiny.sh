@@ -21,7 +21,7 @@ for stage in span_probes pos_probes; do
   CSV=$(find "$WORK/cache" -type f -path "*/$stage-*/layers.csv" | head -1)
   [ -n "$CSV" ] || fail "$stage: no layers.csv"
   DIR=$(dirname "$CSV")
-  grep -q "plot: .*$stage.*/layers.svg" "$WORK/run.log" || fail "$stage: the plot's path was not printed"
+  grep -qE "plot: $WORK/cache/$stage-[0-9a-f]+/layers.svg$" "$WORK/run.log" || fail "$stage: the plot's final path was not printed"
   SRC_DIR="$SRC" python3 - "$DIR" "$stage" <<'PY' || fail "$stage: layers.csv / layers.svg are not as expected"
 import csv, os, re, sys, json
 d, stage = sys.argv[1], sys.argv[2]

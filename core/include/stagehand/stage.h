@@ -51,6 +51,11 @@ class STAGEHAND_API StageContext {
   /// checkpoints it left there (`resuming()` says whether a previous attempt exists).
   virtual const std::filesystem::path& output_dir() const = 0;
   virtual bool resuming() const = 0;
+  /// Where `output_dir() / relative` will be once the stage has completed (outputs are built in a temporary folder
+  /// that the executor renames into place): for messages that tell the user where to find a file.
+  virtual std::filesystem::path final_path(const std::filesystem::path& relative) const {
+    return output_dir() / relative;
+  }
   /// The stage's seed: its `seed:` option, else derived from the pipeline seed and the stage name.
   virtual uint64_t seed() const = 0;
   virtual const Registry& registry() const = 0;

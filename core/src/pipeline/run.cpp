@@ -303,7 +303,7 @@ class FileLock {
 // ---------------------------------------------------------------- the stage context
 class Context : public StageContext {
  public:
-  Context(const StagePlan& plan, uint64_t seed, int trial, Options options, fs::path dir, bool resuming,
+  Context(const StagePlan& plan, uint64_t seed, int trial, Options options, fs::path dir, fs::path final_dir, bool resuming,
           const Registry& registry, std::map<std::string, StageOutput>& outputs, RunLog& log, MetricsLog& metrics,
           int threads)
       : plan_(plan),
@@ -312,6 +312,7 @@ class Context : public StageContext {
         label_(plan.trials > 1 ? fmt::format("{} trial {}/{}", plan.name, trial, plan.trials) : plan.name),
         options_(std::move(options)),
         dir_(std::move(dir)),
+        final_dir_(std::move(final_dir)),
         resuming_(resuming),
         registry_(registry),
         outputs_(outputs),
@@ -322,6 +323,7 @@ class Context : public StageContext {
   const std::string& name() const override { return plan_.name; }
   const Options& options() const override { return options_; }
   const fs::path& output_dir() const override { return dir_; }
+  fs::path final_path(const fs::path& relative) const override { return final_dir_ / relative; }
   bool resuming() const override { return resuming_; }
   uint64_t seed() const override { return seed_; }
   const Registry& registry() const override { return registry_; }
@@ -390,6 +392,7 @@ class Context : public StageContext {
   std::string label_;
   Options options_;
   fs::path dir_;
+  fs::path final_dir_;
   bool resuming_;
   const Registry& registry_;
   std::map<std::string, StageOutput>& outputs_;
@@ -639,7 +642,10 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
                              is_forced && fs::is_directory(entry) ? " (forced)" : ""));
         // Runs the stage once into `dir` and writes its outputs.yaml there.
         auto run_once = [&](uint64_t seed, int trial, const fs::path& dir, bool again) {
-          Context ctx(plan, seed, trial, options, dir, again, registry, outputs, log, metrics, threads.intra_op);
+          // Where `dir` ends up: the entry itself, or the entry's trial-k folder.
+          const fs::path final_dir = dir == partial ? entry : entry / dir.filename();
+          Context ctx(plan, seed, trial, options, dir, final_dir, again, registry, outputs, log, metrics,
+                      threads.intra_op);
           BuildContext bc = ctx.build_context();
           auto stage = std::static_pointer_cast<Stage>(plan.info->factory(options, bc));
           stage->run(ctx);

@@ -85,6 +85,10 @@ std::vector<Tensor> Probes::layer_scores(size_t layer, const Tensor& h, const Te
 }
 
 std::vector<double> Probes::train_step(Encoder& encoder, const Batch& batch) {
+  // A token batch without one labelled token (every word cut by max_length) has no loss to learn from; a mean
+  // over nothing would be NaN and poison every head.
+  if (config_.task == Task::Token && batch.at("labels").ne(-100).sum().item<int64_t>() == 0)
+    return std::vector<double>(heads_.size(), 0.0);
   std::vector<Tensor> states = features(encoder, batch);
   const Tensor& mask = batch.at("attention_mask");
   Tensor total;

@@ -194,13 +194,7 @@ class ProbeStage : public Stage {
     const fs::path svg = ctx.output_dir() / "layers.svg";
     write_file_atomic(svg, plot::line_plot_svg(title, panels, /*percent=*/true));
     ctx.info(fmt::format("per-layer probes on '{}':\n{}", eval_split, table));
-    // The stage writes into "<entry>.partial", which the executor renames to "<entry>" when the stage completes:
-    // print where the plot will be.
-    fs::path final_dir = ctx.output_dir();
-    const std::string leaf = final_dir.filename().string();
-    if (leaf.size() > 8 && leaf.compare(leaf.size() - 8, 8, ".partial") == 0)
-      final_dir = final_dir.parent_path() / leaf.substr(0, leaf.size() - 8);
-    ctx.info(fmt::format("plot: {}", (final_dir / "layers.svg").string()));
+    ctx.info(fmt::format("plot: {}", ctx.final_path("layers.svg").string()));
   }
 
  private:
