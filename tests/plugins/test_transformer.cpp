@@ -3,7 +3,8 @@
 // reader/writer.
 //  - parity: a Hugging Face BERT checkpoint (tests/data/hf-bert-tiny, made by pytorch_pretrained_bert 0.6.2)
 //    loads one to one by parameter name and reproduces the reference's every layer, pooled output, MLM and NSP
-//    logits to 1e-5, from model.safetensors and from pytorch_model.bin (torch.save's zip format);
+//    logits to 1e-5, from model.safetensors (pytorch_model.bin, torch.save's zip format, is read by the hf plugin
+//    and tested in test_hf_checkpoint.cpp);
 //  - safetensors: round trip of every dtype, the header as the format prescribes, corrupt files refused with
 //    an error naming the file;
 //  - architecture: presets, explicit options over presets, seeded initialisation, gradients everywhere,
@@ -27,7 +28,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <ATen/Parallel.h>
-#include <torch/csrc/jit/serialization/pickle.h>
 
 #include "core/helpers.h"
 #include "stagehand/config.h"
@@ -209,33 +209,6 @@ TEST_F(Transformer, ReadsTheHfSafetensorsCheckpoint) {
 TEST_F(Transformer, MatchesHfReferenceFromSafetensors) {
   auto enc = make(spec_from_hf_config());
   check_against_reference(*enc, stagehand::load_safetensors(kHfDir / "model.safetensors"), "safetensors");
-}
-
-TEST_F(Transformer, MatchesHfReferenceFromPytorchModelBin) {
-  const std::string bytes = read_bytes(kHfDir / "pytorch_model.bin");
-  torch::IValue value;
-  try {
-    value = torch::jit::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
-  } catch (const std::exception& e) {
-    // LibTorch 1.13's unpickler replaces every collections.OrderedDict by None (it expects one only as a
-    // tensor's backward hooks); a state dict is an OrderedDict, so filling it fails.
-    const std::string what = e.what();
-    GTEST_SKIP() << "this LibTorch's torch::jit::pickle_load cannot read torch.save's state dict (its unpickler "
-                    "turns collections.OrderedDict into None); reading pytorch_model.bin needs a small pickle "
-                    "reader of our own over caffe2::serialize::PyTorchStreamReader. LibTorch said: "
-                 << what.substr(0, what.find('\n'));
-  }
-  ASSERT_TRUE(value.isGenericDict()) << "pickle_load returned " << value.tagKind();
-  TensorMap state;
-  for (const auto& kv : value.toGenericDict()) state[kv.key().toStringRef()] = kv.value().toTensor();
-  EXPECT_EQ(state.size(), 47u);  // the safetensors file's 46 plus the tied decoder weight
-  // The decoder is tied to the word embeddings (one storage in the file).
-  EXPECT_TRUE(torch::equal(state.at("cls.predictions.decoder.weight"), state.at("bert.embeddings.word_embeddings.weight")));
-  // Same values as the safetensors file, bit for bit.
-  const TensorMap st = stagehand::load_safetensors(kHfDir / "model.safetensors");
-  for (const auto& [name, t] : st) EXPECT_TRUE(torch::equal(t, state.at(name))) << name;
-  auto enc = make(spec_from_hf_config());
-  check_against_reference(*enc, state, "pytorch_model.bin");
 }
 
 // ------------------------------------------------------------------ safetensors

@@ -76,6 +76,8 @@ struct TransformerConfig {
   double layer_norm_eps = 1e-12;
   bool pooler = true;
   double init_std = 0.02;
+  int64_t position_offset = 0;  // first row of the position table (RoBERTa: 2)
+  bool shared_layers = false;   // one block's weights for every layer (ALBERT)
 };
 
 /// Multi²SPE's facet options (num_facets 1: none, a plain transformer).
@@ -128,6 +130,12 @@ TransformerConfig resolve_config(const Options& o) {
   c.layer_norm_eps = o.get<double>("layer_norm_eps");
   c.pooler = o.get<bool>("pooler");
   c.init_std = o.get<double>("init_std");
+  c.position_offset = o.get<int64_t>("position_offset");
+  c.shared_layers = o.get<bool>("shared_layers");
+  SH_CHECK(c.position_offset < c.max_positions,
+           "transformer: position_offset {} leaves no rows of the {}-row position table; it must be below "
+           "max_positions",
+           c.position_offset, c.max_positions);
   SH_CHECK(c.hidden_size % c.num_heads == 0,
            "transformer: hidden_size {} is not divisible by num_heads {}; every head gets hidden_size / num_heads "
            "dimensions, so choose a num_heads that divides hidden_size",
@@ -182,7 +190,13 @@ Schema transformer_schema() {
       .opt("init_std", 0.02,
            "standard deviation of the normal initialisation of dense and embedding weights (biases zero, "
            "LayerNorm 1 and 0), drawn from the build seed")
-      .min(0);
+      .min(0)
+      .opt("position_offset", int64_t{0},
+           "first row of the position table: token t gets row position_offset + t (RoBERTa: 2, its padding_idx + "
+           "1); sequences may be max_positions - position_offset long")
+      .min(0)
+      .opt("shared_layers", false,
+           "ALBERT's cross-layer sharing: one block (encoder.layer.0) applied num_layers times");
 }
 
 Schema multifacet_schema() {
@@ -261,7 +275,7 @@ Tensor maybe_dropout(const Tensor& x, double p, bool training) {
 
 class EmbeddingsImpl : public torch::nn::Module {
  public:
-  explicit EmbeddingsImpl(const TransformerConfig& c) : dropout_(c.hidden_dropout) {
+  explicit EmbeddingsImpl(const TransformerConfig& c) : dropout_(c.hidden_dropout), offset_(c.position_offset) {
     word = register_module("word_embeddings", Table(c.vocab_size, c.embedding_size));
     position = register_module("position_embeddings", Table(c.max_positions, c.embedding_size));
     token_type = register_module("token_type_embeddings", Table(c.type_vocab_size, c.embedding_size));
@@ -269,8 +283,8 @@ class EmbeddingsImpl : public torch::nn::Module {
   }
   Tensor forward(const Tensor& ids, const Tensor& types) {
     const int64_t t = ids.size(1);
-    // Positions are 0..T-1 for every row, so a slice of the table broadcasts instead of a gather.
-    Tensor x = at::embedding(word->weight, ids) + position->weight.narrow(0, 0, t);
+    // Positions are offset..offset+T-1 for every row, so a slice of the table broadcasts instead of a gather.
+    Tensor x = at::embedding(word->weight, ids) + position->weight.narrow(0, offset_, t);
     x = types.defined() ? x + at::embedding(token_type->weight, types) : x + token_type->weight.select(0, 0);
     return maybe_dropout(norm(x), dropout_, is_training());
   }
@@ -279,6 +293,7 @@ class EmbeddingsImpl : public torch::nn::Module {
 
  private:
   double dropout_;
+  int64_t offset_;
 };
 TORCH_MODULE(Embeddings);
 
@@ -378,18 +393,19 @@ class LayerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Layer);
 
-/// HF's "encoder": holds the blocks as "layer.0", "layer.1", ...
+/// HF's "encoder": holds the blocks as "layer.0", "layer.1", ... (with shared layers only "layer.0", which every
+/// entry of `blocks` is).
 class StackImpl : public torch::nn::Module {
  public:
   explicit StackImpl(const TransformerConfig& c) {
     torch::nn::ModuleList list;
     for (int64_t i = 0; i < c.num_layers; ++i) {
-      blocks.push_back(Layer(c));
-      list->push_back(blocks.back());
+      blocks.push_back(c.shared_layers && i > 0 ? blocks.front() : Layer(c));
+      if (!c.shared_layers || i == 0) list->push_back(blocks.back());
     }
     register_module("layer", list);
   }
-  std::vector<Layer> blocks;  // typed access to the same modules
+  std::vector<Layer> blocks;  // typed access to the modules, one per layer
 };
 TORCH_MODULE(Stack);
 
@@ -473,10 +489,11 @@ class TransformerEncoder : public Encoder {
     SH_CHECK(ids.scalar_type() == torch::kLong || ids.scalar_type() == torch::kInt,
              "transformer: input_ids must be int64 (or int32), got {}", c10::toString(ids.scalar_type()));
     const int64_t b = ids.size(0), t = ids.size(1);
-    SH_CHECK(t <= cfg_.max_positions,
-             "transformer: sequence length {} exceeds max_positions {}; truncate the input or build the encoder "
+    SH_CHECK(t + cfg_.position_offset <= cfg_.max_positions,
+             "transformer: sequence length {} exceeds max_positions {}{}; truncate the input or build the encoder "
              "with a larger max_positions",
-             t, cfg_.max_positions);
+             t, cfg_.max_positions,
+             cfg_.position_offset ? fmt::format(" less position_offset {}", cfg_.position_offset) : std::string());
     for (const auto* other : {&in.attention_mask, &in.token_type_ids}) {
       SH_CHECK(!other->defined() || other->sizes() == ids.sizes(),
                "transformer: {} has shape {} but input_ids has shape {}; they must match",
@@ -503,10 +520,10 @@ class TransformerEncoder : public Encoder {
     const Tensor& ids = in.input_ids;
     const int64_t b = ids.size(0), t = ids.size(1), extra = facets_.num_facets - 1;
     SH_CHECK(t >= 1, "multifacet_transformer: empty input (the sequence must start with [CLS])");
-    SH_CHECK(t + extra <= cfg_.max_positions,
+    SH_CHECK(t + extra + cfg_.position_offset <= cfg_.max_positions,
              "multifacet_transformer: sequence length {} plus {} facet tokens exceeds max_positions {}; set the "
              "dataset's max_length to at most {}",
-             t, extra, cfg_.max_positions, cfg_.max_positions - extra);
+             t, extra, cfg_.max_positions, cfg_.max_positions - extra - cfg_.position_offset);
     auto opts = ids.options();
     Tensor facet_ids = torch::tensor(facets_.token_ids, opts.dtype(torch::kLong)).to(ids.scalar_type()).view({1, extra}).expand({b, extra});
     Tensor new_ids = at::cat({ids.narrow(1, 0, 1), facet_ids, ids.narrow(1, 1, t - 1)}, 1);
@@ -636,6 +653,9 @@ class TransformerEncoder : public Encoder {
     e.emplace_back("layer_norm_eps", ConfigNode::of(cfg_.layer_norm_eps));
     e.emplace_back("pooler", ConfigNode::of(cfg_.pooler));
     e.emplace_back("init_std", ConfigNode::of(cfg_.init_std));
+    // Written only when set, so that the specs of plain BERT/ELECTRA encoders stay as they were.
+    if (cfg_.position_offset) e.emplace_back("position_offset", ConfigNode::of(cfg_.position_offset));
+    if (cfg_.shared_layers) e.emplace_back("shared_layers", ConfigNode::of(true));
     return ConfigNode::map(std::move(e));
   }
 
@@ -662,6 +682,9 @@ class TransformerEncoder : public Encoder {
     torch::NoGradGuard no_grad;
     at::Generator gen = at::detail::createCPUGenerator(seed);
     const int64_t k = facets_.num_facets, width = cfg_.hidden_size;
+    SH_CHECK(!cfg_.shared_layers || facets_.layers_after.empty(),
+             "multifacet_transformer: add_extra_facet_layers_after needs a layer of its own per block, but the base "
+             "encoder shares one block across layers (shared_layers: true)");
     for (int64_t l : facets_.layers_after) {
       SH_CHECK(l >= 0 && l < cfg_.num_layers,
                "multifacet_transformer: add_extra_facet_layers_after has block {} but the encoder has blocks 0..{}",

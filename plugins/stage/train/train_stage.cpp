@@ -30,6 +30,7 @@
 #include <stagehand/stage.h>
 #include <stagehand/util.h>
 
+#include "hf_checkpoint.h"
 #include "train_plugin.h"
 
 namespace stagehand::train {
@@ -214,6 +215,29 @@ int64_t param_depth(const std::string& n, int64_t layers) {
   return layers + 1;
 }
 
+/// `init_hf`: the encoder's tensors from the folder (all of them, under the checkpoint's prefix) and every other
+/// model tensor the checkpoint has under the same name.
+void init_from_hf(StageContext& ctx, Model& model, const std::filesystem::path& folder) {
+  auto encoder = model.encoder();
+  SH_CHECK(encoder != nullptr, "init_hf: the model has no encoder to initialise from {}", folder.string());
+  std::string child;
+  for (const auto& c : model.named_children())
+    if (c.value().get() == static_cast<torch::nn::Module*>(encoder.get())) child = c.key();
+  SH_CHECK(!child.empty(), "init_hf: the model's encoder is not one of its direct submodules, so its tensors "
+           "cannot be named");
+  const hf::Checkpoint ck = hf::read_folder(folder);
+  const ConfigNode spec = model.spec();  // a classifier's head maps onto <Type>ForSequenceClassification
+  const hf::ModelLoad r = hf::load_model(model, ck, child, &spec);
+  ctx.info(fmt::format("initialised the model from {} ({}, {}): the encoder{}{}", ck.weights_file.string(),
+                       ck.model_type, ck.prefix.empty() ? "no prefix" : "prefix " + ck.prefix,
+                       r.heads.empty() ? "" : fmt::format(" and {} head tensor(s)", r.heads.size()),
+                       r.fresh.empty() ? "" : fmt::format("; newly initialised: {}", fmt::join(r.fresh, ", "))));
+  if (!r.unused.empty())
+    ctx.info(fmt::format("init_hf: {} checkpoint tensor(s) not used: {}{}", r.unused.size(),
+                         fmt::join(r.unused.begin(), r.unused.begin() + std::min<long>(6, r.unused.size()), ", "),
+                         r.unused.size() > 6 ? ", ..." : ""));
+}
+
 std::string fmt_metrics(const std::map<std::string, double>& m) {
   std::string s;
   for (const auto& [k, v] : m) {
@@ -263,6 +287,10 @@ void TrainStage::run(StageContext& ctx) {
       load_weights(up.dir / it->second.at("weights").as_string(), *model->encoder());
     }
     ctx.info(fmt::format("initialised the {} from stage '{}'", init_what, init_stage));
+  }
+  if (o.has("init_hf")) {
+    SH_CHECK(init_stage.empty(), "init and init_hf are both set; give one: an earlier stage, or a Hugging Face folder");
+    init_from_hf(ctx, *model, o.path("init_hf"));
   }
   std::shared_ptr<Model> teacher;
   if (o.has("teacher")) {
@@ -565,6 +593,10 @@ STAGEHAND_PLUGIN(registrar) {
               .kind("evaluator")
               .optional("init", OptionType::Stage, "start from this stage's trained encoder (or whole model: init_from)")
               .choice("init_from", "encoder", {"encoder", "model"}, "what `init` loads")
+              .optional("init_hf", OptionType::Path,
+                        "start from a Hugging Face model folder (config.json, model.safetensors or "
+                        "pytorch_model.bin): the encoder's tensors, all required, and every model tensor with the "
+                        "same name there (cls.predictions.* for the mlm model's output layer)")
               .optional("teacher", OptionType::Stage, "a stage whose model's logits become the batch's teacher.logits")
               .optional("teacher_logits", OptionType::Stages,
                         "predict stages whose logits (keyed by example id) become the batch's teacher.logits, "

@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "hf_checkpoint.h"
+
+#include <functional>
+#include <set>
+
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include <stagehand/safetensors.h>
+#include <stagehand/util.h>
+
+#include "torch_pickle.h"
+
+namespace stagehand::hf {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+const char* const kSupported = "bert, electra, roberta, albert";
+
+bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
+
+std::string activation_from_hf(const std::string& act, const fs::path& file) {
+  if (act == "gelu") return "gelu";
+  if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast") return "gelu_tanh";
+  if (act == "relu") return "relu";
+  SH_CHECK(false, "{}: hidden_act '{}' is not supported; expected gelu, gelu_new (gelu_pytorch_tanh) or relu",
+           file.string(), act);
+  return "";
+}
+
+std::string activation_to_hf(const std::string& act) { return act == "gelu_tanh" ? "gelu_new" : act; }
+
+}  // namespace
+
+std::string encoder_name(const std::string& model_type, const std::string& prefix, const std::string& name) {
+  if (model_type != "albert") return prefix + name;
+  // ALBERT: the projection sits in the encoder; the one shared block is albert_layer_groups.0.albert_layers.0 with
+  // its own sub-layer names; the pooler is a bare Linear.
+  static const std::vector<std::pair<std::string, std::string>> renames = {
+      {"embeddings_project.", "encoder.embedding_hidden_mapping_in."},
+      {"encoder.layer.0.attention.self.", "encoder.albert_layer_groups.0.albert_layers.0.attention."},
+      {"encoder.layer.0.attention.output.dense.", "encoder.albert_layer_groups.0.albert_layers.0.attention.dense."},
+      {"encoder.layer.0.attention.output.LayerNorm.",
+       "encoder.albert_layer_groups.0.albert_layers.0.attention.LayerNorm."},
+      {"encoder.layer.0.intermediate.dense.", "encoder.albert_layer_groups.0.albert_layers.0.ffn."},
+      {"encoder.layer.0.output.dense.", "encoder.albert_layer_groups.0.albert_layers.0.ffn_output."},
+      {"encoder.layer.0.output.LayerNorm.", "encoder.albert_layer_groups.0.albert_layers.0.full_layer_layer_norm."},
+      {"pooler.dense.", "pooler."}};
+  for (const auto& [ours, theirs] : renames)
+    if (starts_with(name, ours)) return prefix + theirs + name.substr(ours.size());
+  return prefix + name;
+}
+
+std::string head_name(const std::string& model_type, const std::string& name) {
+  // The mlm model's output layer is BertForMaskedLM's cls.predictions; RoBERTa's lm_head and ALBERT's predictions
+  // hold the same tensors under other names.
+  static const std::string kTransformDense = "cls.predictions.transform.dense.",
+                           kTransformNorm = "cls.predictions.transform.LayerNorm.", kBias = "cls.predictions.bias";
+  std::string dense, norm, bias;
+  if (model_type == "roberta") {
+    dense = "lm_head.dense.", norm = "lm_head.layer_norm.", bias = "lm_head.bias";
+  } else if (model_type == "albert") {
+    dense = "predictions.dense.", norm = "predictions.LayerNorm.", bias = "predictions.bias";
+  } else {
+    return name;
+  }
+  if (starts_with(name, kTransformDense)) return dense + name.substr(kTransformDense.size());
+  if (starts_with(name, kTransformNorm)) return norm + name.substr(kTransformNorm.size());
+  if (name == kBias) return bias;
+  return name;
+}
+
+Checkpoint read_folder(const fs::path& folder, const std::string& prefix) {
+  SH_CHECK(fs::is_directory(folder), "hf: {} is not a folder; expected a Hugging Face model folder (config.json and "
+           "model.safetensors)", folder.string());
+  const fs::path config_file = folder / "config.json";
+  SH_CHECK(fs::is_regular_file(config_file), "hf: {} has no config.json; expected a Hugging Face model folder",
+           folder.string());
+  json c;
+  try {
+    c = json::parse(read_file(config_file));
+  } catch (const json::exception& e) {
+    throw Error(fmt::format("{}: not valid JSON ({})", config_file.string(), e.what()));
+  }
+  SH_CHECK(c.is_object(), "{}: expected a JSON object", config_file.string());
+  Checkpoint ck;
+  ck.model_type = c.value("model_type", std::string());
+  const std::string& type = ck.model_type;
+  SH_CHECK(type == "bert" || type == "electra" || type == "roberta" || type == "albert",
+           "{}: model_type '{}' is not supported; supported: {}", config_file.string(), type, kSupported);
+  auto get_int = [&](const char* key) {
+    SH_CHECK(c.contains(key) && c[key].is_number_integer(), "{}: \"{}\" is missing or not an integer",
+             config_file.string(), key);
+    return c[key].get<int64_t>();
+  };
+  auto get_double = [&](const char* key, double fallback) {
+    return c.contains(key) && c[key].is_number() ? c[key].get<double>() : fallback;
+  };
+
+  ck.weights_file = folder / "model.safetensors";
+  if (fs::is_regular_file(ck.weights_file)) {
+    for (auto& [name, t] : load_safetensors(ck.weights_file)) ck.tensors[name] = t;
+  } else {
+    ck.weights_file = folder / "pytorch_model.bin";
+    SH_CHECK(fs::is_regular_file(ck.weights_file),
+             "hf: {} has neither model.safetensors nor pytorch_model.bin (a sharded checkpoint's *.index.json is not "
+             "read: save it as one file)",
+             folder.string());
+    ck.tensors = load_torch_state_dict(ck.weights_file);
+  }
+  for (auto& [name, t] : ck.tensors)
+    if (t.is_floating_point()) t = t.to(torch::kFloat);
+  const fs::path& weights = ck.weights_file;
+
+  if (prefix == "auto") {
+    const std::string own = type + ".";
+    for (const std::string& p : {own, std::string()})
+      if (ck.tensors.count(p + "embeddings.word_embeddings.weight")) {
+        ck.prefix = p;
+        break;
+      }
+    SH_CHECK(ck.tensors.count(ck.prefix + "embeddings.word_embeddings.weight"),
+             "hf: {} has no embeddings.word_embeddings.weight (with or without the {} prefix); it does not hold a "
+             "{} encoder",
+             weights.string(), own, type);
+  } else {
+    ck.prefix = prefix;
+  }
+  const bool has_pooler = ck.tensors.count(encoder_name(type, ck.prefix, "pooler.dense.weight")) > 0;
+  const int64_t hidden = get_int("hidden_size");
+  const int64_t embedding = c.contains("embedding_size") ? get_int("embedding_size") : hidden;
+  const std::string act =
+      activation_from_hf(c.value("hidden_act", std::string(type == "albert" ? "gelu_new" : "gelu")), config_file);
+  // RoBERTa counts positions from padding_idx + 1 (pad_token_id 1: rows 2...); ALBERT shares one block.
+  int64_t position_offset = 0;
+  if (type == "roberta") position_offset = (c.contains("pad_token_id") ? get_int("pad_token_id") : 1) + 1;
+  if (type == "albert") {
+    for (const char* key : {"num_hidden_groups", "inner_group_num"})
+      SH_CHECK(!c.contains(key) || get_int(key) == 1,
+               "{}: {} is {}; only ALBERT's released layout (one group of one shared layer) is mapped",
+               config_file.string(), key, c.contains(key) ? get_int(key) : 1);
+  }
+  const std::string pos_type = c.value("position_embedding_type", std::string("absolute"));
+  SH_CHECK(pos_type == "absolute", "{}: position_embedding_type '{}' is not supported; expected absolute",
+           config_file.string(), pos_type);
+  ck.encoder_spec = parse_yaml(
+      fmt::format("{{type: transformer, vocab_size: {}, hidden_size: {}, embedding_size: {}, num_layers: {}, "
+                  "num_heads: {}, intermediate_size: {}, max_positions: {}, type_vocab_size: {}, layer_norm_eps: {}, "
+                  "activation: {}, hidden_dropout: {}, attention_dropout: {}, init_std: {}, pooler: {}}}",
+                  get_int("vocab_size"), hidden, embedding, get_int("num_hidden_layers"),
+                  get_int("num_attention_heads"), get_int("intermediate_size"), get_int("max_position_embeddings"),
+                  c.contains("type_vocab_size") ? get_int("type_vocab_size") : 2, get_double("layer_norm_eps", 1e-12),
+                  act, get_double("hidden_dropout_prob", 0.1), get_double("attention_probs_dropout_prob", 0.1),
+                  get_double("initializer_range", 0.02), has_pooler ? "true" : "false"),
+      config_file.string());
+  if (position_offset) ck.encoder_spec.set("position_offset", ConfigNode::of(position_offset));
+  if (type == "albert") ck.encoder_spec.set("shared_layers", ConfigNode::of(true));
+  return ck;
+}
+
+namespace {
+
+/// Copies `source` tensors into `target` (a module's parameters and buffers): `lookup` names the checkpoint tensor
+/// for a module name ("" when it has no counterpart). Shapes must agree; returns the module names not found.
+std::vector<std::string> copy_tensors(torch::nn::Module& target, const Checkpoint& ck,
+                                      const std::function<std::string(const std::string&)>& lookup,
+                                      std::set<std::string>& used) {
+  std::vector<std::string> missing;
+  auto copy = [&](const std::string& name, torch::Tensor& t) {
+    const std::string key = lookup(name);
+    auto it = ck.tensors.find(key);
+    if (it == ck.tensors.end()) {
+      missing.push_back(key.empty() ? name : key);
+      return;
+    }
+    SH_CHECK(it->second.sizes() == t.sizes(),
+             "hf: tensor '{}' has shape [{}] in the checkpoint but [{}] in the {}; the config and the weights "
+             "disagree",
+             it->first, fmt::join(it->second.sizes(), ", "), fmt::join(t.sizes(), ", "),
+             key == encoder_name(ck.model_type, ck.prefix, name) ? "encoder" : "model");
+    t.copy_(it->second);
+    used.insert(it->first);
+  };
+  for (auto& p : target.named_parameters()) copy(p.key(), p.value());
+  for (auto& b : target.named_buffers()) copy(b.key(), b.value());
+  return missing;
+}
+
+void check_complete(const std::vector<std::string>& missing, const Checkpoint& ck) {
+  if (missing.empty()) return;
+  std::string shown;
+  for (size_t i = 0; i < missing.size() && i < 5; ++i) shown += (i ? ", " : "") + missing[i];
+  SH_CHECK(false, "hf: the checkpoint lacks {} tensor(s) the encoder needs: {}{}; is it a {} checkpoint of this "
+           "size?", missing.size(), shown, missing.size() > 5 ? ", ..." : "", ck.model_type);
+}
+
+std::vector<std::string> not_used(const Checkpoint& ck, const std::set<std::string>& used) {
+  std::vector<std::string> out;
+  for (const auto& [name, t] : ck.tensors)
+    if (!used.count(name)) out.push_back(name);
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> load_into(torch::nn::Module& encoder, const Checkpoint& ck) {
+  torch::NoGradGuard no_grad;
+  std::set<std::string> used;
+  check_complete(
+      copy_tensors(encoder, ck, [&](const std::string& n) { return encoder_name(ck.model_type, ck.prefix, n); }, used),
+      ck);
+  return not_used(ck, used);
+}
+
+ModelLoad load_model(torch::nn::Module& model, const Checkpoint& ck, const std::string& encoder_child,
+                     const ConfigNode* model_spec) {
+  const std::map<std::string, std::string> classifier =
+      model_spec ? classifier_head_names(ck.model_type, *model_spec).names : std::map<std::string, std::string>();
+  torch::NoGradGuard no_grad;
+  std::shared_ptr<torch::nn::Module> encoder;
+  for (const auto& c : model.named_children())
+    if (c.key() == encoder_child) encoder = c.value();
+  SH_CHECK(encoder != nullptr, "hf: the model has no '{}' submodule to load the checkpoint's encoder into",
+           encoder_child);
+  std::set<std::string> used;
+  check_complete(
+      copy_tensors(*encoder, ck, [&](const std::string& n) { return encoder_name(ck.model_type, ck.prefix, n); },
+                   used),
+      ck);
+  ModelLoad out;
+  const std::string inside = encoder_child + ".";
+  auto visit = [&](const std::string& name, torch::Tensor& t) {
+    if (name.rfind(inside, 0) == 0) return;
+    auto named = classifier.find(name);
+    const std::string key = named != classifier.end() ? named->second : head_name(ck.model_type, name);
+    auto it = ck.tensors.find(key);
+    if (it == ck.tensors.end()) {
+      out.fresh.push_back(name);
+      return;
+    }
+    SH_CHECK(it->second.sizes() == t.sizes(),
+             "hf: tensor '{}' has shape [{}] in the checkpoint but [{}] in the model; is the head built for this "
+             "checkpoint (vocabulary, number of labels)?",
+             key, fmt::join(it->second.sizes(), ", "), fmt::join(t.sizes(), ", "));
+    t.copy_(it->second);
+    used.insert(key);
+    out.heads.push_back(name);
+  };
+  for (auto& p : model.named_parameters()) visit(p.key(), p.value());
+  for (auto& b : model.named_buffers()) visit(b.key(), b.value());
+  out.unused = not_used(ck, used);
+  return out;
+}
+
+HeadNames classifier_head_names(const std::string& type, const ConfigNode& spec) {
+  HeadNames out;
+  auto text = [](const ConfigNode& m, const char* key, const std::string& fallback) {
+    const ConfigNode* n = m.is_map() ? m.find(key) : nullptr;
+    return n && !n->is_null() ? n->as_string() : fallback;
+  };
+  if (text(spec, "type", "") != "classifier") {
+    out.why_not = fmt::format("only a classifier's head maps (this model is '{}')", text(spec, "type", "?"));
+    return out;
+  }
+  const ConfigNode* head = spec.find("head");
+  const ConfigNode* enc = spec.find("encoder");
+  if (!head || !head->is_map() || text(*head, "type", "") != "mlp" || !enc || !enc->has("hidden_size")) {
+    out.why_not = "only an mlp head maps";
+    return out;
+  }
+  std::vector<int64_t> hidden;
+  if (const ConfigNode* h = head->find("hidden"); h && h->is_sequence())
+    for (const auto& x : h->items()) hidden.push_back(x.as_int());
+  const std::string pooling = text(spec, "pooling", "cls"), act = text(*head, "activation", "tanh");
+  const bool batch_norm = head->has("batch_norm") && head->at("batch_norm").as_bool();
+  const int64_t width = enc->at("hidden_size").as_int();
+  if (type == "bert" || type == "albert") {
+    if (pooling == "pooler" && hidden.empty() && !batch_norm) {
+      out.names = {{"head.layers.0.weight", "classifier.weight"}, {"head.layers.0.bias", "classifier.bias"}};
+    } else {
+      out.why_not = fmt::format("{}ForSequenceClassification is the pooler then one linear layer (pooling: pooler, "
+                                "head {{type: mlp, hidden: []}}); this classifier has pooling {} and {} hidden "
+                                "layer(s)",
+                                type == "bert" ? "Bert" : "Albert", pooling, hidden.size());
+    }
+    return out;
+  }
+  const std::string want_act = type == "electra" ? "gelu" : "tanh";
+  if (pooling == "cls" && hidden == std::vector<int64_t>{width} && act == want_act && !batch_norm) {
+    out.names = {{"head.layers.0.weight", "classifier.dense.weight"},
+                 {"head.layers.0.bias", "classifier.dense.bias"},
+                 {"head.layers.1.weight", "classifier.out_proj.weight"},
+                 {"head.layers.1.bias", "classifier.out_proj.bias"}};
+  } else {
+    out.why_not = fmt::format("{}ForSequenceClassification is [CLS] -> dense({}) -> {} -> out_proj (pooling: cls, "
+                              "head {{type: mlp, hidden: [{}], activation: {}}}); this classifier has pooling {}, "
+                              "hidden [{}], activation {}",
+                              type == "electra" ? "Electra" : "Roberta", width, want_act, width, want_act, pooling,
+                              fmt::join(hidden, ", "), act);
+  }
+  return out;
+}
+
+std::string add_classifier_head(const fs::path& folder, torch::nn::Module& model, const ConfigNode& spec,
+                                const std::string& type) {
+  const HeadNames map = classifier_head_names(type, spec);
+  if (map.names.empty()) return map.why_not;
+  auto tensors = load_safetensors(folder / "model.safetensors");
+  std::set<std::string> found;
+  for (const auto& p : model.named_parameters()) {
+    auto it = map.names.find(p.key());
+    if (it == map.names.end()) continue;
+    tensors[it->second] = p.value().detach();
+    found.insert(p.key());
+  }
+  SH_CHECK(found.size() == map.names.size(), "hf export: the classifier has {} of the {} head tensors its spec "
+           "describes; the model and its spec disagree", found.size(), map.names.size());
+  json c = json::parse(read_file(folder / "config.json"));
+  static const std::map<std::string, std::string> kPrefix = {
+      {"bert", "Bert"}, {"electra", "Electra"}, {"roberta", "Roberta"}, {"albert", "Albert"}};
+  c["architectures"] = {kPrefix.at(type) + "ForSequenceClassification"};
+  const int64_t labels = spec.at("num_labels").as_int();
+  json id2label = json::object(), label2id = json::object();
+  for (int64_t i = 0; i < labels; ++i) {
+    id2label[std::to_string(i)] = fmt::format("LABEL_{}", i);
+    label2id[fmt::format("LABEL_{}", i)] = i;
+  }
+  c["id2label"] = id2label;
+  c["label2id"] = label2id;
+  save_safetensors(folder / "model.safetensors", tensors, {{"format", "pt"}});
+  write_file_atomic(folder / "config.json", c.dump(2) + "\n");
+  return "";
+}
+
+namespace {
+
+/// A special token of tokenizer_config.json / special_tokens_map.json: a string or {"content": "..."}.
+std::string token_of(const json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_object() && j.contains("content") && j["content"].is_string()) return j["content"].get<std::string>();
+  return "";
+}
+
+json read_json_if(const fs::path& file) {
+  if (!fs::is_regular_file(file)) return json::object();
+  try {
+    json j = json::parse(read_file(file));
+    SH_CHECK(j.is_object(), "{}: expected a JSON object", file.string());
+    return j;
+  } catch (const json::exception& e) {
+    throw Error(fmt::format("{}: not valid JSON ({})", file.string(), e.what()));
+  }
+}
+
+}  // namespace
+
+ConfigNode tokenizer_spec(const fs::path& folder) {
+  SH_CHECK(fs::is_directory(folder), "hf: {} is not a folder; expected a Hugging Face model folder", folder.string());
+  const json config = read_json_if(folder / "tokenizer_config.json");
+  const json special = read_json_if(folder / "special_tokens_map.json");
+  const fs::path abs = fs::absolute(folder);
+  ConfigNode::MapEntries e;
+  auto token = [&](const char* key, const char* fallback) {
+    std::string t = config.contains(key) ? token_of(config[key]) : "";
+    if (t.empty() && special.contains(key)) t = token_of(special[key]);
+    e.emplace_back(key, ConfigNode::of(t.empty() ? std::string(fallback) : t));
+  };
+  auto flag = [&](const char* key, bool fallback) {
+    return config.contains(key) && config[key].is_boolean() ? config[key].get<bool>() : fallback;
+  };
+  if (fs::is_regular_file(folder / "vocab.txt")) {
+    // BertTokenizer's defaults: do_lower_case true, strip_accents unset (follows lower-casing), CJK split.
+    e.emplace_back("type", ConfigNode::of("wordpiece"));
+    e.emplace_back("vocab", ConfigNode::of((abs / "vocab.txt").string()));
+    e.emplace_back("lowercase", ConfigNode::of(flag("do_lower_case", true)));
+    if (config.contains("strip_accents") && config["strip_accents"].is_boolean())
+      e.emplace_back("strip_accents", ConfigNode::of(config["strip_accents"].get<bool>()));
+    e.emplace_back("tokenize_chinese_chars", ConfigNode::of(flag("tokenize_chinese_chars", true)));
+    token("unk_token", "[UNK]");
+    token("cls_token", "[CLS]");
+    token("sep_token", "[SEP]");
+    token("pad_token", "[PAD]");
+    token("mask_token", "[MASK]");
+  } else if (fs::is_regular_file(folder / "spiece.model")) {
+    // AlbertTokenizer's defaults: do_lower_case true; [CLS] [SEP] <pad> <unk> [MASK].
+    e.emplace_back("type", ConfigNode::of("sentencepiece"));
+    e.emplace_back("model", ConfigNode::of((abs / "spiece.model").string()));
+    e.emplace_back("lowercase", ConfigNode::of(flag("do_lower_case", true)));
+    token("cls_token", "[CLS]");
+    token("sep_token", "[SEP]");
+    token("pad_token", "<pad>");
+    token("unk_token", "<unk>");
+    token("mask_token", "[MASK]");
+  } else {
+    SH_CHECK(false, "hf: {} has no vocab.txt (WordPiece) or spiece.model (SentencePiece){}; name the tokenizer "
+             "yourself",
+             folder.string(),
+             fs::is_regular_file(folder / "tokenizer.json") ? " (its tokenizer.json, a fast tokenizer such as "
+                                                              "RoBERTa's byte-level BPE, is not read)"
+                                                            : "");
+  }
+  return ConfigNode::map(std::move(e));
+}
+
+std::string write_folder(const fs::path& folder, torch::nn::Module& encoder, const ConfigNode& spec,
+                         const std::string& model_type) {
+  auto opt = [&](const char* key) -> const ConfigNode& {
+    SH_CHECK(spec.has(key), "hf export: the encoder spec has no '{}'; only `transformer` encoders can be exported",
+             key);
+    return spec.at(key);
+  };
+  SH_CHECK(spec.has("type") && spec.at("type").as_string() == "transformer",
+           "hf export: only `transformer` encoders map to a Hugging Face model; this one is '{}'",
+           spec.has("type") ? spec.at("type").as_string() : std::string("?"));
+  const int64_t hidden = opt("hidden_size").as_int(), embedding = opt("embedding_size").as_int();
+  const bool pooler = opt("pooler").as_bool();
+  const int64_t offset = spec.has("position_offset") ? spec.at("position_offset").as_int() : 0;
+  const bool shared = spec.has("shared_layers") && spec.at("shared_layers").as_bool();
+  std::string type = model_type;
+  if (type == "auto")
+    type = shared ? "albert" : offset > 0 ? "roberta" : (!pooler || embedding != hidden) ? "electra" : "bert";
+  SH_CHECK(type == "bert" || type == "electra" || type == "roberta" || type == "albert",
+           "hf export: model_type '{}' is not one of auto, bert, electra, roberta, albert", type);
+  SH_CHECK((type == "albert") == shared,
+           "hf export: {}; export it as model_type {}",
+           shared ? "the encoder shares one block across layers, which only ALBERT does"
+                  : "ALBERT shares one block across layers, but this encoder has a block per layer",
+           shared ? "albert" : "bert, electra or roberta");
+  SH_CHECK((type == "roberta") == (offset > 0),
+           "hf export: {} (position_offset {}); export it as model_type {}",
+           offset > 0 ? "the encoder's positions start at a later row of the table, which only RoBERTa does"
+                      : "RoBERTa's positions start after its padding row, but this encoder's start at row 0",
+           offset, offset > 0 ? "roberta" : "bert, electra or albert");
+  SH_CHECK(type == "electra" || type == "albert" || embedding == hidden,
+           "hf export: {} has no embedding projection, but embedding_size {} differs from hidden_size {}; export it "
+           "as model_type electra",
+           type == "bert" ? "BERT" : "RoBERTa", embedding, hidden);
+  static const std::map<std::string, std::string> kArchitecture = {
+      {"bert", "BertModel"}, {"electra", "ElectraModel"}, {"roberta", "RobertaModel"}, {"albert", "AlbertModel"}};
+  json c = {{"architectures", {kArchitecture.at(type)}},
+            {"model_type", type},
+            {"vocab_size", opt("vocab_size").as_int()},
+            {"hidden_size", hidden},
+            {"num_hidden_layers", opt("num_layers").as_int()},
+            {"num_attention_heads", opt("num_heads").as_int()},
+            {"intermediate_size", opt("intermediate_size").as_int()},
+            {"hidden_act", activation_to_hf(opt("activation").as_string())},
+            {"hidden_dropout_prob", opt("hidden_dropout").as_double()},
+            {"attention_probs_dropout_prob", opt("attention_dropout").as_double()},
+            {"max_position_embeddings", opt("max_positions").as_int()},
+            {"type_vocab_size", opt("type_vocab_size").as_int()},
+            {"initializer_range", opt("init_std").as_double()},
+            {"layer_norm_eps", opt("layer_norm_eps").as_double()},
+            {"position_embedding_type", "absolute"}};
+  if (type == "electra" || type == "albert") c["embedding_size"] = embedding;
+  if (type == "albert") {
+    c["num_hidden_groups"] = 1;
+    c["inner_group_num"] = 1;
+  }
+  if (type == "roberta") {  // HF counts positions from pad_token_id + 1
+    c["pad_token_id"] = offset - 1;
+    c["bos_token_id"] = 0;
+    c["eos_token_id"] = 2;
+  }
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& p : encoder.named_parameters()) tensors[encoder_name(type, type + ".", p.key())] = p.value().detach();
+  for (const auto& b : encoder.named_buffers()) tensors[encoder_name(type, type + ".", b.key())] = b.value().detach();
+  fs::create_directories(folder);
+  save_safetensors(folder / "model.safetensors", tensors, {{"format", "pt"}});
+  write_file_atomic(folder / "config.json", c.dump(2) + "\n");
+  return type;
+}
+
+}  // namespace stagehand::hf

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Stage export_hf end to end: a tiny pretrained encoder (the shared small-encoder preset, a few steps) is written as a
+# Hugging Face (BERT-shaped) folder with its WordPiece vocabulary, and a later stage fine-tunes from that folder through the
+# `hf` encoder it provides; the fine-tuned classifier is then exported with its head. Checks the folders' files
+# (config.json, model.safetensors with bert. names, vocab.txt, tokenizer_config.json; classifier.* and
+# BertForSequenceClassification) and that the fine-tuning ran from the exported folder.
+set -euo pipefail
+SRC=$1
+BUILD=$2
+WORK=$(mktemp -d /tmp/stagehand-export.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$WORK/pipelines"
+cp -r "$SRC/pipelines/presets" "$WORK/pipelines/"
+ln -s "$SRC/data" "$WORK/data"
+cat > "$WORK/pipelines/export.yaml" <<'YAML'
+name: export-hf
+seed: 7
+threads: {intra_op: 2, blas: 1}
+stages:
+  include: presets/small-encoder-pretrain.yaml
+  export:
+    kind: export_hf
+    model: pretrain
+    tokenizer: tokenizer
+  finetune:
+    kind: train
+    data: {type: text_classification, train: ../data/spam/dev.jsonl, validation: ../data/spam/test.jsonl,
+           tokenizer: tokenizer, max_length: 32}
+    model: {type: classifier, encoder: export, pooling: pooler, head: {type: mlp, hidden: []}}
+    loss: {type: cross_entropy}
+    optimizer: {type: adamw, lr: 1.0e-3}
+    evaluators: [{type: classification}]
+    batch_size: 8
+    steps: 2
+  export_classifier:
+    kind: export_hf
+    model: finetune
+    head: classifier
+YAML
+"$BUILD/bin/runner" "$WORK/pipelines/export.yaml" stages.tokenizer.train.vocab_size=2000 \
+  stages.tokenizer.train.max_lines=3000 stages.pretrain.steps=3 stages.pretrain.eval_every=3 \
+  stages.pretrain.batch_size=8 --runs-dir "$WORK/runs" --cache-dir "$WORK/cache" > "$WORK/run.log" 2>&1 ||
+  { cat "$WORK/run.log"; exit 1; }
+fail() { echo "$1"; cat "$WORK/run.log"; exit 1; }
+CONFIG=$(find "$WORK/cache" -path "*/export-*/hf/config.json" | head -1)
+[ -n "$CONFIG" ] || fail "no exported config.json"
+HF=$(dirname "$CONFIG")
+for f in model.safetensors vocab.txt tokenizer_config.json special_tokens_map.json; do
+  [ -f "$HF/$f" ] || fail "the exported folder has no $f"
+done
+# The preset's discriminator has a pooler and no embedding projection: a BERT-shaped folder.
+grep -qE "wrote a Hugging Face bert folder: $WORK/cache/export-[0-9a-f]+/hf$" "$WORK/run.log" ||
+  fail "the encoder was not exported as bert, or the printed folder is not where the stage's output ends up"
+python3 - "$HF" <<'PY' || fail "the exported folder is not a valid Hugging Face BERT folder"
+import json, struct, sys, os
+d = sys.argv[1]
+c = json.load(open(os.path.join(d, "config.json")))
+assert c["model_type"] == "bert" and c["hidden_size"] == 128 and c["num_hidden_layers"] == 2, c
+b = open(os.path.join(d, "model.safetensors"), "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+names = [k for k in h if k != "__metadata__"]
+assert all(k.startswith("bert.") for k in names), names[:3]
+assert "bert.pooler.dense.weight" in names
+assert h["bert.embeddings.word_embeddings.weight"]["shape"] == [c["vocab_size"], 128]
+t = json.load(open(os.path.join(d, "tokenizer_config.json")))
+assert t["do_lower_case"] is True and t["tokenizer_class"] == "BertTokenizer", t
+# The preset's encoder keeps BERT's 30522-row table while the trained vocabulary is smaller: Hugging Face accepts a
+# vocab.txt no longer than the table.
+lines = sum(1 for _ in open(os.path.join(d, "vocab.txt")))
+assert 0 < lines <= c["vocab_size"], (lines, c["vocab_size"])
+PY
+grep -q "\[finetune\] done" "$WORK/run.log" || fail "fine-tuning from the exported folder did not finish"
+# The fine-tuned classifier (pooler + one linear layer) is BertForSequenceClassification.
+CLS=$(dirname "$(find "$WORK/cache" -path "*/export_classifier-*/hf/config.json" | head -1)")
+python3 - "$CLS" <<'PY' || fail "the exported classifier is not a BertForSequenceClassification folder"
+import json, struct, sys, os
+d = sys.argv[1]
+c = json.load(open(os.path.join(d, "config.json")))
+assert c["architectures"] == ["BertForSequenceClassification"] and len(c["id2label"]) == 2, c
+b = open(os.path.join(d, "model.safetensors"), "rb").read()
+h = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])
+assert h["classifier.weight"]["shape"] == [2, 128] and h["classifier.bias"]["shape"] == [2], h.get("classifier.weight")
+PY
+echo "export_hf (tiny): exported a BERT-shaped folder with its vocabulary, fine-tuned from it, exported the classifier"
