@@ -557,3 +557,41 @@ TEST(HfExport, ClassifierHeadsMapOntoSequenceClassification) {
   EXPECT_EQ(plain.fresh.size(), 2u);
   EXPECT_EQ(plain.unused.size(), 2u);  // classifier.weight, classifier.bias
 }
+
+TEST(HfImport, MlmHeadsLoadUnderEachModelTypesNames) {
+  // An mlm model per model type, written as Hugging Face's *ForMaskedLM would hold it (the encoder by write_folder,
+  // the head under head_name), then loaded into a fresh model: every tensor comes back, the head included.
+  const std::map<std::string, std::string> encoders = {
+      {"bert", "{type: transformer, vocab_size: 60, hidden_size: 16, num_layers: 1, num_heads: 4, "
+               "intermediate_size: 32, max_positions: 24}"},
+      {"electra", "{type: transformer, vocab_size: 60, hidden_size: 16, embedding_size: 8, num_layers: 1, "
+                  "num_heads: 4, intermediate_size: 32, max_positions: 24, pooler: false}"},
+      {"roberta", "{type: transformer, vocab_size: 60, hidden_size: 16, num_layers: 1, num_heads: 4, "
+                  "intermediate_size: 32, max_positions: 26, type_vocab_size: 1, position_offset: 2}"},
+      {"albert", "{type: transformer, vocab_size: 60, hidden_size: 16, embedding_size: 8, num_layers: 2, "
+                 "num_heads: 4, intermediate_size: 32, max_positions: 24, shared_layers: true}"}};
+  TempFolder tmp;
+  for (const auto& [type, encoder] : encoders) {
+    const std::string spec = "{type: mlm, encoder: " + encoder + ", mask_id: 4, pad_id: 0, cls_id: 1, sep_id: 2}";
+    auto model = make<Model>(spec, 11);
+    const fs::path dir = tmp / type;
+    ASSERT_EQ(hf::write_folder(dir, *model->encoder(), model->encoder()->spec()), type);
+    auto tensors = load_safetensors(dir / "model.safetensors");
+    size_t heads = 0;
+    for (const auto& p : model->named_parameters())
+      if (p.key().rfind("cls.", 0) == 0) {
+        tensors[hf::head_name(type, p.key())] = p.value().detach();
+        ++heads;
+      }
+    EXPECT_EQ(heads, 5u) << type;
+    save_safetensors(dir / "model.safetensors", tensors);
+    auto fresh = make<Model>(spec, 12);
+    const hf::ModelLoad r = hf::load_model(*fresh, hf::read_folder(dir));
+    EXPECT_EQ(r.heads.size(), 5u) << type;
+    EXPECT_TRUE(r.fresh.empty()) << type;
+    EXPECT_TRUE(r.unused.empty()) << type << ": " << fmt::format("{}", fmt::join(r.unused, ", "));
+    expect_same_parameters(*model, *fresh);
+  }
+  EXPECT_EQ(hf::head_name("electra", "cls.predictions.transform.dense.weight"), "generator_predictions.dense.weight");
+  EXPECT_EQ(hf::head_name("electra", "cls.predictions.bias"), "generator_lm_head.bias");
+}

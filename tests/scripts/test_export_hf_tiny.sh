@@ -4,7 +4,8 @@
 # Hugging Face (BERT-shaped) folder with its WordPiece vocabulary, and a later stage fine-tunes from that folder through the
 # `hf` encoder it provides; the fine-tuned classifier is then exported with its head. Checks the folders' files
 # (config.json, model.safetensors with bert. names, vocab.txt, tokenizer_config.json; classifier.* and
-# BertForSequenceClassification) and that the fine-tuning ran from the exported folder.
+# BertForSequenceClassification; spiece.model with AlbertTokenizer's config for a SentencePiece tokenizer) and that the
+# fine-tuning ran from the exported folder.
 set -euo pipefail
 SRC=$1
 BUILD=$2
@@ -37,6 +38,14 @@ stages:
     kind: export_hf
     model: finetune
     head: classifier
+  sp_tokenizer:
+    kind: tokenizer
+    train: {type: sentencepiece, model_type: unigram, vocab_size: 400, input_sentence_size: 2000}
+    corpus: [../data/corpora/moby_dick.txt]
+  export_sp:
+    kind: export_hf
+    model: pretrain
+    tokenizer: sp_tokenizer
 YAML
 "$BUILD/bin/runner" "$WORK/pipelines/export.yaml" stages.tokenizer.train.vocab_size=2000 \
   stages.tokenizer.train.max_lines=3000 stages.pretrain.steps=3 stages.pretrain.eval_every=3 \
@@ -83,4 +92,12 @@ b = open(os.path.join(d, "model.safetensors"), "rb").read()
 h = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])
 assert h["classifier.weight"]["shape"] == [2, 128] and h["classifier.bias"]["shape"] == [2], h.get("classifier.weight")
 PY
-echo "export_hf (tiny): exported a BERT-shaped folder with its vocabulary, fine-tuned from it, exported the classifier"
+# A SentencePiece tokenizer goes out in AlbertTokenizer's layout.
+SP=$(dirname "$(find "$WORK/cache" -path "*/export_sp-*/hf/config.json" | head -1)")
+[ -f "$SP/spiece.model" ] || fail "the SentencePiece export has no spiece.model"
+python3 - "$SP" <<'PY' || fail "the SentencePiece export's tokenizer_config.json is not AlbertTokenizer's"
+import json, sys, os
+t = json.load(open(os.path.join(sys.argv[1], "tokenizer_config.json")))
+assert t["tokenizer_class"] == "AlbertTokenizer" and t["cls_token"] == "[CLS]" and t["do_lower_case"] is False, t
+PY
+echo "export_hf (tiny): exported a BERT-shaped folder with its vocabulary, fine-tuned from it, exported the classifier and a SentencePiece tokenizer"

@@ -55,8 +55,8 @@ std::string encoder_name(const std::string& model_type, const std::string& prefi
 }
 
 std::string head_name(const std::string& model_type, const std::string& name) {
-  // The mlm model's output layer is BertForMaskedLM's cls.predictions; RoBERTa's lm_head and ALBERT's predictions
-  // hold the same tensors under other names.
+  // The mlm model's output layer is BertForMaskedLM's cls.predictions; RoBERTa's lm_head, ALBERT's predictions and
+  // ELECTRA's generator_predictions / generator_lm_head hold the same tensors under other names.
   static const std::string kTransformDense = "cls.predictions.transform.dense.",
                            kTransformNorm = "cls.predictions.transform.LayerNorm.", kBias = "cls.predictions.bias";
   std::string dense, norm, bias;
@@ -64,6 +64,8 @@ std::string head_name(const std::string& model_type, const std::string& name) {
     dense = "lm_head.dense.", norm = "lm_head.layer_norm.", bias = "lm_head.bias";
   } else if (model_type == "albert") {
     dense = "predictions.dense.", norm = "predictions.LayerNorm.", bias = "predictions.bias";
+  } else if (model_type == "electra") {  // ElectraForMaskedLM: the generator's head (the decoder tied)
+    dense = "generator_predictions.dense.", norm = "generator_predictions.LayerNorm.", bias = "generator_lm_head.bias";
   } else {
     return name;
   }

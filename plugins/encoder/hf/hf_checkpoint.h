@@ -40,8 +40,9 @@ struct Checkpoint {
 /// albert_layers.0.{attention.query/key/value/dense/LayerNorm, ffn, ffn_output, full_layer_layer_norm}, pooler).
 std::string encoder_name(const std::string& model_type, const std::string& prefix, const std::string& name);
 
-/// The Hugging Face name of a model's head tensor: the mlm model's cls.predictions.* is BERT's and ELECTRA's
-/// name, RoBERTa's lm_head.{dense, layer_norm, bias} and ALBERT's predictions.{dense, LayerNorm, bias}.
+/// The Hugging Face name of a model's head tensor: the mlm model's cls.predictions.* is BERT's name, RoBERTa's
+/// lm_head.{dense, layer_norm, bias}, ALBERT's predictions.{dense, LayerNorm, bias} and ELECTRA's (a generator,
+/// ElectraForMaskedLM) generator_predictions.{dense, LayerNorm} and generator_lm_head.bias.
 std::string head_name(const std::string& model_type, const std::string& name);
 
 /// Reads config.json and the weights of `folder`: model.safetensors, or else pytorch_model.bin (torch.save's zip

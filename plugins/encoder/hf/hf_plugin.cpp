@@ -100,9 +100,28 @@ class ExportHfStage : public Stage {
                              {"mask_token", tc["mask_token"]}};
         write_file_atomic(folder / "tokenizer_config.json", tc.dump(2) + "\n");
         write_file_atomic(folder / "special_tokens_map.json", sm.dump(2) + "\n");
+      } else if (kind == "sentencepiece") {
+        // AlbertTokenizer's layout: spiece.model and its config (our sentencepiece tokenizer keeps accents).
+        const fs::path model_file = folder / saved.at("model").as_string();
+        if (model_file.filename() != "spiece.model") fs::rename(model_file, folder / "spiece.model");
+        nlohmann::json tc = {{"tokenizer_class", "AlbertTokenizer"},
+                             {"do_lower_case", saved.at("lowercase").as_bool()},
+                             {"keep_accents", true},
+                             {"remove_space", true},
+                             {"model_max_length", encoder->spec().at("max_positions").as_int()},
+                             {"unk_token", saved.at("unk_token").as_string()},
+                             {"cls_token", saved.at("cls_token").as_string()},
+                             {"sep_token", saved.at("sep_token").as_string()},
+                             {"pad_token", saved.at("pad_token").as_string()},
+                             {"mask_token", saved.at("mask_token").as_string()}};
+        nlohmann::json sm = {{"unk_token", tc["unk_token"]}, {"cls_token", tc["cls_token"]},
+                             {"sep_token", tc["sep_token"]}, {"pad_token", tc["pad_token"]},
+                             {"mask_token", tc["mask_token"]}};
+        write_file_atomic(folder / "tokenizer_config.json", tc.dump(2) + "\n");
+        write_file_atomic(folder / "special_tokens_map.json", sm.dump(2) + "\n");
       } else {
-        ctx.info(fmt::format("export_hf: the tokenizer ({}) has no Hugging Face WordPiece equivalent; its own files "
-                             "are in the folder, but no tokenizer_config.json",
+        ctx.info(fmt::format("export_hf: the tokenizer ({}) has no Hugging Face equivalent; its own files are in the "
+                             "folder, but no tokenizer_config.json",
                              kind));
       }
     }
