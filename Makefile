@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 PIPELINE ?= pipelines/quickstart.yaml
 RUNNER = $(BUILD)/bin/runner
 
-.PHONY: all deps configure build run test install bench clean
+.PHONY: all deps configure build run test install bench faults clean
 
 all: build
 
@@ -35,6 +35,10 @@ bench: build
 	bash scripts/bench_check.sh $(RUNNER)
 	BIN=$(BUILD)/bin/electra_pretrain_bench PLUGINS=$(BUILD)/plugins bash scripts/bench_electra.sh
 	BIN=$(BUILD)/bin/embed_bench PLUGINS=$(BUILD)/plugins bash scripts/bench_embed.sh
+
+# The fault-injection suite (docs/reliability.md): 20 SIGKILLs, SIGTERM, a full disk, a corrupted checkpoint.
+faults: build
+	bash scripts/faults.sh $(RUNNER) $(or $(KILLS),20)
 
 clean:
 	rm -rf $(BUILD)

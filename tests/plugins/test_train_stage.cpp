@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <random>
+#include <regex>
 #include <thread>
 
 #include "core/helpers.h"
@@ -149,6 +150,45 @@ TEST(TrainStage, KilledAtARandomMomentResumesBitIdentical) {
   EXPECT_EQ(final_weights_sha(kill_dir / "runs"), want)
       << "a killed and resumed run must end with the same weights as an uninterrupted one\n"
       << resumed.output;
+}
+
+// A resume after an evaluation keeps the best score so far. (It was once read back wrongly, so the first evaluation
+// after a resume always counted as an improvement and the selected model changed: this task reaches its best
+// macro-F1 at step 20, and a run resumed between steps 21 and 39 then selected step 40.)
+TEST(TrainStage, ResumingAfterAnEvaluationKeepsTheBestSoFar) {
+  TempFolder ref_dir, kill_dir;
+  auto longer = [](std::string p) { return p.replace(p.find("steps: 60"), 9, "steps: 200"); };
+  write_text(ref_dir / "p.yaml", longer(pipeline_text(ref_dir.path())));
+  write_text(kill_dir / "p.yaml", longer(pipeline_text(kill_dir.path())));
+  CommandResult ref = runner("p.yaml", ref_dir.path());
+  ASSERT_EQ(ref.exit_code, 0) << ref.output;
+  const auto selected = [](const std::string& out) {
+    const size_t at = out.find("selected the model of step ");
+    return at == std::string::npos ? std::string("(none)") : out.substr(at, out.find(' ', at + 27) - at);
+  };
+
+  // Kill the run as soon as a checkpoint between the evaluations at steps 20 and 40 is complete.
+  pid_t pid = spawn_runner(kill_dir.path(), {"p.yaml"});
+  const std::regex between(R"(ckpt-0*(2[1-9]|3[0-9])\.pt\.sha256)");
+  bool caught = false;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!caught && std::chrono::steady_clock::now() < deadline && waitpid(pid, nullptr, WNOHANG) == 0) {
+    std::error_code ec;
+    if (fs::exists(kill_dir / "runs" / ".cache", ec))
+      for (auto it = fs::recursive_directory_iterator(kill_dir / "runs" / ".cache", ec);
+           !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+        if (std::regex_match(it->path().filename().string(), between)) caught = true;
+    if (!caught) std::this_thread::sleep_for(2ms);
+  }
+  ::kill(pid, SIGKILL);
+  wait_exit(pid);
+  ASSERT_TRUE(caught) << "no checkpoint between steps 21 and 39 was seen\n" << read_text(kill_dir / "spawned.log");
+  CommandResult resumed = runner("p.yaml", kill_dir.path());
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_TRUE(std::regex_search(resumed.output, std::regex(R"(resumed from ckpt-0*(2[1-9]|3[0-9])\.pt)")))
+      << resumed.output;
+  EXPECT_EQ(selected(resumed.output), selected(ref.output)) << resumed.output;
+  EXPECT_EQ(final_weights_sha(kill_dir / "runs"), final_weights_sha(ref_dir / "runs")) << resumed.output;
 }
 
 TEST(TrainStage, SigtermSavesACheckpointAndExits143) {

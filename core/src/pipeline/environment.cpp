@@ -37,6 +37,9 @@ void install_signal_handlers() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // A file-size limit (ulimit -f) reached while writing would otherwise kill the process with SIGXFSZ and no word;
+  // ignored, the write fails with EFBIG and the error names the file, as a full disk (ENOSPC) does.
+  std::signal(SIGXFSZ, SIG_IGN);
 }
 
 int stop_signal() { return g_signal.load(); }

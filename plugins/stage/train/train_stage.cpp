@@ -415,17 +415,19 @@ void TrainStage::run(StageContext& ctx) {
       ar.read("optimizer", opt);
       model->load(m);
       optimizer->load(opt);
-      torch::Tensor t;
-      ar.read("rng", t);
-      set_rng_state(t);
-      ar.read("step", t);
-      step = t.item<int64_t>();
-      ar.read("best", t);
-      best = t.item<double>();
-      ar.read("best_step", t);
-      best_step = t.item<int64_t>();
-      ar.read("bad_evals", t);
-      bad_evals = t.item<int64_t>();
+      // A fresh tensor per entry: InputArchive::read into a defined tensor calls set_() on it, which keeps that
+      // tensor's dtype, so reusing one tensor read the float64 `best` as an integer and lost it (the first
+      // evaluation after a resume then always counted as an improvement and could change the selected model).
+      auto read = [&](const char* key) {
+        torch::Tensor t;
+        ar.read(key, t);
+        return t;
+      };
+      set_rng_state(read("rng"));
+      step = read("step").item<int64_t>();
+      best = read("best").item<double>();
+      best_step = read("best_step").item<int64_t>();
+      bad_evals = read("bad_evals").item<int64_t>();
       ctx.info(fmt::format("resumed from {} (step {} of {})", got->file.filename().string(), step, total));
     }
   }
