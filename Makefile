@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 PIPELINE ?= pipelines/quickstart.yaml
 RUNNER = $(BUILD)/bin/runner
 
-.PHONY: all deps configure build run test install bench faults clean
+.PHONY: all deps configure build run test install bench faults fuzz clean
 
 all: build
 
@@ -40,5 +40,9 @@ bench: build
 faults: build
 	bash scripts/faults.sh $(RUNNER) $(or $(KILLS),20)
 
+# libFuzzer targets (fuzz/README.md) with clang, ASan and UBSan, FUZZ_SECONDS each.
+fuzz:
+	bash scripts/fuzz.sh $(or $(FUZZ_SECONDS),600)
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-fuzz

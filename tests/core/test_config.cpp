@@ -147,6 +147,49 @@ TEST(ParseYaml, LocationsDuplicateKeysAndInvalidYaml) {
   }
 }
 
+// Found by fuzzing (fuzz/fuzz_yaml.cpp): text YAML does not allow is refused where it is, and every accepted
+// scalar prints (to_yaml: records, `runner check --print`) as YAML that reads back to the same tree.
+TEST(ParseYaml, FuzzFindingsInvalidTextAndRoundTrips) {
+  auto error = [](const std::string& text) {
+    try {
+      parse_yaml(text, "f.yaml");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(error("a: 1\nb: x\xff\n").find("f.yaml:2:5: not valid UTF-8 (byte 0xff)"), std::string::npos)
+      << error("a: 1\nb: x\xff\n");
+  EXPECT_NE(error(std::string("a: \x0e", 4)).find("f.yaml:1:4: control character 0x0e"), std::string::npos);
+  EXPECT_NE(error(std::string("a: b\0c", 6)).find("control character 0x00"), std::string::npos);
+  EXPECT_NE(error("k: \xed\xa0\x80\n").find("not valid UTF-8 (byte 0xed)"), std::string::npos);  // a surrogate
+  EXPECT_NE(error("k: \xc0\xaf\n").find("not valid UTF-8 (byte 0xc0)"), std::string::npos);      // overlong
+  EXPECT_EQ(error("tab:\t1\r\nname: caf\xc3\xa9\n"), "(no error)");                             // allowed
+  // Scalars yaml-cpp would print plain but that read back as something else are quoted.
+  for (const std::string text : {":\r", "a: b", "x #y", "-", "- x", "[a]", "a,b", "{", "? x", "*x", "&x", " lead",
+                                  "trail ", "@x", "%x", "!x", "|x", ">x", "'x", "\"x", "x:"}) {
+    ConfigNode n = ConfigNode::map({{"k", ConfigNode::scalar(text)}, {"l", ConfigNode::sequence({ConfigNode::scalar(text)})}});
+    const std::string printed = stagehand::to_yaml(n);
+    ConfigNode back;
+    ASSERT_NO_THROW(back = parse_yaml(printed, "printed.yaml")) << "[" << text << "] printed as\n" << printed;
+    EXPECT_EQ(back.at("k").as_string(), text) << printed;
+    EXPECT_EQ(back.at("l").items().at(0).as_string(), text) << printed;
+    EXPECT_EQ(stagehand::to_yaml(back), printed);
+  }
+  // The same for map keys ("--- -" at the start of a line is a document marker).
+  for (const std::string key : {"--- -", "...", "a: b", "", "x #y", "[k]", "-"}) {
+    ConfigNode n = ConfigNode::map({{key, ConfigNode::scalar("v")}});
+    const std::string printed = stagehand::to_yaml(n);
+    ConfigNode back;
+    ASSERT_NO_THROW(back = parse_yaml(printed, "printed.yaml")) << "[" << key << "] printed as\n" << printed;
+    ASSERT_TRUE(back.is_map()) << printed;
+    EXPECT_EQ(back.entries().at(0).first, key) << printed;
+  }
+  // Plain where plain is safe: numbers, words, paths keep their unquoted form (and type).
+  const std::string plain = stagehand::to_yaml(parse_yaml("{a: -1, b: 2.5e-3, c: ../data/x.txt, d: true, e: x:y}", "p"));
+  EXPECT_EQ(plain.find('"'), std::string::npos) << plain;
+}
+
 TEST(ParseYaml, LoadYamlFile) {
   {
     SCOPED_TRACE("LoadYamlFileNamesAMissingFile");

@@ -139,6 +139,8 @@ TEST(SquadReader, MalformedInputIsNamed) {
     return sh_test::error_of([&] { squad::read_squad(tmp / "bad.json"); });
   };
   EXPECT_NE(err("{\"data\": [").find("bad.json: not valid JSON"), std::string::npos);
+  // A number past double's range (found by fuzz/fuzz_squad.cpp: it escaped as a JSON library exception).
+  EXPECT_NE(err("{\"version\": 120100E1002, \"data\": []}").find("bad.json: not valid JSON"), std::string::npos);
   EXPECT_NE(err("{\"version\": 2}").find("has no \"data\""), std::string::npos);
   std::string m = err(squad_json("a b", R"([{"id": "x", "question": "q", "answers": []}, {"id": "y", "answers": []}])"));
   EXPECT_NE(m.find("data[0].paragraphs[0].qas[0] (question 'x') is answerable"), std::string::npos) << m;

@@ -320,6 +320,10 @@ TEST_F(Safetensors, CorruptFilesGiveOneClearError) {
   write_raw(bad_json, R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]})", 8);
   expect_error(bad_json, {"not valid JSON"});
 
+  const fs::path huge_number = tmp_ / "huge_number.safetensors";  // out of double's range: a JSON error too
+  write_raw(huge_number, R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "x": 1e999})", 8);
+  expect_error(huge_number, {"not valid JSON"});
+
   const fs::path out_of_range = tmp_ / "out_of_range.safetensors";
   write_raw(out_of_range, R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})", 8);
   expect_error(out_of_range, {"tensor 'w'", "[0, 16]", "past the end of the data section (8 bytes)"});

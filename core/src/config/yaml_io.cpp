@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // YAML <-> ConfigNode with locations, includes, overrides and ${...} references.
+#include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -60,7 +62,51 @@ ConfigNode convert(const YAML::Node& node, const std::string& name) {
 
 }  // namespace
 
+namespace {
+
+/// The first byte at which `text` stops being valid UTF-8 (overlong forms, surrogates and code points past U+10FFFF
+/// included) or holds a control character YAML does not allow (C0 other than tab, line feed and carriage return;
+/// DEL), or npos.
+size_t invalid_utf8_at(const std::string& text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned c = p[i];
+    size_t len = 0;
+    uint32_t cp = 0, min = 0;
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) return i;
+      ++i;
+      continue;
+    }
+    if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f, min = 0x80;
+    else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f, min = 0x800;
+    else if ((c & 0xf8) == 0xf0) len = 4, cp = c & 0x07, min = 0x10000;
+    else return i;
+    if (i + len > n) return i;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xc0) != 0x80) return i;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+
+}  // namespace
+
 ConfigNode parse_yaml(const std::string& text, const std::string& name) {
+  if (const size_t bad = invalid_utf8_at(text); bad != std::string::npos) {
+    const size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+    const size_t line = static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n')) + 1;
+    const size_t col = bad - (line_start == std::string::npos || bad == 0 ? 0 : line_start + 1) + 1;
+    const auto byte = static_cast<unsigned char>(text[bad]);
+    throw Error(byte < 0x80 ? fmt::format("control character 0x{:02x}, which YAML does not allow; remove it", byte)
+                            : fmt::format("not valid UTF-8 (byte 0x{:02x}); YAML files are UTF-8: re-save the file "
+                                          "in that encoding", byte),
+                Location{name, static_cast<int>(line), static_cast<int>(col)});
+  }
   try {
     YAML::Node root = YAML::Load(text);
     return convert(root, name);
@@ -332,13 +378,34 @@ struct RefResolver {
   }
 };
 
+/// True when `s` reads back as the same plain (unquoted) scalar anywhere, flow collections included: printable ASCII
+/// or UTF-8, no leading indicator, no ": " / " #" / flow punctuation, no surrounding spaces. yaml-cpp's emitter
+/// writes some other texts plain too (":\r" among them, found by fuzzing), which then read back as something else.
+bool plain_safe(const std::string& s) {
+  if (s.empty() || s.front() == ' ' || s.back() == ' ' || s.back() == ':') return false;
+  if (s.rfind("---", 0) == 0 || s.rfind("...", 0) == 0) return false;  // document markers at the start of a line
+  static const std::string kIndicators = "-?:,[]{}#&*!|>'\"%@`";
+  if (kIndicators.find(s.front()) != std::string::npos) {
+    // "-1", "-x", ":x" and "?x" are plain; "- x", "-" alone are not.
+    if (!(s.front() == '-' || s.front() == '?' || s.front() == ':') || s.size() < 2 || s[1] == ' ') return false;
+  }
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) return false;
+    if (c == ',' || c == '[' || c == ']' || c == '{' || c == '}') return false;
+    if (c == ':' && i + 1 < s.size() && s[i + 1] == ' ') return false;
+    if (c == '#' && i > 0 && s[i - 1] == ' ') return false;
+  }
+  return true;
+}
+
 void emit(YAML::Emitter& out, const ConfigNode& n) {
   switch (n.type()) {
     case ConfigNode::Type::Null:
       out << YAML::Null;
       break;
     case ConfigNode::Type::Scalar:
-      if (n.quoted() || n.text().empty())
+      if (n.quoted() || !plain_safe(n.text()))
         out << YAML::DoubleQuoted << n.text();
       else
         out << n.text();
@@ -356,7 +423,12 @@ void emit(YAML::Emitter& out, const ConfigNode& n) {
     case ConfigNode::Type::Map:
       out << YAML::BeginMap;
       for (const auto& [k, v] : n.entries()) {
-        out << YAML::Key << k << YAML::Value;
+        out << YAML::Key;
+        if (plain_safe(k))
+          out << k;
+        else
+          out << YAML::DoubleQuoted << k;  // keys too: "--- -", "a: b", "" ...
+        out << YAML::Value;
         emit(out, v);
       }
       out << YAML::EndMap;

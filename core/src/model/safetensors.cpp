@@ -152,7 +152,7 @@ std::map<std::string, torch::Tensor> load_safetensors(const fs::path& file,
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(header);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number past double's range
     fail(file, fmt::format("header is not valid JSON ({}); {}", e.what(), kCorruptFix));
   }
   if (!j.is_object()) fail(file, fmt::format("header is a JSON {}, expected an object", j.type_name()));

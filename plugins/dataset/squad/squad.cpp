@@ -97,7 +97,7 @@ std::vector<Example> read_squad(const std::filesystem::path& file) {
   json root;
   try {
     root = json::parse(read_file(file));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number past double's range
     throw Error(fmt::format("{}: not valid JSON ({}); expected a SQuAD file", file.string(), e.what()));
   }
   SH_CHECK(root.is_object(), "{}: the top level is a {}, expected an object with \"data\"", file.string(),

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: Apache-2.0
+// libFuzzer target: the SQuAD 2.0 reader (read_squad: JSON structure, answer offsets in characters, whitespace
+// word split) and the official scoring's normalisation (normalize_answer, compute_exact, compute_f1) on what it
+// reads. Any input must give examples or a stagehand::Error; F1 and exact match must stay in [0, 1].
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <fstream>
+#include <string>
+
+#include "squad.h"
+#include "stagehand/error.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const std::string file = "/tmp/stagehand-fuzz-squad-" + std::to_string(::getpid()) + ".json";
+  {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  }
+  std::vector<stagehand::squad::Example> examples;
+  try {
+    examples = stagehand::squad::read_squad(file);
+  } catch (const stagehand::Error&) {
+    return 0;
+  }
+  for (const auto& e : examples) {
+    if (e.start_word > e.end_word || e.end_word >= static_cast<int32_t>(e.doc_words.size())) {
+      if (!(e.start_word == -1 && e.end_word == -1) && e.answer_found) __builtin_trap();
+    }
+    for (const auto& a : e.answers) {
+      const double em = stagehand::squad::compute_exact(a.text, e.question);
+      const double f1 = stagehand::squad::compute_f1(a.text, e.context);
+      if (!(em >= 0 && em <= 1 && f1 >= 0 && f1 <= 1)) __builtin_trap();
+      (void)stagehand::squad::normalize_answer(a.text);
+    }
+  }
+  return 0;
+}
