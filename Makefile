@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 PIPELINE ?= pipelines/quickstart.yaml
 RUNNER = $(BUILD)/bin/runner
 
-.PHONY: all deps configure build run test install bench faults fuzz clean
+.PHONY: all deps configure build run test install bench faults fuzz test-asan clean
 
 all: build
 
@@ -44,5 +44,23 @@ faults: build
 fuzz:
 	bash scripts/fuzz.sh $(or $(FUZZ_SECONDS),600)
 
+# The core suite and the suites of the newest code (checkpoint import, SQuAD, probes, training, the encoder) built and
+# run with AddressSanitizer and UndefinedBehaviorSanitizer in build-asan/ (docs/reliability.md): ASAN_TARGETS are
+# built, the tests matching ASAN_TESTS (a ctest -R pattern) run, those matching ASAN_EXCLUDE not.
+# `make test-asan ASAN_TARGETS= ASAN_TESTS=.` builds and runs everything (over an hour on 2 cores; the SentencePiece
+# tests cannot pass there: the sanitizer runtime refuses the bridge's RTLD_DEEPBIND). Leaks are not reported:
+# LibTorch's and the plugins' process-lifetime registries would drown them.
+ASAN_TARGETS ?= core_test_config core_test_loader core_test_pipeline core_test_schema core_test_trials \
+  plugins_test_hf_checkpoint plugins_test_squad_format plugins_test_probe plugins_test_train_stage \
+  plugins_test_transformer
+ASAN_TESTS ?= ^core_test_|^plugins_test_(hf_checkpoint|squad_format|probe|train_stage|transformer)\.
+ASAN_EXCLUDE ?= HfTokenizer|[Ss]entence[Pp]iece
+test-asan: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTAGEHAND_SANITIZE=address,undefined \
+	  -DSTAGEHAND_BUILD_BENCH=OFF
+	cmake --build build-asan -j $(JOBS) $(if $(ASAN_TARGETS),--target $(ASAN_TARGETS))
+	cd build-asan && ASAN_OPTIONS=detect_leaks=0:detect_container_overflow=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS) --timeout 3000 -R '$(ASAN_TESTS)' $(if $(ASAN_EXCLUDE),-E '$(ASAN_EXCLUDE)')
+
 clean:
-	rm -rf $(BUILD) build-fuzz
+	rm -rf $(BUILD) build-fuzz build-asan
