@@ -44,6 +44,15 @@ std::shared_ptr<Encoder> make_hf_encoder(const Options& o, const BuildContext& c
   return encoder;
 }
 
+/// tokenizer_config.json (`config` plus the special tokens of the saved tokenizer spec) and special_tokens_map.json.
+void write_tokenizer_files(const fs::path& folder, nlohmann::json config, const ConfigNode& saved) {
+  nlohmann::json map = nlohmann::json::object();
+  for (const char* key : {"unk_token", "cls_token", "sep_token", "pad_token", "mask_token"})
+    config[key] = map[key] = saved.at(key).as_string();
+  write_file_atomic(folder / "tokenizer_config.json", config.dump(2) + "\n");
+  write_file_atomic(folder / "special_tokens_map.json", map.dump(2) + "\n");
+}
+
 class ExportHfStage : public Stage {
  public:
   void run(StageContext& ctx) override {
@@ -89,17 +98,8 @@ class ExportHfStage : public Stage {
                              {"strip_accents", saved.at("strip_accents").is_null() ? nlohmann::json() :
                                                    nlohmann::json(saved.at("strip_accents").as_bool())},
                              {"tokenize_chinese_chars", saved.at("tokenize_chinese_chars").as_bool()},
-                             {"model_max_length", encoder->spec().at("max_positions").as_int()},
-                             {"unk_token", saved.at("unk_token").as_string()},
-                             {"cls_token", saved.at("cls_token").as_string()},
-                             {"sep_token", saved.at("sep_token").as_string()},
-                             {"pad_token", saved.at("pad_token").as_string()},
-                             {"mask_token", saved.at("mask_token").as_string()}};
-        nlohmann::json sm = {{"unk_token", tc["unk_token"]}, {"cls_token", tc["cls_token"]},
-                             {"sep_token", tc["sep_token"]}, {"pad_token", tc["pad_token"]},
-                             {"mask_token", tc["mask_token"]}};
-        write_file_atomic(folder / "tokenizer_config.json", tc.dump(2) + "\n");
-        write_file_atomic(folder / "special_tokens_map.json", sm.dump(2) + "\n");
+                             {"model_max_length", encoder->spec().at("max_positions").as_int()}};
+        write_tokenizer_files(folder, tc, saved);
       } else if (kind == "sentencepiece") {
         // AlbertTokenizer's layout: spiece.model and its config (our sentencepiece tokenizer keeps accents).
         const fs::path model_file = folder / saved.at("model").as_string();
@@ -108,17 +108,8 @@ class ExportHfStage : public Stage {
                              {"do_lower_case", saved.at("lowercase").as_bool()},
                              {"keep_accents", true},
                              {"remove_space", true},
-                             {"model_max_length", encoder->spec().at("max_positions").as_int()},
-                             {"unk_token", saved.at("unk_token").as_string()},
-                             {"cls_token", saved.at("cls_token").as_string()},
-                             {"sep_token", saved.at("sep_token").as_string()},
-                             {"pad_token", saved.at("pad_token").as_string()},
-                             {"mask_token", saved.at("mask_token").as_string()}};
-        nlohmann::json sm = {{"unk_token", tc["unk_token"]}, {"cls_token", tc["cls_token"]},
-                             {"sep_token", tc["sep_token"]}, {"pad_token", tc["pad_token"]},
-                             {"mask_token", tc["mask_token"]}};
-        write_file_atomic(folder / "tokenizer_config.json", tc.dump(2) + "\n");
-        write_file_atomic(folder / "special_tokens_map.json", sm.dump(2) + "\n");
+                             {"model_max_length", encoder->spec().at("max_positions").as_int()}};
+        write_tokenizer_files(folder, tc, saved);
       } else {
         ctx.info(fmt::format("export_hf: the tokenizer ({}) has no Hugging Face equivalent; its own files are in the "
                              "folder, but no tokenizer_config.json",
