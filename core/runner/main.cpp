@@ -5,12 +5,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <set>
 
 #include <CLI/CLI.hpp>
 
+#include "launch.h"
 #include "stagehand/conformance.h"
+#include "stagehand/distributed.h"
 #include "stagehand/loader.h"
 #include "stagehand/pipeline.h"
 #include "stagehand/tokenizer.h"
@@ -36,7 +39,9 @@ Examples:
   runner test-plugin build/my_loss.so                  conformance kit for plugin authors
   echo "Hello, world!" | runner tokenize --tokenizer "{type: wordpiece, vocab: vocab.txt}"   tokens of each line
   echo "Hello, world!" | runner tokenize --pipeline p.yaml --stage tok --ids   ids from a pipeline's tokenizer stage
-Environment: STAGEHAND_PLUGIN_PATH (extra plugin folders or files, ':'-separated).
+  runner --nproc 2 pipelines/quickstart.yaml          data-parallel training on 2 local ranks (docs/distributed.md)
+Environment: STAGEHAND_PLUGIN_PATH (extra plugin folders or files, ':'-separated); RANK, WORLD_SIZE, LOCAL_RANK,
+  MASTER_ADDR, MASTER_PORT (torchrun's, for data-parallel ranks started by another launcher).
 Exit codes: 0 success, 1 error, 2 usage, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 )";
 
@@ -62,7 +67,23 @@ int cmd_run(const std::string& file, const std::vector<std::string>& overrides, 
   for (size_t i = refused_before; i < loader.refused().size(); ++i)
     std::cerr << "runner: warning: plugin " << loader.refused()[i].file.string() << " refused: " << loader.refused()[i].reason << "\n";
   install_signal_handlers();
+  // A rank of a data-parallel run (runner --nproc N, or torchrun's environment) joins its group first.
+  int timeout_s = 300;
+  if (const char* t = std::getenv("STAGEHAND_DIST_TIMEOUT"); t && *t) {
+    char* end = nullptr;
+    long v = std::strtol(t, &end, 10);
+    if (*end != '\0' || v < 1)
+      throw Error(fmt::format("STAGEHAND_DIST_TIMEOUT='{}' is not a positive number of seconds", t));
+    timeout_s = static_cast<int>(v);
+  }
+  dist::init_from_environment(std::chrono::seconds(timeout_s));
   RunResult r = run_pipeline(p, loader, ro);
+  if (dist::world().rank != 0) {
+    // Rank 0 prints the results and the record; the others only their own failure.
+    if (r.exit_code != 0 && !r.error.empty()) std::cerr << "runner: error: " << r.error << "\n";
+    dist::shutdown();
+    return r.exit_code;
+  }
   // Results table: every stage's final metrics.
   std::cout << "\n" << fmt::format("{:<20} {:<18} {:<10} {}", "stage", "kind", "status", "metrics") << "\n";
   for (const auto& s : p.stages) {
@@ -76,6 +97,7 @@ int cmd_run(const std::string& file, const std::vector<std::string>& overrides, 
   }
   std::cout << "record: " << (r.run_dir / "record.yaml").string() << "\n";
   if (r.exit_code != 0) std::cerr << "runner: error: " << r.error << "\n";
+  dist::shutdown();
   return r.exit_code;
 }
 
@@ -472,7 +494,14 @@ int main(int argc, char** argv) {
   static const std::set<std::string> kCommands = {"run", "check", "plugins", "describe", "replay", "diff", "test-plugin", "tokenize",
                                                    "help"};
   std::vector<std::string> args(argv, argv + argc);
-  if (args.size() > 1 && args[1][0] != '-' && !kCommands.count(args[1])) args.insert(args.begin() + 1, "run");
+  // So is `runner --nproc 2 PIPELINE.yaml ...` (torchrun's order): the launcher options belong to `run`.
+  auto launcher_option = [](const std::string& a) {
+    for (const char* o : {"--nproc", "--nnodes", "--node-rank", "--master-addr", "--master-port", "--dist-timeout"})
+      if (a == o || a.rfind(std::string(o) + "=", 0) == 0) return true;
+    return false;
+  };
+  if (args.size() > 1 && ((args[1][0] != '-' && !kCommands.count(args[1])) || launcher_option(args[1])))
+    args.insert(args.begin() + 1, "run");
   if (args.size() > 1 && args[1] == "help") args[1] = "--help";
 
   CLI::App app{fmt::format("stagehand runner {} — train and study transformer text encoders from a pipeline file",
@@ -501,6 +530,17 @@ int main(int argc, char** argv) {
                         ->allow_extra_args(false);
   run->add_option("--runs-dir", runs_dir, "where runs and the stage cache live")->capture_default_str();
   run->add_option("--cache-dir", cache_dir, "stage cache folder (default: <runs-dir>/.cache)");
+  launch::LaunchOptions lo;
+  auto* nproc_opt = run->add_option("--nproc", lo.nproc, "data-parallel: start N ranks on this machine (docs/distributed.md)")
+                        ->check(CLI::PositiveNumber);
+  auto* nnodes_opt = run->add_option("--nnodes", lo.nnodes, "data-parallel: machines taking part (default 1)")
+                         ->check(CLI::PositiveNumber);
+  run->add_option("--node-rank", lo.node_rank, "data-parallel: this machine's index, 0..nnodes-1 (default 0)");
+  run->add_option("--master-addr", lo.master_addr, "data-parallel: address of node 0 (default 127.0.0.1)");
+  run->add_option("--master-port", lo.master_port, "data-parallel: rendezvous port on node 0 (default: a free one)");
+  run->add_option("--dist-timeout", lo.timeout_s, "data-parallel: seconds a collective waits for the other ranks")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
 
   auto* check = app.add_subcommand("check", "validate a pipeline (plugins, options, references, files, graph); runs nothing");
   bool print = false, timing = false;
@@ -577,6 +617,17 @@ int main(int argc, char** argv) {
           ro.force = named;
       }
       std::vector<std::string> overrides(positional.begin() + 1, positional.end());
+      if (nproc_opt->count() + nnodes_opt->count() > 0 && lo.nproc * lo.nnodes > 1) {
+        if (std::getenv("RANK") && std::getenv("WORLD_SIZE"))
+          throw Error("--nproc inside a rank of a data-parallel run (RANK and WORLD_SIZE are set): start the ranks "
+                      "either with --nproc or with torchrun's environment, not both");
+        // Check the pipeline once here, so that a mistake is reported once, not by every rank.
+        Registry registry;
+        PluginLoader loader(registry);
+        load_plugins(loader, extra_plugins);
+        load_pipeline(positional[0], overrides, loader);
+        return launch::run_ranks(lo, launch::rank_arguments(args));
+      }
       return cmd_run(positional[0], overrides, extra_plugins, ro);
     }
     if (app.got_subcommand(check)) {

@@ -40,6 +40,9 @@ struct STAGEHAND_API ComponentInfo {
   Factory factory;
   /// For stage kinds: the component kinds a completed stage provides to later stages (e.g. "tokenizer").
   std::vector<std::string> provides;
+  /// For stage kinds: every rank of a data-parallel run runs the stage together (see stagehand/distributed.h);
+  /// other stages run on rank 0 alone while the other ranks wait.
+  bool data_parallel = false;
   /// A complete example spec (`{type: NAME, ...}`) that builds this component, used by `runner test-plugin`
   /// and `runner describe` when some options have no default. Optional.
   ConfigNode example;
@@ -48,6 +51,10 @@ struct STAGEHAND_API ComponentInfo {
 
   ComponentInfo& with_provides(std::vector<std::string> kinds) {
     provides = std::move(kinds);
+    return *this;
+  }
+  ComponentInfo& with_data_parallel() {
+    data_parallel = true;
     return *this;
   }
   ComponentInfo& with_example(ConfigNode spec) {

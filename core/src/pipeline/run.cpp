@@ -15,10 +15,13 @@
 #include <iostream>
 #include <mutex>
 #include <random>
+#include <sstream>
+#include <thread>
 
 #include <c10/util/Exception.h>
 #include <nlohmann/json.hpp>
 
+#include "stagehand/distributed.h"
 #include "stagehand/pipeline.h"
 #include "stagehand/results.h"
 #include "stagehand/util.h"
@@ -34,7 +37,10 @@ namespace {
 class RunLog {
  public:
   void open(const fs::path& file) { file_.open(file, std::ios::app); }
+  /// Ranks other than 0 of a data-parallel run print nothing but their errors (rank 0 logs the run).
+  void set_quiet() { quiet_ = true; }
   void line(const std::string& s) {
+    if (quiet_) return;
     std::lock_guard<std::mutex> lock(mu_);
     clear_bar();
     std::string stamped = fmt::format("[{}] {}", clock(), s);
@@ -42,6 +48,7 @@ class RunLog {
     if (file_) file_ << stamped << "\n" << std::flush;
   }
   void bar(const std::string& s) {
+    if (quiet_) return;
     std::lock_guard<std::mutex> lock(mu_);
     std::cerr << "\r\033[K" << s << std::flush;
     bar_shown_ = true;
@@ -68,6 +75,7 @@ class RunLog {
   std::mutex mu_;
   std::ofstream file_;
   bool bar_shown_ = false;
+  bool quiet_ = false;
 };
 
 class MetricsLog {
@@ -410,9 +418,89 @@ ConfigNode metrics_node(const std::map<std::string, double>& m) {
   return n;
 }
 
+/// Thread settings for this process: with several local ranks, "one thread per core" is divided among them.
+ThreadSettings threads_for_this_rank(ThreadSettings wanted) {
+  const int local = dist::world().local_world_size;
+  if (local > 1 && wanted.intra_op <= 0)
+    wanted.intra_op = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local);
+  return wanted;
+}
+
+// ---------------------------------------------------------------- ranks other than 0
+// Rank 0 runs the pipeline and publishes, for each stage, what happens to it: "stage/<name>" is "cached\t<dir>",
+// "skipped", "failed", "solo" (rank 0 runs it alone) or "dp\t<trials>" (every rank runs it); after a stage that
+// ran, "done/<name>" is "ok\t<dir>" or "failed". Other ranks follow: they join data-parallel stages, with their
+// outputs in a scratch folder that is deleted afterwards, and read every other stage's outputs from rank 0's
+// folders (a shared filesystem when the ranks are on several machines).
+RunResult follow_pipeline(const Pipeline& pipeline, const PluginLoader& loader) {
+  const dist::World& w = dist::world();
+  RunResult result;
+  result.status = "completed";
+  const Registry& registry = const_cast<PluginLoader&>(loader).registry();
+  RunLog log;
+  log.set_quiet();
+  MetricsLog metrics;  // never opened: rank 0 writes the metrics
+  ThreadSettings threads = apply_thread_settings(threads_for_this_rank(pipeline.threads));
+  const fs::path scratch = fs::temp_directory_path() / fmt::format("stagehand-rank{}-{}", w.rank, ::getpid());
+  std::map<std::string, StageOutput> outputs;
+  auto stopping = [] { return stop_signal() != 0; };
+  auto split = [](const std::string& m) {
+    auto tab = m.find('\t');
+    return tab == std::string::npos ? std::make_pair(m, std::string()) : std::make_pair(m.substr(0, tab), m.substr(tab + 1));
+  };
+  std::string current;
+  try {
+    for (const StagePlan& plan : pipeline.stages) {
+      current = plan.name;
+      const auto [what, arg] = split(dist::await("stage/" + plan.name, stopping));
+      if (what.empty()) throw Interrupted(stop_signal());
+      if (what == "skipped") continue;
+      if (what == "failed") break;  // rank 0 reports it
+      if (what == "cached") {
+        outputs[plan.name] = read_output(plan.name, plan.kind, arg);
+        continue;
+      }
+      if (what == "dp") {
+        Options options(plan.resolved, plan.info->schema, fmt::format("stage '{}'", plan.name));
+        std::stringstream trials(arg);
+        for (std::string k; std::getline(trials, k, ',');) {
+          const int trial = std::stoi(k);
+          const fs::path dir = scratch / plan.name / fmt::format("trial-{}", trial);
+          fs::create_directories(dir);
+          Context ctx(plan, trial_seed(plan.seed, trial), trial, options, dir, dir, false, registry, outputs, log,
+                      metrics, threads.intra_op);
+          BuildContext bc = ctx.build_context();
+          auto stage = std::static_pointer_cast<Stage>(plan.info->factory(options, bc));
+          stage->run(ctx);
+          if (stop_signal() != 0) throw Interrupted(stop_signal());
+        }
+        std::error_code ec;
+        fs::remove_all(scratch / plan.name, ec);
+      }
+      const auto [done, dir] = split(dist::await("done/" + plan.name, stopping));
+      if (done.empty()) throw Interrupted(stop_signal());
+      if (done != "ok") break;
+      outputs[plan.name] = read_output(plan.name, plan.kind, dir);
+    }
+    dist::publish(fmt::format("finished/{}", w.rank), "ok");
+  } catch (const Interrupted& e) {
+    result.status = "interrupted";
+    result.exit_code = 128 + e.signal_number();
+    result.error = e.message();
+  } catch (const std::exception& e) {
+    result.status = "failed";
+    result.exit_code = 1;
+    result.error = fmt::format("rank {}: stage '{}': {}", w.rank, current, clean_what(e));
+  }
+  std::error_code ec;
+  fs::remove_all(scratch, ec);
+  return result;
+}
+
 }  // namespace
 
 RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, const RunOptions& opt) {
+  if (dist::world().rank != 0) return follow_pipeline(pipeline, loader);
   RunResult result;
   // ---- which stages run
   std::set<std::string> forced;
@@ -464,7 +552,7 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
   log.open(run_dir / "runner.log");
   MetricsLog metrics;
   metrics.open(run_dir / "metrics.jsonl");
-  ThreadSettings threads = apply_thread_settings(pipeline.threads);
+  ThreadSettings threads = apply_thread_settings(threads_for_this_rank(pipeline.threads));
   double t_start = wall_seconds();
   std::string started = utc_timestamp();
 
@@ -495,6 +583,16 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
   th.set("blas", ConfigNode::of(static_cast<int64_t>(threads.blas)));
   th.set("data", ConfigNode::of(static_cast<int64_t>(threads.data)));
   record.set("threads", th);
+  if (dist::active()) {
+    const dist::World& w = dist::world();
+    ConfigNode d = ConfigNode::map();
+    d.set("world_size", ConfigNode::of(static_cast<int64_t>(w.world_size)));
+    d.set("local_world_size", ConfigNode::of(static_cast<int64_t>(w.local_world_size)));
+    d.set("backend", ConfigNode::of(w.backend));
+    d.set("master", ConfigNode::of(fmt::format("{}:{}", w.master_addr, w.master_port)));
+    d.set("timeout_seconds", ConfigNode::of(w.timeout_s));
+    record.set("distributed", d);
+  }
   ConfigNode seeds = ConfigNode::map();
   // Seeds are unsigned 64-bit: written as text so that values >= 2^63 stay positive.
   seeds.set("pipeline", ConfigNode::scalar(std::to_string(pipeline.seed)));
@@ -564,7 +662,14 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
     StageResult sr;
     ConfigNode srec = ConfigNode::map();
     srec.set("kind", ConfigNode::of(plan.kind));
+    // What the other ranks of a data-parallel run are told about this stage (see follow_pipeline).
+    int told = 0;  // 0: nothing yet, 1: that it runs, 2: everything
+    auto tell = [&](const std::string& what) {
+      dist::publish("stage/" + plan.name, what);
+      told = what == "solo" || what.rfind("dp\t", 0) == 0 ? 1 : 2;
+    };
     if (failed) {
+      tell("skipped");
       sr.status = "skipped";
       srec.set("status", ConfigNode::of("skipped"));
       stages_rec.set(plan.name, srec);
@@ -610,6 +715,7 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
 
       if (opt.use_cache && fs::is_directory(entry) && (!is_forced || !selected)) {
         outputs[plan.name] = read_output(plan.name, plan.kind, entry);
+        tell("cached\t" + entry.string());
         sr.status = "cached";
         sr.metrics = outputs[plan.name].metrics;
         sr.timings = outputs[plan.name].timings;
@@ -617,6 +723,7 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
         fs::create_directory_symlink(fs::relative(entry, link.parent_path()), link, ec);
         log.line(fmt::format("[{}] reused cached output (key {}, {})", plan.name, key.substr(0, 12), entry.string()));
       } else if (!selected && !needed_by.count(plan.name)) {
+        tell("skipped");
         sr.status = "skipped";
         log.line(fmt::format("[{}] skipped (not selected by --only)", plan.name));
       } else if (!selected) {
@@ -637,6 +744,16 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
           Schema s = *plan.info->schema;
           return std::make_shared<const Schema>(s);
         }(), fmt::format("stage '{}'", plan.name));
+        if (plan.info->data_parallel) {
+          // Every rank runs the trials that are not complete yet.
+          std::vector<std::string> pending;
+          for (int k = 1; k <= std::max(1, plan.trials); ++k)
+            if (plan.trials <= 1 || !fs::exists(partial / fmt::format("trial-{}", k) / "outputs.yaml"))
+              pending.push_back(std::to_string(k));
+          tell(fmt::format("dp\t{}", fmt::join(pending, ",")));
+        } else {
+          tell("solo");
+        }
         log.line(fmt::format("[{}] {} ({}){}{}", plan.name, resuming ? "resuming" : "running", plan.kind,
                              plan.trials > 1 ? fmt::format(", {} trials", plan.trials) : "",
                              is_forced && fs::is_directory(entry) ? " (forced)" : ""));
@@ -716,6 +833,8 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
           fs::create_directory_symlink(fs::relative(entry, link.parent_path()), link, ec);
         }
         outputs[plan.name] = read_output(plan.name, plan.kind, entry);
+        dist::publish("done/" + plan.name, "ok\t" + entry.string());
+        told = 2;
         sr.status = "ran";
         sr.metrics = outputs[plan.name].metrics;
         sr.timings = outputs[plan.name].timings;
@@ -737,6 +856,12 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
       sr.error = fmt::format("stage '{}': {}", plan.name, clean_what(e));
       result.exit_code = 1;
       failed = true;
+    }
+    if (told < 2) {
+      try {
+        dist::publish(told == 0 ? "stage/" + plan.name : "done/" + plan.name, "failed");
+      } catch (const Error&) {
+      }
     }
     if (sr.status == "failed" || sr.status == "interrupted") {
       if (stop_signal() != 0 && sr.status == "failed") {
@@ -769,6 +894,16 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
   record.set("seconds", ConfigNode::of(wall_seconds() - t_start));
   if (!result.error.empty()) record.set("error", ConfigNode::of(result.error));
   write_record();
+  if (dist::active()) {
+    // The store lives in this process: give the other ranks time to read the last messages before it goes.
+    const double until = wall_seconds() + 30;
+    for (int r = 1; r < dist::world().world_size && wall_seconds() < until; ++r) {
+      try {
+        dist::await(fmt::format("finished/{}", r), [&] { return wall_seconds() > until || stop_signal() != 0; });
+      } catch (const Error&) {
+      }
+    }
+  }
   log.line(fmt::format("pipeline '{}' {} in {}; record: {}", pipeline.name, result.status,
                        format_duration(wall_seconds() - t_start), (run_dir / "record.yaml").string()));
   return result;

@@ -11,6 +11,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <optional>
 #include <condition_variable>
 #include <deque>
 #include <fstream>
@@ -23,6 +25,7 @@
 
 #include <stagehand/checkpoint.h>
 #include <stagehand/dataset.h>
+#include <stagehand/distributed.h>
 #include <stagehand/engine.h>
 #include <stagehand/model.h>
 #include <stagehand/optim.h>
@@ -238,6 +241,13 @@ void init_from_hf(StageContext& ctx, Model& model, const std::filesystem::path& 
                          r.unused.size() > 6 ? ", ..." : ""));
 }
 
+/// Rank `rank`'s contiguous share of `n` examples among `ranks`: (first, count); the first n % ranks ranks get
+/// one more.
+std::pair<int64_t, int64_t> rank_share(int64_t n, int rank, int ranks) {
+  const int64_t base = n / ranks, extra = n % ranks;
+  return {rank * base + std::min<int64_t>(rank, extra), base + (rank < extra ? 1 : 0)};
+}
+
 std::string fmt_metrics(const std::map<std::string, double>& m) {
   std::string s;
   for (const auto& [k, v] : m) {
@@ -371,6 +381,21 @@ void TrainStage::run(StageContext& ctx) {
   SH_CHECK(!params.empty(), "nothing to train: every parameter is frozen (freeze: {})", fmt::join(freeze, ", "));
   optimizer->setup(params);
 
+  // ---- data-parallel: every rank starts from rank 0's weights and draws its own dropout (rank 0 keeps the
+  // stage's random stream, so one rank is exactly a single-process run).
+  const dist::World& world = dist::world();
+  const bool dp = dist::active();
+  const int ranks = world.world_size;
+  if (dp) {
+    torch::NoGradGuard ng;
+    std::vector<torch::Tensor> state;
+    for (auto& p : model->parameters()) state.push_back(p.data());
+    for (auto& b : model->buffers()) state.push_back(b);
+    dist::broadcast(state);
+    if (world.rank != 0) torch::manual_seed(derive_seed(ctx.seed(), fmt::format("rank-{}", world.rank)));
+  }
+  dist::GradientReducer reducer(trainable);
+
   // ---- schedule
   const int64_t batch_size = o.get<int64_t>("batch_size");
   const int64_t accum = o.get<int64_t>("grad_accum");
@@ -394,6 +419,13 @@ void TrainStage::run(StageContext& ctx) {
   const std::string primary = evaluators.empty() ? "loss" : evaluators.front()->primary_metric();
   const bool higher = evaluators.empty() ? false : evaluators.front()->higher_is_better();
   const uint64_t data_seed = derive_seed(ctx.seed(), "data");
+  SH_CHECK(batch_size >= ranks,
+           "batch_size {} is smaller than the {} data-parallel ranks; batch_size is the whole batch, divided among the "
+           "ranks: give at least {}",
+           batch_size, ranks, ranks);
+  if (dp)
+    ctx.info(fmt::format("data-parallel: {} ranks ({}), {} examples per rank per micro-batch", ranks, world.backend,
+                         batch_size / ranks));
   ctx.info(fmt::format("{} examples, batch {} x {} accumulation, {} steps ({} per epoch), {} trainable tensors "
                        "({:.2f} M values), {} frozen, {}",
                        n_train, batch_size, accum, total, steps_per_epoch, params.size(), n_params / 1e6, n_frozen,
@@ -408,7 +440,17 @@ void TrainStage::run(StageContext& ctx) {
   int64_t bad_evals = 0;
   {
     torch::serialize::InputArchive ar;
-    auto got = load_latest_checkpoint(ckpt_dir, ar, [&](const std::string& w) { ctx.info("warning: " + w); });
+    std::optional<CheckpointFile> got;
+    if (world.rank == 0)
+      got = load_latest_checkpoint(ckpt_dir, ar, [&](const std::string& w) { ctx.info("warning: " + w); });
+    if (dp) {
+      // Rank 0's checkpoint, byte for byte, for every rank (which need not see rank 0's folder).
+      const std::string bytes = dist::broadcast_bytes(got ? read_file(got->file) : std::string());
+      if (world.rank != 0 && !bytes.empty()) {
+        ar.load_from(bytes.data(), bytes.size());
+        got = CheckpointFile{};
+      }
+    }
     if (got) {
       torch::serialize::InputArchive m, opt;
       ar.read("model", m);
@@ -423,15 +465,29 @@ void TrainStage::run(StageContext& ctx) {
         ar.read(key, t);
         return t;
       };
-      set_rng_state(read("rng"));
+      if (world.rank == 0) {
+        set_rng_state(read("rng"));
+      } else {
+        torch::Tensor rng;
+        if (ar.try_read(fmt::format("rng.rank{}", world.rank), rng))
+          set_rng_state(rng);
+        else
+          ctx.info(fmt::format("warning: the checkpoint has no random state for rank {} (it was written by fewer "
+                               "ranks); this rank's dropout starts afresh",
+                               world.rank));
+      }
       step = read("step").item<int64_t>();
       best = read("best").item<double>();
       best_step = read("best_step").item<int64_t>();
       bad_evals = read("bad_evals").item<int64_t>();
-      ctx.info(fmt::format("resumed from {} (step {} of {})", got->file.filename().string(), step, total));
+      if (world.rank == 0)
+        ctx.info(fmt::format("resumed from {} (step {} of {})", got->file.filename().string(), step, total));
     }
   }
   auto save_checkpoint = [&]() {
+    // Every rank's random state goes in (a collective), rank 0 writes.
+    std::vector<torch::Tensor> rngs = dist::all_gather(get_rng_state());
+    if (world.rank != 0) return;
     torch::serialize::OutputArchive ar, m, opt;
     model->save(m);
     optimizer->save(opt);
@@ -442,6 +498,7 @@ void TrainStage::run(StageContext& ctx) {
     ar.write("best", torch::tensor(best, torch::kFloat64));
     ar.write("best_step", torch::tensor(best_step));
     ar.write("bad_evals", torch::tensor(bad_evals));
+    for (int r = 1; r < ranks; ++r) ar.write(fmt::format("rng.rank{}", r), rngs[static_cast<size_t>(r)]);
     write_checkpoint(ckpt_dir, step, ar, static_cast<int>(o.get<int64_t>("keep_checkpoints")));
   };
 
@@ -451,7 +508,20 @@ void TrainStage::run(StageContext& ctx) {
     auto order = epoch_order(n_train, data_seed, epoch);  // cheap next to a training step
     std::vector<int64_t> idx(order.begin() + within * batch_size,
                              order.begin() + std::min(n_train, (within + 1) * batch_size));
+    if (dp) {
+      // This rank's contiguous share of the whole micro-batch; a rank left without examples (the last,
+      // short batch of an epoch) runs the first one with weight 0, so that every rank's graph is the same.
+      const auto [first, count] = rank_share(static_cast<int64_t>(idx.size()), world.rank, ranks);
+      idx = count > 0 ? std::vector<int64_t>(idx.begin() + first, idx.begin() + first + count)
+                      : std::vector<int64_t>{idx.front()};
+    }
     return data->batch(train_split, idx);
+  };
+  // The weight of this rank's share of micro-batch k: its fraction of the whole micro-batch.
+  auto share_weight = [&](int64_t k) {
+    const int64_t within = k % micro_per_epoch;
+    const int64_t n = std::min(n_train, (within + 1) * batch_size) - within * batch_size;
+    return static_cast<double>(rank_share(n, world.rank, ranks).second) / static_cast<double>(n);
   };
   Prefetcher prefetch(make_batch, step * accum, 4);
 
@@ -466,9 +536,11 @@ void TrainStage::run(StageContext& ctx) {
     optimizer->zero_grad();
     double step_loss = 0;
     std::map<std::string, double> part_sums;
+    int64_t step_tokens = 0;
     for (int64_t a = 0; a < accum; ++a) {
       Batch b = prefetch.get();
-      tokens += b.tokens();
+      const double weight = dp ? share_weight(step * accum + a) : 1.0;
+      if (weight > 0) step_tokens += b.tokens();
       add_teacher(b);
       torch::Tensor l;
       std::map<std::string, torch::Tensor> parts;
@@ -477,11 +549,31 @@ void TrainStage::run(StageContext& ctx) {
         Batch out = model->forward(b);
         l = loss->compute(out, b, parts);
       }
-      l = l.to(torch::kFloat32) / static_cast<double>(accum);
+      if (dp) {
+        // Summed over the ranks, the weighted losses make the whole micro-batch's mean loss.
+        l = l.to(torch::kFloat32) * (weight / static_cast<double>(accum));
+      } else {
+        l = l.to(torch::kFloat32) / static_cast<double>(accum);
+      }
       l.backward();
       step_loss += l.item<double>();
-      for (const auto& [k, v] : parts) part_sums[k] += v.item<double>() / static_cast<double>(accum);
+      for (const auto& [k, v] : parts) part_sums[k] += v.item<double>() * (dp ? weight : 1.0) / static_cast<double>(accum);
     }
+    bool stop_now = ctx.stop_requested();
+    if (dp) {
+      reducer.reduce();
+      // The step's loss, its parts, its tokens and whether any rank was asked to stop, summed over the ranks:
+      // every rank takes the same decisions.
+      std::vector<double> v{step_loss, static_cast<double>(step_tokens), stop_now ? 1.0 : 0.0};
+      for (const auto& [k, x] : part_sums) v.push_back(x);
+      dist::all_reduce_sum(v);
+      step_loss = v[0];
+      step_tokens = static_cast<int64_t>(v[1]);
+      stop_now = v[2] > 0;
+      size_t i = 3;
+      for (auto& [k, x] : part_sums) x = v[i++];
+    }
+    tokens += step_tokens;
     if (!std::isfinite(step_loss)) {
       auto last = list_checkpoints(ckpt_dir);
       throw Error(fmt::format("the loss became {} at step {}; training stopped{}. Lower the learning rate or check "
@@ -512,7 +604,8 @@ void TrainStage::run(StageContext& ctx) {
     bar->update(step, {{"loss", step_loss}, {"lr", lr}, {"tok/s", secs > 0 ? static_cast<double>(tokens) / secs : 0}});
 
     if (can_eval && (step % eval_every == 0 || step == total)) {
-      auto m = evaluate_split(*model, *data, eval_split, evaluators, eval_bs, loss.get(), &ctx, prepare);
+      // With several ranks, the evaluation is not cut short by a signal (the ranks must measure the same thing).
+      auto m = evaluate_split(*model, *data, eval_split, evaluators, eval_bs, loss.get(), dp ? nullptr : &ctx, prepare);
       std::vector<std::pair<std::string, double>> values;
       for (const auto& [k, v] : m) values.emplace_back("eval." + k, v);
       ctx.log_values(step, values);
@@ -522,26 +615,38 @@ void TrainStage::run(StageContext& ctx) {
         best = score;
         best_step = step;
         bad_evals = 0;
-        save_weights(best_file, *model);
+        if (world.rank == 0) save_weights(best_file, *model);
       } else {
         ++bad_evals;
       }
       ctx.info(fmt::format("step {}: {}{}", step, fmt_metrics(m), improved ? " (best so far)" : ""));
+      if (dp) {
+        // Every rank evaluated the whole split with the same weights, so they agree; make sure they do.
+        std::vector<double> agree{std::isfinite(score) ? score : 0.0};
+        dist::all_reduce_sum(agree);
+        const double mine = std::isfinite(score) ? score : 0.0;
+        SH_CHECK(std::abs(agree[0] - ranks * mine) <= 1e-9 * std::max(1.0, std::abs(agree[0])),
+                 "data-parallel: rank {} measured {} {} at step {} but the ranks' mean is {}; their weights have "
+                 "drifted apart",
+                 world.rank, primary, mine, step, agree[0] / ranks);
+      }
       if (patience > 0 && bad_evals >= patience) {
         ctx.info(fmt::format("early stopping: no better {} in {} evaluations", primary, patience));
         stopped_early = true;
       }
     }
-    if (ctx.stop_requested()) {
+    if (stop_now) {
       save_checkpoint();
       bar->finish();
-      throw Interrupted(ctx.stop_signal());
+      throw Interrupted(ctx.stop_signal() != 0 ? ctx.stop_signal() : SIGTERM);
     }
     if (step % ckpt_every == 0 || step == total || stopped_early) save_checkpoint();
     if (stopped_early) break;
   }
   bar->finish();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  // Rank 0 alone writes the stage's outputs and runs the final evaluation; the others are done.
+  if (world.rank != 0) return;
 
   // ---- the result: the best model if asked (and evaluated), its weights, final metrics
   if (o.get<bool>("select_best") && best_step >= 0 && fs::exists(best_file)) {
@@ -571,6 +676,11 @@ void TrainStage::run(StageContext& ctx) {
   }
   ctx.timing("train_seconds", secs);
   if (secs > 0) ctx.timing("tokens_per_second", static_cast<double>(tokens) / secs);
+  if (dp) {
+    ctx.timing("ranks", static_cast<double>(ranks));
+    ctx.timing("allreduce_seconds", reducer.seconds());
+    if (secs > 0) ctx.timing("allreduce_share", reducer.seconds() / secs);
+  }
 }
 
 }  // namespace
@@ -639,6 +749,7 @@ STAGEHAND_PLUGIN(registrar) {
               .opt("eval_split", std::string("validation"), "split to evaluate on during training")
               .opt("test_split", std::string("test"), "split also evaluated at the end (if the dataset has it)"),
           [](const stagehand::Options&) { return std::make_shared<stagehand::train::TrainStage>(); })
-      .with_provides({"model", "encoder"});
+      .with_provides({"model", "encoder"})
+      .with_data_parallel();
   stagehand::train::register_saved(registrar);
 }
