@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 PIPELINE ?= pipelines/quickstart.yaml
 RUNNER = $(BUILD)/bin/runner
 
-.PHONY: all deps configure build run test install bench faults fuzz test-asan clean
+.PHONY: all deps configure build run test install bench bench-dp faults fuzz test-asan clean
 
 all: build
 
@@ -35,6 +35,10 @@ bench: build
 	bash scripts/bench_check.sh $(RUNNER)
 	BIN=$(BUILD)/bin/electra_pretrain_bench PLUGINS=$(BUILD)/plugins bash scripts/bench_electra.sh
 	BIN=$(BUILD)/bin/embed_bench PLUGINS=$(BUILD)/plugins bash scripts/bench_embed.sh
+
+# Data-parallel training on this machine (docs/distributed.md): 1 rank x 2 threads against 2 ranks x 1 thread.
+bench-dp: build
+	bash scripts/bench_dp.sh $(RUNNER)
 
 # The fault-injection suite (docs/reliability.md): 20 SIGKILLs, SIGTERM, a full disk, a corrupted checkpoint.
 faults: build

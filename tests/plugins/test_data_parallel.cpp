@@ -227,6 +227,7 @@ TEST(DataParallel, AKilledRankStopsTheOtherWithinAMinuteAndTheSameCommandResumes
   const std::string log = read_text(dir.path() / "spawned.log");
   EXPECT_NE(log.find(fmt::format("rank 1 (pid {}) was killed by signal 9", victim)), std::string::npos) << log;
   EXPECT_LT(secs, 60.0);
+  std::cout << "the run ended " << secs << " s after rank 1 was killed\n";
 
   // The same command resumes from the last checkpoint and finishes.
   CommandResult again = runner("--nproc 2 p.yaml --runs-dir runs", dir.path());
