@@ -20,7 +20,7 @@ echo "preparing the tokenizer and the pretraining examples (once)..."
 
 # timing NAME FILE: a timing of the pretrain stage from a run record.
 timing() { sed -n "/^  pretrain:/,/^  [a-z_]*:$/p" "$2" | sed -n "s/^ *$1: \([0-9.e+-]*\)$/\1/p" | head -1; }
-one=() two=() share=()
+one=() two=() share=() overlap=()
 for round in $(seq "$ROUNDS"); do
   for config in one two; do
     if [ "$config" = one ]; then
@@ -31,7 +31,7 @@ for round in $(seq "$ROUNDS"); do
     "${cmd[@]}" --only pretrain --force pretrain > "$WORK/$config.log" 2>&1 || { tail -20 "$WORK/$config.log"; exit 1; }
     record="$WORK/runs/quickstart/latest/record.yaml"
     tps=$(timing tokens_per_second "$record")
-    if [ "$config" = one ]; then one+=("$tps"); else two+=("$tps"); share+=("$(timing allreduce_share "$record")"); fi
+    if [ "$config" = one ]; then one+=("$tps"); else two+=("$tps"); share+=("$(timing allreduce_share "$record")"); overlap+=("$(timing allreduce_overlapped "$record")"); fi
     printf "  round %d, %s: %.0f tokens/s\n" "$round" "$([ $config = one ] && echo '1 rank x 2 threads' || echo '2 ranks x 1 thread')" "$tps"
   done
 done
@@ -39,8 +39,12 @@ mean() { printf "%s\n" "$@" | awk '{s += $1} END {printf "%.6g", s / NR}'; }
 m1=$(mean "${one[@]}")
 m2=$(mean "${two[@]}")
 ms=$(mean "${share[@]}")
+mo=$(mean "${overlap[@]}")
 echo
 echo "ELECTRA pretraining (quickstart's pretrain stage), batch 32 x 128, $STEPS steps, mean of $ROUNDS alternating rounds, $(nproc) cores:"
-printf "%-22s %12s %10s %16s\n" configuration tokens/s ratio "all-reduce share"
-printf "%-22s %12.0f %10s %16s\n" "1 rank x 2 threads" "$m1" "1.00" "-"
-printf "%-22s %12.0f %10.2f %15.1f%%\n" "2 ranks x 1 thread" "$m2" "$(awk "BEGIN {print $m2 / $m1}")" "$(awk "BEGIN {print $ms * 100}")"
+printf "%-22s %12s %10s %18s %22s\n" configuration tokens/s ratio "all-reduce wait" "buckets started early"
+printf "%-22s %12.0f %10s %18s %22s\n" "1 rank x 2 threads" "$m1" "1.00" "-" "-"
+printf "%-22s %12.0f %10.2f %17.1f%% %21.0f%%\n" "2 ranks x 1 thread" "$m2" "$(awk "BEGIN {print $m2 / $m1}")" \
+  "$(awk "BEGIN {print $ms * 100}")" "$(awk "BEGIN {print $mo * 100}")"
+echo "(all-reduce wait: the share of the training time spent waiting for the gradient sums after the backward pass;"
+echo " buckets started early: the share of gradient buckets whose all-reduce started during the backward pass)"

@@ -56,21 +56,29 @@ STAGEHAND_API std::vector<torch::Tensor> all_gather(const torch::Tensor& t);
 STAGEHAND_API void publish(const std::string& key, const std::string& value);
 STAGEHAND_API std::string await(const std::string& key, const std::function<bool()>& should_stop);
 
-/// Sums gradients over the ranks in buckets of about `bucket_bytes`: each bucket is packed into one flat
-/// tensor and all-reduced asynchronously while the next one is packed. A gradient that some ranks lack (a
-/// parameter unused in their batch) counts as zero there; one that every rank lacks stays undefined, as in a
-/// single process. A no-op in a single process.
+/// Sums gradients over the ranks in buckets of about `bucket_bytes` (last layers first, as the backward pass
+/// produces them): each bucket is packed into one flat tensor and all-reduced asynchronously. After arm(), a
+/// bucket's all-reduce starts during the backward pass, as soon as LibTorch has accumulated the gradient of every
+/// parameter in it (a post-hook on each parameter's gradient accumulator, as PyTorch's DDP does), overlapping the
+/// rest of the backward pass; reduce() starts whatever is left, waits, and writes the sums back. Buckets start in
+/// the same order on every rank. A gradient that some ranks lack (a parameter unused in their batch) counts as
+/// zero there; one that every rank lacks stays undefined, as in a single process. A no-op in a single process.
 class STAGEHAND_API GradientReducer {
  public:
   explicit GradientReducer(std::vector<torch::Tensor> params, int64_t bucket_bytes = int64_t{16} << 20);
+  ~GradientReducer();
+  /// Call before the backward pass whose gradients are to be summed (with accumulation: the last micro-batch's).
+  void arm();
   void reduce();
-  double seconds() const { return seconds_; }  ///< total time spent in reduce()
-  size_t buckets() const { return buckets_.size(); }
+  double seconds() const;  ///< time spent waiting in reduce() (what the all-reduce adds to a step)
+  size_t buckets() const;
+  /// How many buckets started during the backward pass, over all reduce() calls.
+  int64_t overlapped() const;
+
+  struct State;
 
  private:
-  std::vector<torch::Tensor> params_;
-  std::vector<std::vector<size_t>> buckets_;  ///< indices into params_, in reverse order (last layers first)
-  double seconds_ = 0;
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace stagehand::dist

@@ -12,6 +12,11 @@
 #include <memory>
 #include <thread>
 
+#include <mutex>
+
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -217,16 +222,90 @@ std::string await(const std::string& key, const std::function<bool()>& should_st
   }
 }
 
-GradientReducer::GradientReducer(std::vector<torch::Tensor> params, int64_t bucket_bytes) : params_(std::move(params)) {
-  // Reverse order: the backward pass finishes the last layers first, and their bucket is the first one ready.
+struct GradientReducer::State {
+  std::vector<torch::Tensor> params;
+  std::vector<std::vector<size_t>> buckets;  ///< indices into params, in reverse order (last layers first)
+  std::vector<size_t> bucket_of;             ///< parameter -> bucket
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;  ///< kept alive so the hooks stay
+  std::mutex mu;
+  bool armed = false;
+  std::vector<size_t> missing;  ///< per bucket: expected gradients not yet accumulated in this backward pass
+  std::vector<char> expected;   ///< per parameter: got a gradient in the previous armed backward pass (a
+                                ///< parameter unused there, like a pooler the loss ignores, is not waited for)
+  std::vector<char> fired;      ///< per parameter: its gradient was accumulated in this backward pass
+  std::vector<char> late;       ///< per bucket: a gradient arrived after the bucket had started
+  size_t next = 0;              ///< the next bucket to start (buckets start in order on every rank)
+  std::vector<torch::Tensor> flats;
+  std::vector<c10::intrusive_ptr<c10d::Work>> work;
+  std::exception_ptr error;
+  double seconds = 0;
+  int64_t overlapped = 0;
+
+  /// Packs bucket `b` and starts its all-reduce (mu held).
+  void start(size_t b) {
+    std::vector<torch::Tensor> parts;
+    for (size_t k : buckets[b]) {
+      const torch::Tensor& p = params[k];
+      parts.push_back(p.grad().defined() ? p.grad().detach().reshape({-1}) : torch::zeros({p.numel()}, p.options()));
+    }
+    std::vector<torch::Tensor> one{torch::cat(parts)};
+    work[b] = g_group->allreduce(one);
+    flats[b] = one[0];
+  }
+  /// Starts every complete bucket whose predecessors have started (mu held).
+  void start_ready(bool during_backward) {
+    while (next < buckets.size() && missing[next] == 0) {
+      start(next++);
+      if (during_backward) ++overlapped;
+    }
+  }
+  void ready(size_t k) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!armed || error) return;
+    try {
+      const size_t b = bucket_of[k];
+      fired[k] = 1;
+      if (b < next) {
+        late[b] = 1;  // a parameter unused last time is used now: its bucket is summed again in reduce()
+      } else if (expected[k] && missing[b] > 0) {
+        --missing[b];
+      }
+      start_ready(true);
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+};
+
+namespace {
+/// Tells the reducer that parameter `k`'s gradient is accumulated for this backward pass.
+class ReadyHook : public torch::autograd::FunctionPostHook {
+ public:
+  ReadyHook(GradientReducer::State* state, size_t k) : state_(state), k_(k) {}
+  torch::autograd::variable_list operator()(const torch::autograd::variable_list& outputs,
+                                            const torch::autograd::variable_list& /*inputs*/) override {
+    state_->ready(k_);
+    return outputs;
+  }
+
+ private:
+  GradientReducer::State* state_;
+  size_t k_;
+};
+}  // namespace
+
+GradientReducer::GradientReducer(std::vector<torch::Tensor> params, int64_t bucket_bytes)
+    : state_(std::make_shared<State>()) {
+  State& s = *state_;
+  s.params = std::move(params);
   std::vector<size_t> current;
   int64_t bytes = 0;
   c10::ScalarType dtype = c10::ScalarType::Undefined;
-  for (size_t k = params_.size(); k-- > 0;) {
-    const torch::Tensor& p = params_[k];
+  for (size_t k = s.params.size(); k-- > 0;) {
+    const torch::Tensor& p = s.params[k];
     const int64_t b = p.numel() * static_cast<int64_t>(p.element_size());
     if (!current.empty() && (bytes + b > bucket_bytes || p.scalar_type() != dtype)) {
-      buckets_.push_back(std::move(current));
+      s.buckets.push_back(std::move(current));
       current.clear();
       bytes = 0;
     }
@@ -234,42 +313,82 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> params, int64_t buck
     bytes += b;
     dtype = p.scalar_type();
   }
-  if (!current.empty()) buckets_.push_back(std::move(current));
+  if (!current.empty()) s.buckets.push_back(std::move(current));
+  s.bucket_of.resize(s.params.size());
+  s.expected.assign(s.params.size(), 1);
+  for (size_t b = 0; b < s.buckets.size(); ++b)
+    for (size_t k : s.buckets[b]) s.bucket_of[k] = b;
+  if (!active()) return;
+  for (size_t k = 0; k < s.params.size(); ++k) {
+    if (!s.params[k].requires_grad()) continue;
+    auto acc = torch::autograd::impl::grad_accumulator(s.params[k]);
+    if (!acc) continue;
+    acc->add_post_hook(std::make_unique<ReadyHook>(state_.get(), k));
+    s.accumulators.push_back(std::move(acc));
+  }
+}
+
+GradientReducer::~GradientReducer() = default;
+
+void GradientReducer::arm() {
+  if (!active()) return;
+  State& s = *state_;
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.missing.assign(s.buckets.size(), 0);
+  for (size_t b = 0; b < s.buckets.size(); ++b)
+    for (size_t k : s.buckets[b]) s.missing[b] += s.expected[k] ? 1 : 0;
+  s.fired.assign(s.params.size(), 0);
+  s.late.assign(s.buckets.size(), 0);
+  s.flats.assign(s.buckets.size(), torch::Tensor());
+  s.work.assign(s.buckets.size(), c10::intrusive_ptr<c10d::Work>());
+  s.next = 0;
+  s.error = nullptr;
+  s.armed = true;
 }
 
 void GradientReducer::reduce() {
   if (!active()) return;
+  State& s = *state_;
   const double t0 = wall_seconds();
   torch::NoGradGuard no_grad;
-  // Which gradients each rank has: one count per parameter, summed with the first bucket.
-  torch::Tensor have = torch::zeros({static_cast<int64_t>(params_.size())}, torch::kFloat32);
-  float* h = have.data_ptr<float>();
-  for (size_t k = 0; k < params_.size(); ++k) h[k] = params_[k].grad().defined() ? 1.0f : 0.0f;
-  std::vector<torch::Tensor> flats(buckets_.size());
-  std::vector<c10::intrusive_ptr<c10d::Work>> work(buckets_.size());
-  guarded("gradient all-reduce", [&] {
-    std::vector<torch::Tensor> counts{have};
-    auto count_work = g_group->allreduce(counts);
-    for (size_t b = 0; b < buckets_.size(); ++b) {
-      std::vector<torch::Tensor> parts;
-      for (size_t k : buckets_[b]) {
-        const torch::Tensor& p = params_[k];
-        parts.push_back(p.grad().defined() ? p.grad().reshape({-1}) : torch::zeros({p.numel()}, p.options()));
-      }
-      std::vector<torch::Tensor> one{torch::cat(parts)};
-      work[b] = g_group->allreduce(one);
-      flats[b] = one[0];
+  if (!s.armed) arm();
+  std::unique_lock<std::mutex> lock(s.mu);
+  s.armed = false;
+  if (s.error) {
+    std::exception_ptr e = s.error;
+    s.error = nullptr;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      collective_failed("gradient all-reduce", ex);
     }
-    count_work->wait();
-    for (auto& w : work) w->wait();
+  }
+  // Which gradients each rank has (one count per parameter), and which buckets started too early somewhere.
+  const size_t np = s.params.size(), nb = s.buckets.size();
+  torch::Tensor have = torch::zeros({static_cast<int64_t>(np + nb)}, torch::kFloat32);
+  float* h = have.data_ptr<float>();
+  for (size_t k = 0; k < np; ++k) h[k] = s.params[k].grad().defined() ? 1.0f : 0.0f;
+  for (size_t b = 0; b < nb; ++b) h[np + b] = s.late[b];
+  guarded("gradient all-reduce", [&] {
+    while (s.next < nb) s.start(s.next++);  // what the backward pass did not complete
+    std::vector<torch::Tensor> counts{have};
+    g_group->allreduce(counts)->wait();
+    for (auto& w : s.work) w->wait();
+    // A bucket that some rank started before all its gradients were in is summed again, by every rank, in order.
+    for (size_t b = 0; b < nb; ++b)
+      if (h[np + b] > 0) {
+        s.start(b);
+        s.work[b]->wait();
+      }
   });
-  for (size_t b = 0; b < buckets_.size(); ++b) {
+  for (size_t k = 0; k < np; ++k) s.expected[k] = s.fired[k];
+  for (size_t b = 0; b < s.buckets.size(); ++b) {
     int64_t offset = 0;
-    for (size_t k : buckets_[b]) {
-      torch::Tensor& p = params_[k];
+    for (size_t k : s.buckets[b]) {
+      torch::Tensor& p = s.params[k];
       const int64_t n = p.numel();
       if (h[k] > 0) {  // some rank had a gradient
-        torch::Tensor g = flats[b].narrow(0, offset, n).view(p.sizes());
+        torch::Tensor g = s.flats[b].narrow(0, offset, n).view(p.sizes());
         if (p.grad().defined())
           p.mutable_grad().copy_(g);
         else
@@ -278,7 +397,13 @@ void GradientReducer::reduce() {
       offset += n;
     }
   }
-  seconds_ += wall_seconds() - t0;
+  s.work.clear();
+  s.flats.clear();
+  s.seconds += wall_seconds() - t0;
 }
+
+double GradientReducer::seconds() const { return state_->seconds; }
+size_t GradientReducer::buckets() const { return state_->buckets.size(); }
+int64_t GradientReducer::overlapped() const { return state_->overlapped; }
 
 }  // namespace stagehand::dist

@@ -525,6 +525,7 @@ void TrainStage::run(StageContext& ctx) {
   };
   Prefetcher prefetch(make_batch, step * accum, 4);
 
+  const int64_t first_step = step;
   model->train();
   auto bar = ctx.progress("train", total);
   auto t_start = std::chrono::steady_clock::now();
@@ -555,6 +556,8 @@ void TrainStage::run(StageContext& ctx) {
       } else {
         l = l.to(torch::kFloat32) / static_cast<double>(accum);
       }
+      // The last micro-batch's backward pass starts each bucket's all-reduce as soon as its gradients are in.
+      if (dp && a == accum - 1) reducer.arm();
       l.backward();
       step_loss += l.item<double>();
       for (const auto& [k, v] : parts) part_sums[k] += v.item<double>() * (dp ? weight : 1.0) / static_cast<double>(accum);
@@ -680,6 +683,10 @@ void TrainStage::run(StageContext& ctx) {
     ctx.timing("ranks", static_cast<double>(ranks));
     ctx.timing("allreduce_seconds", reducer.seconds());
     if (secs > 0) ctx.timing("allreduce_share", reducer.seconds() / secs);
+    const int64_t steps_here = step - first_step;
+    if (steps_here > 0)
+      ctx.timing("allreduce_overlapped", static_cast<double>(reducer.overlapped()) /
+                                             static_cast<double>(steps_here * static_cast<int64_t>(reducer.buckets())));
   }
 }
 
