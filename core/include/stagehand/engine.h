@@ -38,6 +38,10 @@ STAGEHAND_API std::map<std::string, double> evaluate_split(Model& model, const D
                                                            int64_t batch_size, Loss* loss, StageContext* ctx,
                                                            const std::function<void(Batch&)>& prepare = nullptr);
 
+/// Puts what the dataset skipped (its hint `skipped_records`, from `on_bad_record: skip`) in the stage's metrics
+/// as `skipped_records`, so that the record says how much data the result rests on. Nothing when none was skipped.
+STAGEHAND_API void record_skipped(StageContext& ctx, const Dataset& data);
+
 /// The spec of a trained model or encoder saved by a stage: `{type: saved, spec: <architecture>, weights: FILE}`.
 STAGEHAND_API ConfigNode saved_spec(const ConfigNode& architecture, const std::string& weights_file);
 

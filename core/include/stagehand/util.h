@@ -24,6 +24,14 @@ STAGEHAND_API void write_file_atomic(const std::filesystem::path& path, std::str
 STAGEHAND_API void fsync_dir(const std::filesystem::path& dir);
 STAGEHAND_API std::string read_file(const std::filesystem::path& path);
 
+/// The first byte at which `text` stops being valid UTF-8 (overlong forms, surrogates and code points past
+/// U+10FFFF included), or std::string::npos. With `controls`, C0 control characters other than tab, line feed and
+/// carriage return, and DEL, count as invalid too (YAML does not allow them).
+STAGEHAND_API size_t invalid_utf8_at(std::string_view text, bool controls = false);
+/// "" when `text` is valid UTF-8; else what a data reader says about the record, e.g. "not valid UTF-8 (its byte 12
+/// is 0xe9); re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8 FILE)".
+STAGEHAND_API std::string utf8_problem(std::string_view text);
+
 /// UTC time as ISO 8601 ("2026-11-23T14:05:09Z") and seconds since the epoch (monotonic not implied).
 STAGEHAND_API std::string utc_timestamp();
 STAGEHAND_API double wall_seconds();

@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "stagehand/config.h"
+#include "stagehand/util.h"
 
 namespace stagehand {
 
@@ -62,42 +63,8 @@ ConfigNode convert(const YAML::Node& node, const std::string& name) {
 
 }  // namespace
 
-namespace {
-
-/// The first byte at which `text` stops being valid UTF-8 (overlong forms, surrogates and code points past U+10FFFF
-/// included) or holds a control character YAML does not allow (C0 other than tab, line feed and carriage return;
-/// DEL), or npos.
-size_t invalid_utf8_at(const std::string& text) {
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  for (size_t i = 0; i < n;) {
-    const unsigned c = p[i];
-    size_t len = 0;
-    uint32_t cp = 0, min = 0;
-    if (c < 0x80) {
-      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) return i;
-      ++i;
-      continue;
-    }
-    if ((c & 0xe0) == 0xc0) len = 2, cp = c & 0x1f, min = 0x80;
-    else if ((c & 0xf0) == 0xe0) len = 3, cp = c & 0x0f, min = 0x800;
-    else if ((c & 0xf8) == 0xf0) len = 4, cp = c & 0x07, min = 0x10000;
-    else return i;
-    if (i + len > n) return i;
-    for (size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xc0) != 0x80) return i;
-      cp = (cp << 6) | (p[i + k] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
-    i += len;
-  }
-  return std::string::npos;
-}
-
-}  // namespace
-
 ConfigNode parse_yaml(const std::string& text, const std::string& name) {
-  if (const size_t bad = invalid_utf8_at(text); bad != std::string::npos) {
+  if (const size_t bad = invalid_utf8_at(text, /*controls=*/true); bad != std::string::npos) {
     const size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
     const size_t line = static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n')) + 1;
     const size_t col = bad - (line_start == std::string::npos || bad == 0 ? 0 : line_start + 1) + 1;

@@ -100,6 +100,15 @@ std::map<std::string, double> evaluate_split(Model& model, const Dataset& data, 
   return metrics;
 }
 
+void record_skipped(StageContext& ctx, const Dataset& data) {
+  const auto hints = data.hints();
+  auto it = hints.find("skipped_records");
+  if (it == hints.end() || it->second <= 0) return;
+  ctx.metric("skipped_records", static_cast<double>(it->second));
+  ctx.info(fmt::format("the data skipped {} malformed record(s) (on_bad_record: skip); the count is in the record",
+                       it->second));
+}
+
 ConfigNode saved_spec(const ConfigNode& architecture, const std::string& weights_file) {
   ConfigNode s = ConfigNode::map();
   s.set("type", ConfigNode::of("saved"));

@@ -418,7 +418,9 @@ class GlueReader {
         if (tab == std::string_view::npos) break;
         p = tab + 1;
       }
+      const std::string not_utf8 = utf8_problem(line);
       if (header.empty()) {
+        SH_CHECK(not_utf8.empty(), "glue: {}:{}: the header is {}", file.string(), line_no, not_utf8);
         header = fields;
         auto col = [&](const std::string& name) -> int64_t {
           for (size_t i = 0; i < header.size(); ++i)
@@ -438,6 +440,7 @@ class GlueReader {
         continue;
       }
       try {
+        if (!not_utf8.empty()) throw BadRecord{"the line is " + not_utf8};
         if (fields.size() != header.size())
           throw BadRecord{fmt::format("{} tab-separated column(s), expected {} as in the header (line starts '{}')",
                                       fields.size(), header.size(), excerpt(line))};

@@ -399,6 +399,16 @@ class FileReader {
         bad(line, b.reason);
         continue;
       }
+      {
+        std::string problem;
+        for (size_t i = 0; i < fields.size() && problem.empty(); ++i)
+          if (std::string p = utf8_problem(fields[i]); !p.empty()) problem = fmt::format("field {} is {}", i + 1, p);
+        if (!problem.empty()) {
+          if (!header_done) throw Error(fmt::format("{}:{}: {}", file_.string(), line, problem));
+          bad(line, problem);
+          continue;
+        }
+      }
       if (!header_done) {
         header_done = true;
         has_header = s_.header == Header::Yes || (s_.header == Header::Auto && looks_like_header(fields));

@@ -47,8 +47,12 @@ void read_corpus(const std::vector<fs::path>& files, Corpus& c) {
     std::ifstream in(f, std::ios::binary);
     SH_CHECK(in.good(), "cannot read '{}'; check that the file exists and is readable", f.string());
     std::string line;
+    int64_t line_no = 0;
     while (std::getline(in, line)) {
+      ++line_no;
       if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (std::string p = utf8_problem(line); !p.empty())
+        throw Error(fmt::format("{}:{}: the line is {}", f.string(), line_no, p));
       if (line.find_first_not_of(" \t\f\v") == std::string::npos) {
         end_document();
         continue;

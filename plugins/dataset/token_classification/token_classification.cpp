@@ -139,6 +139,7 @@ std::vector<Sentence> read_sentences(const ReadSettings& s, const fs::path& file
     pos = end + 1;
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (std::string p = utf8_problem(line); !p.empty()) throw Error(fmt::format("{}: the line is {}", where(), p));
     if (trim(line).empty()) {
       if (!current.empty()) out.push_back(std::move(current));
       current.clear();

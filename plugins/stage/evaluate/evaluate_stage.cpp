@@ -24,6 +24,7 @@ class EvaluateStage : public Stage {
     const Options& o = ctx.options();
     const Registry& reg = ctx.registry();
     auto data = ctx.build<Dataset>("data");
+    record_skipped(ctx, *data);
     const std::string split = o.get<std::string>("split");
     SH_CHECK(data->has_split(split) && data->size(split) > 0, "the dataset has no (or an empty) '{}' split", split);
     const int64_t bs = o.get<int64_t>("batch_size");

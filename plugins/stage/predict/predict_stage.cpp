@@ -14,6 +14,7 @@
 
 #include <stagehand/checkpoint.h>
 #include <stagehand/dataset.h>
+#include <stagehand/engine.h>
 #include <stagehand/model.h>
 #include <stagehand/plugin.h>
 #include <stagehand/stage.h>
@@ -104,6 +105,7 @@ std::string write_rows(StageContext& ctx, const Rows& rows, const std::string& s
 
 std::shared_ptr<Dataset> split_data(StageContext& ctx, const std::string& split) {
   auto data = ctx.build<Dataset>("data");
+  record_skipped(ctx, *data);
   SH_CHECK(data->has_split(split) && data->size(split) > 0,
            "the dataset has no (or an empty) '{}' split; set 'split' to one it has", split);
   return data;

@@ -280,6 +280,7 @@ class PretrainingDataStage : public Stage {
       std::ifstream in(f, std::ios::binary);
       SH_CHECK(in.good(), "cannot read '{}'; check that the file exists and is readable", f.string());
       std::string raw;
+      int64_t line_no = 0;
       bool eof = false;
       while (!eof) {
         if (ctx.stop_requested()) throw Interrupted(ctx.stop_signal());
@@ -290,6 +291,9 @@ class PretrainingDataStage : public Stage {
             break;
           }
           bytes_done += raw.size() + 1;
+          ++line_no;
+          if (std::string p = utf8_problem(raw); !p.empty())
+            throw Error(fmt::format("{}:{}: the line is {}", f.string(), line_no, p));
           std::string_view stripped = pretraining::python_strip(raw);
           if (!stripped.empty() || blanks_separate_docs) lines.emplace_back(stripped);
         }

@@ -270,6 +270,7 @@ void TrainStage::run(StageContext& ctx) {
 
   // ---- data
   auto data = ctx.build<Dataset>("data");
+  record_skipped(ctx, *data);
   const std::string train_split = o.get<std::string>("train_split");
   const std::string eval_split = o.get<std::string>("eval_split");
   SH_CHECK(data->has_split(train_split), "the dataset has no '{}' split (it has: {})", train_split,
