@@ -2,7 +2,10 @@
 // Small helpers shared by the core tests: temporary folders, files, running the runner binary.
 #pragma once
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -104,6 +107,49 @@ inline CommandResult run_command(const std::string& command, const fs::path& cwd
 /// Runs the runner binary with `args` (already shell-quoted where needed) in `cwd`.
 inline CommandResult runner(const std::string& args, const fs::path& cwd) {
   return run_command(sh_quote(kRunner) + " " + args, cwd);
+}
+
+/// Starts the runner with `args` in folder `cwd`, its stdout and stderr appended to `log` (default
+/// cwd/spawned.log), and returns its pid without waiting.
+inline pid_t spawn_runner(const fs::path& cwd, const std::vector<std::string>& args, fs::path log = {}) {
+  if (log.empty()) log = cwd / "spawned.log";
+  std::vector<std::string> argv_s = {kRunner};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0) ::_exit(126);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  EXPECT_GT(pid, 0) << "fork failed";
+  return pid;
+}
+
+/// The exit code of `pid` (128 + signal when killed), waiting for it.
+inline int wait_exit(pid_t pid) {
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/// True once a checkpoint's write has completed (its .sha256 sidecar exists) somewhere under `root`, which may not
+/// exist yet.
+inline bool has_complete_checkpoint(const fs::path& root) {
+  std::error_code ec;
+  if (!fs::exists(root, ec)) return false;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    if (n.rfind("ckpt-", 0) == 0 && n.size() > 7 && n.compare(n.size() - 7, 7, ".sha256") == 0) return true;
+  }
+  return false;
 }
 
 inline size_t count_occurrences(const std::string& haystack, const std::string& needle) {

@@ -565,26 +565,6 @@ TEST_F(PipelineTest, FailingStageLeavesNoCompletedCacheEntry) {
 
 namespace {
 
-/// Starts the runner (in `cwd`, output to `log`) and returns its pid.
-pid_t spawn_runner(const std::vector<std::string>& args, const fs::path& cwd, const fs::path& log) {
-  std::vector<std::string> argv_s = {kRunner};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) ::_exit(126);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
 bool wait_for_text(const fs::path& file, const std::string& text, double seconds) {
   auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (std::chrono::steady_clock::now() < end) {
@@ -592,12 +572,6 @@ bool wait_for_text(const fs::path& file, const std::string& text, double seconds
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
-}
-
-int wait_exit_code(pid_t pid) {
-  int status = 0;
-  if (::waitpid(pid, &status, 0) != pid) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace
@@ -623,12 +597,12 @@ TEST_F(PipelineTest, InterruptedRunExits143Or130AndARerunCompletes) {
   int attempt = 0;
   auto run_and_interrupt = [&](int sig, std::string& output) {
     fs::path log = tmp / ("interrupted-" + std::to_string(++attempt) + ".log");
-    pid_t pid = spawn_runner({pipeline_file().string()}, tmp.path(), log);
+    pid_t pid = spawn_runner(tmp.path(), {pipeline_file().string()}, log);
     EXPECT_GT(pid, 0);
     EXPECT_TRUE(wait_for_text(log, "[slow] running", 60)) << read_text(log);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     ::kill(pid, sig);
-    int rc = wait_exit_code(pid);
+    int rc = wait_exit(pid);
     output = read_text(log);
     return rc;
   };

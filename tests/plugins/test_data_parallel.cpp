@@ -4,11 +4,9 @@
 // and the same command resumes; SIGTERM checkpoints every rank and the resumed run ends bit-identical; a bad
 // environment or a batch smaller than the ranks is one clear line.
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <chrono>
-#include <fcntl.h>
 #include <thread>
 
 #include "core/helpers.h"
@@ -18,7 +16,6 @@
 #include "stagehand/checkpoint.h"
 #include "stagehand/util.h"
 
-extern char** environ;
 
 using namespace sh_test;
 
@@ -106,38 +103,6 @@ double max_relative_difference(const fs::path& a, const fs::path& b, std::string
   return worst;
 }
 
-pid_t spawn(const fs::path& cwd, const std::vector<std::string>& args) {
-  std::vector<std::string> argv_s = {kRunner};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  std::string log = (cwd / "spawned.log").string();
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::string old = fs::current_path();
-  fs::current_path(cwd);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, kRunner.c_str(), &fa, nullptr, argv.data(), environ);
-  fs::current_path(old);
-  posix_spawn_file_actions_destroy(&fa);
-  EXPECT_EQ(rc, 0);
-  return pid;
-}
-
-bool has_checkpoint(const fs::path& root) {
-  std::error_code ec;
-  if (!fs::exists(root, ec)) return false;
-  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    const std::string n = it->path().filename().string();
-    if (n.rfind("ckpt-", 0) == 0 && n.size() > 7 && n.compare(n.size() - 7, 7, ".sha256") == 0) return true;
-  }
-  return false;
-}
-
 /// The pid of the launcher's child whose environment says RANK=<rank>, or 0.
 pid_t rank_pid(pid_t launcher, int rank) {
   for (const auto& e : fs::directory_iterator("/proc")) {
@@ -211,10 +176,10 @@ TEST(DataParallel, TwoRanksSharingTheBatchEndWhereOneRankWithTheWholeBatchEnds) 
 TEST(DataParallel, AKilledRankStopsTheOtherWithinAMinuteAndTheSameCommandResumes) {
   TempFolder dir;
   pipeline_text(dir.path(), "    batch_size: 8\n    steps: 400\n    eval_every: 200\n    checkpoint_every: 3");
-  pid_t launcher = spawn(dir.path(), {"--nproc", "2", "p.yaml", "--runs-dir", "runs"});
+  pid_t launcher = spawn_runner(dir.path(), {"--nproc", "2", "p.yaml", "--runs-dir", "runs"});
   const auto until = std::chrono::steady_clock::now() + 120s;
-  while (!has_checkpoint(dir.path() / "runs") && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
-  ASSERT_TRUE(has_checkpoint(dir.path() / "runs")) << read_text(dir.path() / "spawned.log");
+  while (!has_complete_checkpoint(dir.path() / "runs") && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(has_complete_checkpoint(dir.path() / "runs")) << read_text(dir.path() / "spawned.log");
   const pid_t victim = rank_pid(launcher, 1);
   ASSERT_GT(victim, 0) << "rank 1 of launcher " << launcher << " not found";
   ASSERT_EQ(::kill(victim, SIGKILL), 0);
@@ -243,7 +208,7 @@ TEST(DataParallel, SigtermCheckpointsEveryRankAndTheResumedRunIsBitIdentical) {
   pipeline_text(cut.path(), schedule);
   ASSERT_EQ(runner("--nproc 2 p.yaml --runs-dir runs", ref.path()).exit_code, 0);
 
-  pid_t launcher = spawn(cut.path(), {"--nproc", "2", "p.yaml", "--runs-dir", "runs"});
+  pid_t launcher = spawn_runner(cut.path(), {"--nproc", "2", "p.yaml", "--runs-dir", "runs"});
   // Mid-training: once the ranks are up and the first steps are logged.
   const auto until = std::chrono::steady_clock::now() + 120s;
   auto started = [&] { return read_text(cut.path() / "spawned.log").find("examples per rank") != std::string::npos; };
@@ -252,7 +217,7 @@ TEST(DataParallel, SigtermCheckpointsEveryRankAndTheResumedRunIsBitIdentical) {
   ASSERT_EQ(::kill(launcher, SIGTERM), 0);
   const int code = wait_for(launcher, 120s);
   ASSERT_EQ(code, 143) << read_text(cut.path() / "spawned.log");
-  ASSERT_TRUE(has_checkpoint(cut.path() / "runs")) << "SIGTERM left no checkpoint";
+  ASSERT_TRUE(has_complete_checkpoint(cut.path() / "runs")) << "SIGTERM left no checkpoint";
 
   CommandResult again = runner("--nproc 2 p.yaml --runs-dir runs", cut.path());
   ASSERT_EQ(again.exit_code, 0) << again.output;

@@ -2,9 +2,7 @@
 // The train stage end to end through the runner: a run killed with SIGKILL at a random moment and run again
 // ends with weights bit-identical to an uninterrupted run; SIGTERM saves a checkpoint and exits 143; a loss that
 // becomes non-finite stops the stage with an error naming the step.
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -18,7 +16,6 @@
 #include "stagehand/checkpoint.h"
 #include "stagehand/util.h"
 
-extern char** environ;
 
 using namespace sh_test;
 
@@ -66,48 +63,6 @@ stages:
                      fmt::arg("extra", extra));
 }
 
-pid_t spawn_runner(const fs::path& cwd, const std::vector<std::string>& args) {
-  std::vector<std::string> argv_s = {kRunner};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  std::string log = (cwd / "spawned.log").string();
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::string old = fs::current_path();
-  fs::current_path(cwd);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, kRunner.c_str(), &fa, nullptr, argv.data(), environ);
-  fs::current_path(old);
-  posix_spawn_file_actions_destroy(&fa);
-  EXPECT_EQ(rc, 0);
-  return pid;
-}
-
-// True once training has completed a checkpoint (its checksum file exists) somewhere under `root`, which may
-// not exist yet.
-bool training_started(const fs::path& root) {
-  std::error_code ec;
-  if (!fs::exists(root, ec)) return false;
-  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    std::string n = it->path().filename().string();
-    if (n.rfind("ckpt-", 0) == 0 && n.size() > 7 && n.compare(n.size() - 7, 7, ".sha256") == 0) return true;
-  }
-  return false;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
-}
-
 std::string final_weights_sha(const fs::path& runs) {
   return stagehand::sha256_file(runs / "trainstage" / "latest" / "stages" / "train" / "model.pt");
 }
@@ -134,7 +89,7 @@ TEST(TrainStage, KilledAtARandomMomentResumesBitIdentical) {
     // Wait until a checkpoint exists (training is under way), then a random extra delay.
     auto deadline = std::chrono::steady_clock::now() + 60s;
     while (std::chrono::steady_clock::now() < deadline) {
-      if (training_started(kill_dir / "runs") || waitpid(pid, nullptr, WNOHANG) != 0) break;
+      if (has_complete_checkpoint(kill_dir / "runs") || waitpid(pid, nullptr, WNOHANG) != 0) break;
       std::this_thread::sleep_for(20ms);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 300));
@@ -199,7 +154,7 @@ TEST(TrainStage, SigtermSavesACheckpointAndExits143) {
   auto deadline = std::chrono::steady_clock::now() + 60s;
   bool started = false;
   while (!started && std::chrono::steady_clock::now() < deadline) {
-    started = training_started(dir / "runs");
+    started = has_complete_checkpoint(dir / "runs");
     std::this_thread::sleep_for(20ms);
   }
   ASSERT_TRUE(started) << read_text(dir / "spawned.log");
