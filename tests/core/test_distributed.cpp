@@ -166,6 +166,10 @@ TEST(DistributedRank, DISABLED_SumsGradientsAndAgrees) {
   auto all = dist::all_gather(torch::full({2}, w));
   ASSERT_EQ(all.size(), 2u);
   EXPECT_TRUE(torch::equal(all[1], torch::full({2}, 2.0f)));
+  const auto gathered = dist::all_gather_bytes(r == 0 ? std::string() : std::string("rank one\0!", 10));
+  ASSERT_EQ(gathered.size(), 2u);
+  EXPECT_EQ(gathered[0], "");
+  EXPECT_EQ(gathered[1], std::string("rank one\0!", 10));
   if (r == 0) dist::publish("note", "from rank 0");
   EXPECT_EQ(dist::await("note", nullptr), "from rank 0");
   // Both ranks are done with the store before rank 0, which hosts it, leaves.

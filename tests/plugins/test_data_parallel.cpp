@@ -173,6 +173,29 @@ TEST(DataParallel, TwoRanksSharingTheBatchEndWhereOneRankWithTheWholeBatchEnds) 
   }
 }
 
+TEST(DataParallel, EvaluationIsShardedAcrossRanksAndMatchesOneProcessExactly) {
+  // One step whose learning rate is 0 (a warm-up over the whole run starts at 0), so both runs evaluate identical
+  // weights:
+  // 96 examples in batches of 11 make 9 batches, 5 for rank 0 and 4 for rank 1 (the last round has one batch).
+  const std::string schedule =
+      "    batch_size: 8\n    steps: 1\n    eval_every: 1\n    eval_batch_size: 11\n"
+      "    scheduler: {type: linear, warmup_fraction: 1.0}";
+  TempFolder one, two;
+  pipeline_text(one.path(), schedule);
+  pipeline_text(two.path(), schedule);
+  ASSERT_EQ(runner("p.yaml --runs-dir runs", one.path()).exit_code, 0);
+  CommandResult r2 = runner("--nproc 2 p.yaml --runs-dir runs", two.path());
+  ASSERT_EQ(r2.exit_code, 0) << r2.output;
+  auto eval_line = [](const fs::path& dir) {
+    for (const auto& line : read_lines(dir / "runs" / "dp" / "latest" / "metrics.jsonl"))
+      if (line.find("\"eval.loss\"") != std::string::npos) return line.substr(line.find("\"values\""));
+    return std::string("(no evaluation logged)");
+  };
+  const std::string a = eval_line(one.path()), b = eval_line(two.path());
+  EXPECT_NE(a.find("\"eval.examples\":96.0"), std::string::npos) << a;
+  EXPECT_EQ(a, b);
+}
+
 TEST(DataParallel, AKilledRankStopsTheOtherWithinAMinuteAndTheSameCommandResumes) {
   TempFolder dir;
   pipeline_text(dir.path(), "    batch_size: 8\n    steps: 400\n    eval_every: 200\n    checkpoint_every: 3");

@@ -49,6 +49,8 @@ STAGEHAND_API void broadcast(std::vector<torch::Tensor>& tensors, int root = 0);
 STAGEHAND_API std::string broadcast_bytes(const std::string& bytes, int root = 0);
 /// Each rank's `t` (same shape and dtype on every rank), in rank order.
 STAGEHAND_API std::vector<torch::Tensor> all_gather(const torch::Tensor& t);
+/// Each rank's bytes (any length, empty allowed), in rank order.
+STAGEHAND_API std::vector<std::string> all_gather_bytes(const std::string& bytes);
 
 /// The store, for rank 0 to tell the other ranks what the pipeline does next: publish sets a key, await polls
 /// for it until it exists (returning its value) or `should_stop` says so (returning ""). Neither times out

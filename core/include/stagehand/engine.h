@@ -42,6 +42,15 @@ STAGEHAND_API std::map<std::string, double> evaluate_split(Model& model, const D
 /// as `skipped_records`, so that the record says how much data the result rests on. Nothing when none was skipped.
 STAGEHAND_API void record_skipped(StageContext& ctx, const Dataset& data);
 
+/// evaluate_split on every rank of a data-parallel run at once: rank r runs the model over batches r, r + N, ...
+/// of the split, and every rank feeds every batch (its inputs and the model's outputs, gathered from the rank that
+/// ran it) to its evaluators in the single-process order, so the metrics are those of one process, exactly, on
+/// every rank. In a single process it is evaluate_split. Not interruptible (the ranks must agree).
+STAGEHAND_API std::map<std::string, double> evaluate_split_data_parallel(
+    Model& model, const Dataset& data, const std::string& split,
+    const std::vector<std::shared_ptr<Evaluator>>& evaluators, int64_t batch_size, Loss* loss,
+    const std::function<void(Batch&)>& prepare = nullptr);
+
 /// The spec of a trained model or encoder saved by a stage: `{type: saved, spec: <architecture>, weights: FILE}`.
 STAGEHAND_API ConfigNode saved_spec(const ConfigNode& architecture, const std::string& weights_file);
 

@@ -197,6 +197,21 @@ std::vector<torch::Tensor> all_gather(const torch::Tensor& t) {
   return out[0];
 }
 
+std::vector<std::string> all_gather_bytes(const std::string& bytes) {
+  if (!active()) return {bytes};
+  const auto sizes = all_gather(torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kInt64));
+  int64_t longest = 0;
+  for (const auto& s : sizes) longest = std::max(longest, s.item<int64_t>());
+  std::vector<std::string> out(sizes.size());
+  if (longest == 0) return out;
+  torch::Tensor mine = torch::zeros({longest}, torch::kUInt8);
+  std::memcpy(mine.data_ptr(), bytes.data(), bytes.size());
+  const auto all = all_gather(mine);
+  for (size_t r = 0; r < all.size(); ++r)
+    out[r].assign(static_cast<const char*>(all[r].data_ptr()), static_cast<size_t>(sizes[r].item<int64_t>()));
+  return out;
+}
+
 void publish(const std::string& key, const std::string& value) {
   if (!active()) return;
   try {

@@ -5,10 +5,12 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include <torch/serialize.h>
 
 #include "stagehand/checkpoint.h"
+#include "stagehand/distributed.h"
 #include "stagehand/util.h"
 
 namespace stagehand {
@@ -107,6 +109,103 @@ void record_skipped(StageContext& ctx, const Dataset& data) {
   ctx.metric("skipped_records", static_cast<double>(it->second));
   ctx.info(fmt::format("the data skipped {} malformed record(s) (on_bad_record: skip); the count is in the record",
                        it->second));
+}
+
+namespace {
+
+/// One evaluated batch as bytes: its loss and, for the evaluators, the batch and the model's outputs.
+std::string pack_evaluated(const Batch& b, const Batch& out, double loss, bool with_tensors) {
+  torch::serialize::OutputArchive ar;
+  ar.write("loss", torch::tensor(loss, torch::kFloat64));
+  if (with_tensors) {
+    for (const auto& [k, t] : b.tensors()) ar.write("in." + k, t.contiguous());
+    for (const auto& [k, t] : out.tensors()) ar.write("out." + k, t.contiguous());
+    std::string ids;
+    for (const auto& id : b.ids) ids += id + '\0';
+    ar.write("ids", torch::from_blob(ids.data(), {static_cast<int64_t>(ids.size())}, torch::kUInt8).clone());
+  }
+  std::ostringstream os;
+  ar.save_to(os);
+  return os.str();
+}
+
+double unpack_evaluated(const std::string& bytes, Batch& b, Batch& out) {
+  torch::serialize::InputArchive ar;
+  ar.load_from(bytes.data(), bytes.size());
+  torch::Tensor t;
+  ar.read("loss", t);
+  const double loss = t.item<double>();
+  for (const auto& k : ar.keys()) {
+    if (k.rfind("in.", 0) == 0 || k.rfind("out.", 0) == 0) {
+      torch::Tensor v;
+      ar.read(k, v);
+      (k[0] == 'i' ? b : out).set(k.substr(k.find('.') + 1), v);
+    } else if (k == "ids") {
+      torch::Tensor v;
+      ar.read(k, v);
+      const char* p = static_cast<const char*>(v.data_ptr());
+      const int64_t n = v.numel();
+      for (int64_t i = 0, start = 0; i < n; ++i)
+        if (p[i] == '\0') {
+          b.ids.emplace_back(p + start, p + i);
+          start = i + 1;
+        }
+    }
+  }
+  return loss;
+}
+
+}  // namespace
+
+std::map<std::string, double> evaluate_split_data_parallel(Model& model, const Dataset& data, const std::string& split,
+                                                           const std::vector<std::shared_ptr<Evaluator>>& evaluators,
+                                                           int64_t batch_size, Loss* loss,
+                                                           const std::function<void(Batch&)>& prepare) {
+  if (!dist::active()) return evaluate_split(model, data, split, evaluators, batch_size, loss, nullptr, prepare);
+  const int ranks = dist::world().world_size, rank = dist::world().rank;
+  bool was_training = model.is_training();
+  model.eval();
+  torch::NoGradGuard no_grad;
+  for (const auto& e : evaluators) {
+    e->set_labels(data.labels());
+    e->reset();
+  }
+  const int64_t n = data.size(split);
+  const int64_t batches = (n + batch_size - 1) / batch_size;
+  double loss_sum = 0;
+  int64_t loss_batches = 0;
+  for (int64_t round = 0; round < batches; round += ranks) {
+    std::string mine;
+    if (const int64_t k = round + rank; k < batches) {
+      std::vector<int64_t> idx;
+      for (int64_t i = k * batch_size; i < std::min(n, (k + 1) * batch_size); ++i) idx.push_back(i);
+      Batch b = data.batch(split, idx);
+      if (prepare) prepare(b);
+      Batch out = model.forward(b);
+      double l = 0;
+      if (loss) {
+        std::map<std::string, torch::Tensor> parts;
+        l = loss->compute(out, b, parts).item<double>();
+      }
+      mine = pack_evaluated(b, out, l, !evaluators.empty());
+    }
+    const std::vector<std::string> all = dist::all_gather_bytes(mine);
+    for (int r = 0; r < ranks && round + r < batches; ++r) {
+      Batch b, out;
+      const double l = unpack_evaluated(all[static_cast<size_t>(r)], b, out);
+      for (const auto& e : evaluators) e->add(out, b);
+      if (loss) {
+        loss_sum += l;
+        ++loss_batches;
+      }
+    }
+  }
+  std::map<std::string, double> metrics;
+  for (const auto& e : evaluators)
+    for (const auto& [k, v] : e->compute()) metrics[k] = v;
+  if (loss && loss_batches > 0) metrics["loss"] = loss_sum / static_cast<double>(loss_batches);
+  model.train(was_training);
+  return metrics;
 }
 
 ConfigNode saved_spec(const ConfigNode& architecture, const std::string& weights_file) {

@@ -895,8 +895,10 @@ RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, con
   if (!result.error.empty()) record.set("error", ConfigNode::of(result.error));
   write_record();
   if (dist::active()) {
-    // The store lives in this process: give the other ranks time to read the last messages before it goes.
-    const double until = wall_seconds() + 30;
+    // The store lives in this process: give the other ranks time to read the last messages before it goes. After a
+    // failure only briefly: they may be blocked in a collective of the failed stage, which fails as soon as this
+    // process ends.
+    const double until = wall_seconds() + (result.exit_code == 0 ? 30 : 2);
     for (int r = 1; r < dist::world().world_size && wall_seconds() < until; ++r) {
       try {
         dist::await(fmt::format("finished/{}", r), [&] { return wall_seconds() > until || stop_signal() != 0; });

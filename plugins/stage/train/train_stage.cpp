@@ -608,8 +608,9 @@ void TrainStage::run(StageContext& ctx) {
     bar->update(step, {{"loss", step_loss}, {"lr", lr}, {"tok/s", secs > 0 ? static_cast<double>(tokens) / secs : 0}});
 
     if (can_eval && (step % eval_every == 0 || step == total)) {
-      // With several ranks, the evaluation is not cut short by a signal (the ranks must measure the same thing).
-      auto m = evaluate_split(*model, *data, eval_split, evaluators, eval_bs, loss.get(), dp ? nullptr : &ctx, prepare);
+      // With several ranks, each runs the model over its share of the batches and all see every output.
+      auto m = dp ? evaluate_split_data_parallel(*model, *data, eval_split, evaluators, eval_bs, loss.get(), prepare)
+                  : evaluate_split(*model, *data, eval_split, evaluators, eval_bs, loss.get(), &ctx, prepare);
       std::vector<std::pair<std::string, double>> values;
       for (const auto& [k, v] : m) values.emplace_back("eval." + k, v);
       ctx.log_values(step, values);
@@ -625,7 +626,7 @@ void TrainStage::run(StageContext& ctx) {
       }
       ctx.info(fmt::format("step {}: {}{}", step, fmt_metrics(m), improved ? " (best so far)" : ""));
       if (dp) {
-        // Every rank evaluated the whole split with the same weights, so they agree; make sure they do.
+        // Every rank fed every batch's outputs to its evaluators, so they agree; make sure they do.
         std::vector<double> agree{std::isfinite(score) ? score : 0.0};
         dist::all_reduce_sum(agree);
         const double mine = std::isfinite(score) ? score : 0.0;
@@ -649,35 +650,47 @@ void TrainStage::run(StageContext& ctx) {
   }
   bar->finish();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  // Rank 0 alone writes the stage's outputs and runs the final evaluation; the others are done.
-  if (world.rank != 0) return;
-
-  // ---- the result: the best model if asked (and evaluated), its weights, final metrics
-  if (o.get<bool>("select_best") && best_step >= 0 && fs::exists(best_file)) {
-    load_weights(best_file, *model);
-    ctx.info(fmt::format("selected the model of step {} ({} {:.4f})", best_step, primary, best));
+  // ---- the result: the best model if asked (and evaluated), its weights, final metrics. With several ranks,
+  // rank 0 (which kept best.pt) sends the selected weights to the others, all share the final evaluation, and
+  // rank 0 alone writes.
+  if (o.get<bool>("select_best") && best_step >= 0) {
+    if (world.rank == 0 && fs::exists(best_file)) {
+      load_weights(best_file, *model);
+      ctx.info(fmt::format("selected the model of step {} ({} {:.4f})", best_step, primary, best));
+    }
+    if (dp) {
+      torch::NoGradGuard ng;
+      std::vector<torch::Tensor> state;
+      for (auto& p : model->parameters()) state.push_back(p.data());
+      for (auto& b : model->buffers()) state.push_back(b);
+      dist::broadcast(state);
+    }
   }
-  save_weights(ctx.output_dir() / "model.pt", *model);
-  write_file_atomic(ctx.output_dir() / "model.yaml", to_yaml(model->spec()));
-  ctx.provide("model", saved_spec(model->spec(), "model.pt"));
-  if (auto enc = model->encoder()) {
-    save_weights(ctx.output_dir() / "encoder.pt", *enc);
-    ctx.provide("encoder", saved_spec(enc->spec(), "encoder.pt"));
+  if (world.rank == 0) {
+    save_weights(ctx.output_dir() / "model.pt", *model);
+    write_file_atomic(ctx.output_dir() / "model.yaml", to_yaml(model->spec()));
+    ctx.provide("model", saved_spec(model->spec(), "model.pt"));
+    if (auto enc = model->encoder()) {
+      save_weights(ctx.output_dir() / "encoder.pt", *enc);
+      ctx.provide("encoder", saved_spec(enc->spec(), "encoder.pt"));
+    }
+    // Checkpoints served the run; the stage's output is the model.
+    std::error_code ec;
+    fs::remove_all(ckpt_dir, ec);
+    fs::remove(best_file, ec);
+    fs::remove(best_file.string() + ".sha256", ec);
+    ctx.metric("steps", static_cast<double>(step));
+    ctx.metric("train_loss", last_loss);
+    if (best_step >= 0) ctx.metric("best_step", static_cast<double>(best_step));
   }
-  // Checkpoints served the run; the stage's output is the model.
-  std::error_code ec;
-  fs::remove_all(ckpt_dir, ec);
-  fs::remove(best_file, ec);
-  fs::remove(best_file.string() + ".sha256", ec);
-
-  ctx.metric("steps", static_cast<double>(step));
-  ctx.metric("train_loss", last_loss);
-  if (best_step >= 0) ctx.metric("best_step", static_cast<double>(best_step));
   for (const std::string& split : {eval_split, o.get<std::string>("test_split")}) {
     if (split.empty() || !data->has_split(split) || data->size(split) == 0) continue;
-    for (const auto& [k, v] : evaluate_split(*model, *data, split, evaluators, eval_bs, loss.get(), &ctx, prepare))
-      ctx.metric(split + "." + k, v);
+    const auto m = dp ? evaluate_split_data_parallel(*model, *data, split, evaluators, eval_bs, loss.get(), prepare)
+                      : evaluate_split(*model, *data, split, evaluators, eval_bs, loss.get(), &ctx, prepare);
+    if (world.rank == 0)
+      for (const auto& [k, v] : m) ctx.metric(split + "." + k, v);
   }
+  if (world.rank != 0) return;
   ctx.timing("train_seconds", secs);
   if (secs > 0) ctx.timing("tokens_per_second", static_cast<double>(tokens) / secs);
   if (dp) {
