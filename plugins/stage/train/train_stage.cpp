@@ -640,7 +640,8 @@ void TrainStage::run(StageContext& ctx) {
         stopped_early = true;
       }
     }
-    if (stop_now) {
+    // One process looks at the signal now (after the evaluation); several ranks stop at the step they agreed on.
+    if (dp ? stop_now : ctx.stop_requested()) {
       save_checkpoint();
       bar->finish();
       throw Interrupted(ctx.stop_signal() != 0 ? ctx.stop_signal() : SIGTERM);
