@@ -66,51 +66,6 @@ std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
   return order;
 }
 
-std::map<std::string, double> evaluate_split(Model& model, const Dataset& data, const std::string& split,
-                                             const std::vector<std::shared_ptr<Evaluator>>& evaluators,
-                                             int64_t batch_size, Loss* loss, StageContext* ctx,
-                                             const std::function<void(Batch&)>& prepare) {
-  bool was_training = model.is_training();
-  model.eval();
-  torch::NoGradGuard no_grad;
-  for (const auto& e : evaluators) {
-    e->set_labels(data.labels());
-    e->reset();
-  }
-  int64_t n = data.size(split);
-  double loss_sum = 0;
-  int64_t loss_batches = 0;
-  for (int64_t start = 0; start < n; start += batch_size) {
-    if (ctx && ctx->stop_requested()) break;
-    std::vector<int64_t> idx;
-    for (int64_t i = start; i < std::min(n, start + batch_size); ++i) idx.push_back(i);
-    Batch b = data.batch(split, idx);
-    if (prepare) prepare(b);
-    Batch out = model.forward(b);
-    for (const auto& e : evaluators) e->add(out, b);
-    if (loss) {
-      std::map<std::string, torch::Tensor> parts;
-      loss_sum += loss->compute(out, b, parts).item<double>();
-      ++loss_batches;
-    }
-  }
-  std::map<std::string, double> metrics;
-  for (const auto& e : evaluators)
-    for (const auto& [k, v] : e->compute()) metrics[k] = v;
-  if (loss && loss_batches > 0) metrics["loss"] = loss_sum / static_cast<double>(loss_batches);
-  model.train(was_training);
-  return metrics;
-}
-
-void record_skipped(StageContext& ctx, const Dataset& data) {
-  const auto hints = data.hints();
-  auto it = hints.find("skipped_records");
-  if (it == hints.end() || it->second <= 0) return;
-  ctx.metric("skipped_records", static_cast<double>(it->second));
-  ctx.info(fmt::format("the data skipped {} malformed record(s) (on_bad_record: skip); the count is in the record",
-                       it->second));
-}
-
 namespace {
 
 /// One evaluated batch as bytes: its loss and, for the evaluators, the batch and the model's outputs.
@@ -155,14 +110,13 @@ double unpack_evaluated(const std::string& bytes, Batch& b, Batch& out) {
   return loss;
 }
 
-}  // namespace
 
-std::map<std::string, double> evaluate_split_data_parallel(Model& model, const Dataset& data, const std::string& split,
-                                                           const std::vector<std::shared_ptr<Evaluator>>& evaluators,
-                                                           int64_t batch_size, Loss* loss,
-                                                           const std::function<void(Batch&)>& prepare) {
-  if (!dist::active()) return evaluate_split(model, data, split, evaluators, batch_size, loss, nullptr, prepare);
-  const int ranks = dist::world().world_size, rank = dist::world().rank;
+/// The evaluation loop of evaluate_split and evaluate_split_data_parallel. `sharded`: rank r runs batches r, r + N,
+/// ... and every rank takes every batch, gathered, in order.
+std::map<std::string, double> evaluate(Model& model, const Dataset& data, const std::string& split,
+                                       const std::vector<std::shared_ptr<Evaluator>>& evaluators, int64_t batch_size,
+                                       Loss* loss, StageContext* ctx, const std::function<void(Batch&)>& prepare,
+                                       bool sharded) {
   bool was_training = model.is_training();
   model.eval();
   torch::NoGradGuard no_grad;
@@ -174,29 +128,45 @@ std::map<std::string, double> evaluate_split_data_parallel(Model& model, const D
   const int64_t batches = (n + batch_size - 1) / batch_size;
   double loss_sum = 0;
   int64_t loss_batches = 0;
-  for (int64_t round = 0; round < batches; round += ranks) {
-    std::string mine;
-    if (const int64_t k = round + rank; k < batches) {
-      std::vector<int64_t> idx;
-      for (int64_t i = k * batch_size; i < std::min(n, (k + 1) * batch_size); ++i) idx.push_back(i);
-      Batch b = data.batch(split, idx);
-      if (prepare) prepare(b);
-      Batch out = model.forward(b);
-      double l = 0;
-      if (loss) {
-        std::map<std::string, torch::Tensor> parts;
-        l = loss->compute(out, b, parts).item<double>();
-      }
-      mine = pack_evaluated(b, out, l, !evaluators.empty());
+  // Batch k through the model: the batch, the outputs and the loss (0 without one).
+  auto run = [&](int64_t k, Batch& b, Batch& out) {
+    std::vector<int64_t> idx;
+    for (int64_t i = k * batch_size; i < std::min(n, (k + 1) * batch_size); ++i) idx.push_back(i);
+    b = data.batch(split, idx);
+    if (prepare) prepare(b);
+    out = model.forward(b);
+    if (!loss) return 0.0;
+    std::map<std::string, torch::Tensor> parts;
+    return loss->compute(out, b, parts).item<double>();
+  };
+  auto take = [&](const Batch& b, const Batch& out, double l) {
+    for (const auto& e : evaluators) e->add(out, b);
+    if (loss) {
+      loss_sum += l;
+      ++loss_batches;
     }
-    const std::vector<std::string> all = dist::all_gather_bytes(mine);
-    for (int r = 0; r < ranks && round + r < batches; ++r) {
+  };
+  if (!sharded) {
+    for (int64_t k = 0; k < batches; ++k) {
+      if (ctx && ctx->stop_requested()) break;
       Batch b, out;
-      const double l = unpack_evaluated(all[static_cast<size_t>(r)], b, out);
-      for (const auto& e : evaluators) e->add(out, b);
-      if (loss) {
-        loss_sum += l;
-        ++loss_batches;
+      const double l = run(k, b, out);
+      take(b, out, l);
+    }
+  } else {
+    const int ranks = dist::world().world_size, rank = dist::world().rank;
+    for (int64_t round = 0; round < batches; round += ranks) {
+      std::string mine;
+      if (round + rank < batches) {
+        Batch b, out;
+        const double l = run(round + rank, b, out);
+        mine = pack_evaluated(b, out, l, !evaluators.empty());
+      }
+      const std::vector<std::string> all = dist::all_gather_bytes(mine);
+      for (int r = 0; r < ranks && round + r < batches; ++r) {
+        Batch b, out;
+        const double l = unpack_evaluated(all[static_cast<size_t>(r)], b, out);
+        take(b, out, l);
       }
     }
   }
@@ -207,6 +177,32 @@ std::map<std::string, double> evaluate_split_data_parallel(Model& model, const D
   model.train(was_training);
   return metrics;
 }
+
+}  // namespace
+
+std::map<std::string, double> evaluate_split(Model& model, const Dataset& data, const std::string& split,
+                                             const std::vector<std::shared_ptr<Evaluator>>& evaluators,
+                                             int64_t batch_size, Loss* loss, StageContext* ctx,
+                                             const std::function<void(Batch&)>& prepare) {
+  return evaluate(model, data, split, evaluators, batch_size, loss, ctx, prepare, false);
+}
+
+std::map<std::string, double> evaluate_split_data_parallel(Model& model, const Dataset& data, const std::string& split,
+                                                           const std::vector<std::shared_ptr<Evaluator>>& evaluators,
+                                                           int64_t batch_size, Loss* loss,
+                                                           const std::function<void(Batch&)>& prepare) {
+  return evaluate(model, data, split, evaluators, batch_size, loss, nullptr, prepare, dist::active());
+}
+
+void record_skipped(StageContext& ctx, const Dataset& data) {
+  const auto hints = data.hints();
+  auto it = hints.find("skipped_records");
+  if (it == hints.end() || it->second <= 0) return;
+  ctx.metric("skipped_records", static_cast<double>(it->second));
+  ctx.info(fmt::format("the data skipped {} malformed record(s) (on_bad_record: skip); the count is in the record",
+                       it->second));
+}
+
 
 ConfigNode saved_spec(const ConfigNode& architecture, const std::string& weights_file) {
   ConfigNode s = ConfigNode::map();

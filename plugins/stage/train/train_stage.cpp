@@ -387,12 +387,16 @@ void TrainStage::run(StageContext& ctx) {
   const dist::World& world = dist::world();
   const bool dp = dist::active();
   const int ranks = world.world_size;
-  if (dp) {
+  // Rank 0's parameters and buffers to every rank.
+  auto broadcast_weights = [&] {
     torch::NoGradGuard ng;
     std::vector<torch::Tensor> state;
     for (auto& p : model->parameters()) state.push_back(p.data());
     for (auto& b : model->buffers()) state.push_back(b);
     dist::broadcast(state);
+  };
+  if (dp) {
+    broadcast_weights();
     if (world.rank != 0) torch::manual_seed(derive_seed(ctx.seed(), fmt::format("rank-{}", world.rank)));
   }
   dist::GradientReducer reducer(trainable);
@@ -659,13 +663,7 @@ void TrainStage::run(StageContext& ctx) {
       load_weights(best_file, *model);
       ctx.info(fmt::format("selected the model of step {} ({} {:.4f})", best_step, primary, best));
     }
-    if (dp) {
-      torch::NoGradGuard ng;
-      std::vector<torch::Tensor> state;
-      for (auto& p : model->parameters()) state.push_back(p.data());
-      for (auto& b : model->buffers()) state.push_back(b);
-      dist::broadcast(state);
-    }
+    if (dp) broadcast_weights();
   }
   if (world.rank == 0) {
     save_weights(ctx.output_dir() / "model.pt", *model);
