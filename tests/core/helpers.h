@@ -2,6 +2,9 @@
 // Small helpers shared by the core tests: temporary folders, files, running the runner binary.
 #pragma once
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -150,6 +153,22 @@ inline bool has_complete_checkpoint(const fs::path& root) {
     if (n.rfind("ckpt-", 0) == 0 && n.size() > 7 && n.compare(n.size() - 7, 7, ".sha256") == 0) return true;
   }
   return false;
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now (the kernel's pick).
+inline int free_local_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  ::close(fd);
+  EXPECT_GT(port, 0) << "no free port on 127.0.0.1";
+  return port;
 }
 
 inline size_t count_occurrences(const std::string& haystack, const std::string& needle) {

@@ -4,11 +4,8 @@
 // rank, on one rank only, on none (stays undefined), a parameter unused in one backward pass and used in the next
 // (its bucket started early and is summed again), buckets started during the backward pass, the other
 // collectives, and what a single process does (nothing).
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,18 +21,6 @@ extern char** environ;
 using namespace stagehand;
 
 namespace {
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 torch::Tensor param(int64_t n, float start) {
   return torch::arange(start, start + static_cast<float>(n), torch::kFloat32).requires_grad_(true);
@@ -67,7 +52,7 @@ TEST(Distributed, ASingleProcessIsRankZeroOfOneAndCollectivesDoNothing) {
 
 TEST(Distributed, TwoRanksSumGradientsAndAgree) {
   const std::string self = "/proc/self/exe";
-  const int port = free_port();
+  const int port = sh_test::free_local_port();
   std::vector<pid_t> pids;
   sh_test::TempFolder dir;
   for (int rank = 0; rank < 2; ++rank) {

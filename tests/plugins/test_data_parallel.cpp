@@ -248,6 +248,30 @@ TEST(DataParallel, SigtermCheckpointsEveryRankAndTheResumedRunIsBitIdentical) {
   EXPECT_EQ(stagehand::sha256_file(model_file(cut.path())), stagehand::sha256_file(model_file(ref.path())));
 }
 
+TEST(DataParallel, TwoMachinesConventionsNodeFlagsAndTorchrunEnvironmentMeet) {
+  // "Node 0" through the launcher's multi-machine flags, "node 1" as a rank started by another launcher (torchrun's
+  // variables only), both on loopback: they form one 2-rank run.
+  TempFolder dir;
+  pipeline_text(dir.path(), "    batch_size: 8\n    steps: 6\n    eval_every: 3");
+  const int port = free_local_port();
+  const std::vector<std::pair<const char*, std::string>> env = {
+      {"RANK", "1"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)}};
+  for (const auto& [k, v] : env) ::setenv(k, v.c_str(), 1);
+  const pid_t node1 = spawn_runner(dir.path(), {"p.yaml", "--runs-dir", "runs"}, dir.path() / "node1.log");
+  for (const auto& [k, v] : env) ::unsetenv(k);
+  CommandResult node0 = runner(fmt::format("--nproc 1 --nnodes 2 --node-rank 0 --master-addr 127.0.0.1 --master-port {} "
+                                           "p.yaml --runs-dir runs",
+                                           port),
+                               dir.path());
+  EXPECT_EQ(node0.exit_code, 0) << node0.output;
+  EXPECT_NE(node0.output.find("starting 1 rank(s) on this machine (2 in all, node 0 of 2)"), std::string::npos)
+      << node0.output;
+  EXPECT_EQ(wait_exit(node1), 0) << read_text(dir.path() / "node1.log");
+  const std::string record = read_text(dir.path() / "runs" / "dp" / "latest" / "record.yaml");
+  EXPECT_NE(record.find("world_size: 2"), std::string::npos) << record;
+  EXPECT_NE(record.find("local_world_size: 1"), std::string::npos) << record;
+}
+
 TEST(DataParallel, BadLaunchesAreOneClearLine) {
   TempFolder dir;
   pipeline_text(dir.path(), "    batch_size: 8\n    steps: 2");
