@@ -157,8 +157,12 @@ TEST(DistributedRank, DISABLED_SumsGradientsAndAgrees) {
   EXPECT_EQ(gathered[1], std::string("rank one\0!", 10));
   if (r == 0) dist::publish("note", "from rank 0");
   EXPECT_EQ(dist::await("note", nullptr), "from rank 0");
-  // Both ranks are done with the store before rank 0, which hosts it, leaves.
-  dist::publish(fmt::format("done{}", r), "1");
-  dist::await(fmt::format("done{}", 1 - r), nullptr);
+  // Rank 0 hosts the store, so it leaves last: rank 1's final store operation is a set (no reply awaited), and rank
+  // 0 waits for that key. (Each rank publishing and then awaiting the other's key races: rank 0 can see rank 1's key
+  // and exit while rank 1's read of rank 0's key is still on its way.)
+  if (r == 1)
+    dist::publish("left1", "1");
+  else
+    dist::await("left1", nullptr);
   dist::shutdown();
 }
