@@ -31,10 +31,11 @@ test: build
 install: build
 	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)
 
+# Stagehand (fp32 and bf16) beside the peer and the GEMM ceiling, batch 8 and 32 (docs/performance.md); then the
+# start-up and plugin-loading figures (docs/benchmarks.md).
 bench: build
+	python3 scripts/bench.py $(RUNNER)
 	bash scripts/bench_check.sh $(RUNNER)
-	BIN=$(BUILD)/bin/electra_pretrain_bench PLUGINS=$(BUILD)/plugins bash scripts/bench_electra.sh
-	BIN=$(BUILD)/bin/embed_bench PLUGINS=$(BUILD)/plugins bash scripts/bench_embed.sh
 
 # Data-parallel training on this machine (docs/distributed.md): 1 rank x 2 threads against 2 ranks x 1 thread.
 bench-dp: build
@@ -60,8 +61,7 @@ ASAN_TARGETS ?= core_test_config core_test_loader core_test_pipeline core_test_s
 ASAN_TESTS ?= ^core_test_|^plugins_test_(hf_checkpoint|squad_format|probe|train_stage|transformer)\.
 ASAN_EXCLUDE ?= HfTokenizer|[Ss]entence[Pp]iece
 test-asan: deps
-	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTAGEHAND_SANITIZE=address,undefined \
-	  -DSTAGEHAND_BUILD_BENCH=OFF
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTAGEHAND_SANITIZE=address,undefined
 	cmake --build build-asan -j $(JOBS) $(if $(ASAN_TARGETS),--target $(ASAN_TARGETS))
 	cd build-asan && ASAN_OPTIONS=detect_leaks=0:detect_container_overflow=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j $(JOBS) --timeout 3000 -R '$(ASAN_TESTS)' $(if $(ASAN_EXCLUDE),-E '$(ASAN_EXCLUDE)')

@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bench.h"
 #include "launch.h"
 #include "stagehand/conformance.h"
 #include "stagehand/distributed.h"
@@ -40,6 +41,7 @@ Examples:
   echo "Hello, world!" | runner tokenize --tokenizer "{type: wordpiece, vocab: vocab.txt}"   tokens of each line
   echo "Hello, world!" | runner tokenize --pipeline p.yaml --stage tok --ids   ids from a pipeline's tokenizer stage
   runner --nproc 2 pipelines/quickstart.yaml          data-parallel training on 2 local ranks (docs/distributed.md)
+  runner bench pretrain --batch 32 --dtype bf16        the peer benchmark's workloads, one JSON line (docs/performance.md)
 Environment: STAGEHAND_PLUGIN_PATH (extra plugin folders or files, ':'-separated); RANK, WORLD_SIZE, LOCAL_RANK,
   MASTER_ADDR, MASTER_PORT (torchrun's, for data-parallel ranks started by another launcher).
 Exit codes: 0 success, 1 error, 2 usage, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
@@ -492,7 +494,7 @@ int main(int argc, char** argv) {
   stagehand::configure_allocator();
   // `runner PIPELINE.yaml ...` is `runner run PIPELINE.yaml ...`.
   static const std::set<std::string> kCommands = {"run", "check", "plugins", "describe", "replay", "diff", "test-plugin", "tokenize",
-                                                   "help"};
+                                                   "bench", "help"};
   std::vector<std::string> args(argv, argv + argc);
   // So is `runner --nproc 2 PIPELINE.yaml ...` (torchrun's order): the launcher options belong to `run`.
   auto launcher_option = [](const std::string& a) {
@@ -587,6 +589,31 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   tokenize->add_flag("--no-special", tok_opts.no_special, "no [CLS]/[SEP]");
 
+  auto* bench = app.add_subcommand("bench", "time a workload of the peer benchmark through stagehand's plugins: "
+                                            "runner bench pretrain|finetune|embed (docs/performance.md)");
+  BenchOptions bo;
+  bench->add_option("workload", bo.workload, "pretrain, finetune or embed")
+      ->required()
+      ->check(CLI::IsMember({"pretrain", "finetune", "embed"}));
+  bench->add_option("--batch", bo.batch, "examples per step")->capture_default_str()->check(CLI::PositiveNumber);
+  bench->add_option("--seq", bo.seq, "sequence length (one eighth of it padding)")->capture_default_str()->check(CLI::Range(8, 512));
+  bench->add_option("--seconds", bo.seconds, "how long to measure, after two warm-up steps")->capture_default_str()->check(CLI::PositiveNumber);
+  bench->add_option("--dtype", bo.dtype, "fp32, or bf16 (autocast, fp32 master weights)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  bench->add_option("--threads", bo.threads, "LibTorch intra-op threads (default: fp32 1, bf16 one per core; 0: one per core)")
+      ->check(CLI::NonNegativeNumber);
+  bench->add_option("--blas-threads", bo.blas, "OpenBLAS threads (default: the cores the intra-op threads leave)")
+      ->check(CLI::NonNegativeNumber);
+  bench->add_flag("--fixed-width", bo.fixed_width, "batches seq wide as the peer's (default: as wide as the longest row, as the datasets make them)");
+  for (auto [flag, field] : std::initializer_list<std::pair<const char*, int64_t*>>{
+           {"--vocab", &bo.vocab}, {"--hidden", &bo.hidden}, {"--layers", &bo.layers}, {"--heads", &bo.heads},
+           {"--ffn", &bo.ffn}, {"--embed", &bo.embed}, {"--labels", &bo.labels}})
+    bench->add_option(flag, *field, "model size (default: ELECTRA-small, as the peer)")->capture_default_str()->check(CLI::PositiveNumber);
+  bench->add_option("--gen-fraction", bo.gen_fraction, "generator size as a fraction of the discriminator")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 1.0));
+
   try {
     std::vector<const char*> cargs;
     for (auto& a : args) cargs.push_back(a.c_str());
@@ -597,7 +624,7 @@ int main(int argc, char** argv) {
   }
   if (!app.got_subcommand(run) && !app.got_subcommand(check) && !app.got_subcommand(plugins) &&
       !app.got_subcommand(describe) && !app.got_subcommand(replay) && !app.got_subcommand(diff) &&
-      !app.got_subcommand(test_plugin) && !app.got_subcommand(tokenize)) {
+      !app.got_subcommand(test_plugin) && !app.got_subcommand(tokenize) && !app.got_subcommand(bench)) {
     std::cerr << app.help() << "\n";
     return 2;
   }
@@ -638,6 +665,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand(describe)) return cmd_describe(what, extra_plugins);
     if (app.got_subcommand(replay)) return cmd_replay(record_file, extra_plugins, allow_plugin_change, tolerance, ro);
     if (app.got_subcommand(diff)) return cmd_diff(da, db);
+    if (app.got_subcommand(bench)) return cmd_bench(bo, extra_plugins);
     if (app.got_subcommand(test_plugin)) return cmd_test_plugin(plugin_file, extra_plugins);
     if (app.got_subcommand(tokenize)) {
       if (tokenizer_spec.empty() == tok_pipeline.empty() || tok_pipeline.empty() != tok_stage.empty()) {

@@ -22,7 +22,8 @@ namespace stagehand {
 struct STAGEHAND_API ThreadSettings {
   int intra_op = 0;  ///< LibTorch intra-op threads; 0 = one per core
   int inter_op = 1;  ///< LibTorch inter-op threads
-  int blas = 1;      ///< OpenBLAS threads (kept low: LibTorch parallelises around BLAS calls)
+  int blas = 0;      ///< OpenBLAS threads; 0 = cores / intra_op (at least 1): fp32 GEMMs run in OpenBLAS, and
+                    ///< LibTorch's spinning intra-op threads and OpenBLAS's threads must not share a core
   int data = 1;      ///< background threads for input preparation
 };
 

@@ -46,7 +46,9 @@ int stop_signal() { return g_signal.load(); }
 
 ThreadSettings apply_thread_settings(const ThreadSettings& wanted) {
   ThreadSettings eff = wanted;
-  if (eff.intra_op <= 0) eff.intra_op = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (eff.intra_op <= 0) eff.intra_op = cores;
+  if (eff.blas <= 0) eff.blas = std::max(1, cores / eff.intra_op);
   at::set_num_threads(eff.intra_op);
   // Inter-op threads can only be set once per process, before any inter-op work.
   static bool interop_set = false;

@@ -52,7 +52,7 @@ Schema thread_schema() {
   Schema s;
   s.opt("intra_op", int64_t{0}, "LibTorch intra-op threads (0 = one per core)").min(0);
   s.opt("inter_op", int64_t{1}, "LibTorch inter-op threads").min(1);
-  s.opt("blas", int64_t{1}, "OpenBLAS threads").min(1);
+  s.opt("blas", int64_t{0}, "OpenBLAS threads (0 = the cores intra-op threads leave: one per core with intra_op: 1, else 1)").min(0);
   s.opt("data", int64_t{1}, "input-preparation threads").min(1);
   return s;
 }

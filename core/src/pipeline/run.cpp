@@ -418,11 +418,15 @@ ConfigNode metrics_node(const std::map<std::string, double>& m) {
   return n;
 }
 
-/// Thread settings for this process: with several local ranks, "one thread per core" is divided among them.
+/// Thread settings for this process: with several local ranks, the cores are divided among them (for the intra-op
+/// threads' "one per core" and for the OpenBLAS threads' "the cores intra-op threads leave").
 ThreadSettings threads_for_this_rank(ThreadSettings wanted) {
   const int local = dist::world().local_world_size;
-  if (local > 1 && wanted.intra_op <= 0)
-    wanted.intra_op = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local);
+  if (local > 1) {
+    const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local);
+    if (wanted.intra_op <= 0) wanted.intra_op = cores;
+    if (wanted.blas <= 0) wanted.blas = std::max(1, cores / wanted.intra_op);
+  }
   return wanted;
 }
 
