@@ -64,8 +64,9 @@ class Autocast {
 
 std::string encoder_spec(const BenchOptions& o) {
   return fmt::format("{{type: transformer, vocab_size: {}, hidden_size: {}, num_layers: {}, num_heads: {}, "
-                     "intermediate_size: {}, embedding_size: {}, max_positions: 512, pooler: false}}",
-                     o.vocab, o.hidden, o.layers, o.heads, o.ffn, o.embed);
+                     "intermediate_size: {}, embedding_size: {}, max_positions: 512, pooler: false, "
+                     "hidden_dropout: {}, attention_dropout: {}}}",
+                     o.vocab, o.hidden, o.layers, o.heads, o.ffn, o.embed, o.dropout, o.dropout);
 }
 
 /// Parameters that are not embedding tables (token, position, segment): the "non-embedding parameters" of the
@@ -214,7 +215,8 @@ int cmd_bench(const BenchOptions& o, const std::vector<std::string>& extra_plugi
   j["examples_per_s"] = std::round(static_cast<double>(o.batch) / per * 100) / 100;
   j["peak_rss_mb"] = round1(static_cast<double>(ru.ru_maxrss) / 1024.0);
   j["non_embedding_params"] = non_embedding;
-  j["model_gflops_per_s"] = round1((training ? 6.0 : 2.0) * static_cast<double>(non_embedding) * tokens_per_s / 1e9);
+  j["model_gflops_per_s"] =
+      std::round((training ? 6.0 : 2.0) * static_cast<double>(non_embedding) * tokens_per_s / 1e6) / 1e3;
   j["checksum"] = checksum;
   std::cout << j.dump() << std::endl;
   return 0;

@@ -22,6 +22,7 @@ struct BenchOptions {
   // ELECTRA-small, the peer's defaults.
   int64_t vocab = 30522, hidden = 256, layers = 12, heads = 4, ffn = 1024, embed = 128, labels = 2;
   double gen_fraction = 0.25;
+  double dropout = 0.1;  ///< hidden and attention dropout (training), as the peer's layers
 };
 
 /// Runs the workload for `seconds` after two warm-up steps and prints one JSON line; returns the exit code.

@@ -610,6 +610,9 @@ int main(int argc, char** argv) {
            {"--vocab", &bo.vocab}, {"--hidden", &bo.hidden}, {"--layers", &bo.layers}, {"--heads", &bo.heads},
            {"--ffn", &bo.ffn}, {"--embed", &bo.embed}, {"--labels", &bo.labels}})
     bench->add_option(flag, *field, "model size (default: ELECTRA-small, as the peer)")->capture_default_str()->check(CLI::PositiveNumber);
+  bench->add_option("--dropout", bo.dropout, "hidden and attention dropout while training (the peer's: 0.1)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.9));
   bench->add_option("--gen-fraction", bo.gen_fraction, "generator size as a fraction of the discriminator")
       ->capture_default_str()
       ->check(CLI::Range(0.01, 1.0));

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// Small building blocks for plugins, header-only. They exist because torch::nn::Linear and torch::nn::LayerNorm
+/// Small building blocks for plugins. Dense and LayerNorm exist because torch::nn::Linear and torch::nn::LayerNorm
 /// initialise themselves from the global RNG when constructed: a component that draws its initial weights from a
 /// private generator (so that building it neither depends on nor disturbs the global RNG) uses these instead and
 /// initialises `weight` itself. Parameter names are LibTorch's / Hugging Face's ("weight", "bias").
@@ -10,7 +10,22 @@
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
+#include "stagehand/export.h"
+
 namespace stagehand::nn {
+
+/// Inverted dropout: while `training` and p > 0, x * mask where mask is 1/(1-p) with probability 1-p and 0
+/// otherwise (in x's dtype), as at::dropout; else x itself. The mask comes from a counter-based generator
+/// (splitmix64 of a key and the element's index) filled on all intra-op threads, where LibTorch 1.13's CPU
+/// bernoulli_ draws one element at a time on one thread (without MKL it was the largest single cost of a bf16
+/// training step: docs/performance.md). The key is one draw from LibTorch's default CPU generator, so masks follow
+/// torch::manual_seed and a checkpoint's RNG state exactly, and do not depend on the thread count.
+STAGEHAND_API torch::Tensor dropout(const torch::Tensor& x, double p, bool training);
+
+/// Uniform float32 samples in [0, 1) (24 random bits each), a CPU tensor of `sizes`, filled on all intra-op threads
+/// from the same counter-based generator as dropout, keyed by one draw from `generator` (LibTorch's default CPU
+/// generator when none is given). For large draws such as ELECTRA's Gumbel noise over the vocabulary.
+STAGEHAND_API torch::Tensor uniform(at::IntArrayRef sizes, c10::optional<at::Generator> generator = c10::nullopt);
 
 /// y = x W^T + b. `weight` (out, in) is left uninitialised for the owner to fill; `bias` (out) starts at zero.
 class DenseImpl : public torch::nn::Module {

@@ -268,7 +268,7 @@ using Norm = nn::LayerNorm;
 using NormImpl = nn::LayerNormImpl;
 
 Tensor maybe_dropout(const Tensor& x, double p, bool training) {
-  return training && p > 0 ? at::dropout(x, p, true) : x;
+  return training && p > 0 ? stagehand::nn::dropout(x, p, true) : x;
 }
 
 // ---------------------------------------------------------------- BERT modules (Hugging Face's layout)

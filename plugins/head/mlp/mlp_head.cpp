@@ -150,7 +150,7 @@ class MlpHead : public Head {
     Tensor x = features.reshape({-1, cfg_.in_features});
     const bool train = is_training();
     for (size_t i = 0; i < dense_.size(); ++i) {
-      if (cfg_.dropout > 0) x = at::dropout(x, cfg_.dropout, train);
+      if (cfg_.dropout > 0) x = stagehand::nn::dropout(x, cfg_.dropout, train);
       x = dense_[i](x);
       if (i + 1 == dense_.size()) break;
       if (cfg_.batch_norm) x = norms_[i](x);

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include <stagehand/nn.h>
 #include <stagehand/model.h>
 #include <stagehand/plugin.h>
 #include <stagehand/util.h>
@@ -86,7 +87,7 @@ class ClassifierModel : public Model {
     if (batch.has("token_type_ids")) in.token_type_ids = batch.at("token_type_ids");
     EncoderOutput enc = encoder_->encode(in);
     Tensor pooled = encoder_->pool(enc, pooling_);
-    Tensor x = dropout_ > 0 ? at::dropout(pooled, dropout_, is_training()) : pooled;
+    Tensor x = dropout_ > 0 ? stagehand::nn::dropout(pooled, dropout_, is_training()) : pooled;
     Batch out;
     out.set("logits", head_->forward(x));
     out.set("pooled", pooled);

@@ -220,8 +220,7 @@ class ElectraModel : public Model {
     Tensor fake = ids.clone();
     {
       torch::NoGradGuard no_grad;
-      const auto cpu = torch::TensorOptions().dtype(torch::kFloat).device(torch::kCPU);
-      Tensor u = at::rand(logits.sizes(), gen, cpu).to(logits.device());
+      Tensor u = stagehand::nn::uniform(logits.sizes(), gen).to(logits.device());
       Tensor gumbel = -at::log(-at::log(u + 1e-9) + 1e-9);
       Tensor sample = (logits.detach().to(torch::kFloat) / temperature_ + gumbel).argmax(-1);
       fake.index_put_({selected}, sample.to(fake.dtype()));

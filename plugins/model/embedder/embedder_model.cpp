@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include <stagehand/nn.h>
 #include <stagehand/model.h>
 #include <stagehand/plugin.h>
 
@@ -77,7 +78,7 @@ class EmbedderModel : public Model {
     if (b.has("token_type_ids")) in.token_type_ids = b.at("token_type_ids");
     EncoderOutput enc = encoder_->encode(in);
     Tensor e = encoder_->pool(enc, pooling_);
-    if (dropout_ > 0 && is_training()) e = at::dropout(e, dropout_, true);
+    if (dropout_ > 0 && is_training()) e = stagehand::nn::dropout(e, dropout_, true);
     if (pooling_ == "facets") {
       out.set(prefix + "facets", e);
       // Training never sums here: Multi²SPE's loss entries each choose whether to sum (its README trains with

@@ -42,7 +42,7 @@ class ExtractiveQaModel : public Model {
     in.attention_mask = batch.at("attention_mask");
     if (batch.has("token_type_ids")) in.token_type_ids = batch.at("token_type_ids");
     Tensor x = encoder_->encode(in).last();
-    if (dropout_ > 0) x = at::dropout(x, dropout_, is_training());
+    if (dropout_ > 0) x = stagehand::nn::dropout(x, dropout_, is_training());
     Tensor scores = qa_outputs_(x);  // (B, T, 2)
     const Tensor pad = in.attention_mask.eq(0);
     const float neg_inf = -std::numeric_limits<float>::infinity();

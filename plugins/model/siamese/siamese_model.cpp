@@ -192,7 +192,7 @@ class SiameseModel : public Model {
   /// Encoder, pooler, dropout (training only), embedding layer.
   Tensor embed(const EncoderInput& in) {
     Tensor pooled = pool(encoder_->encode(in));
-    Tensor x = dropout_ > 0 ? at::dropout(pooled, dropout_, is_training()) : pooled;
+    Tensor x = dropout_ > 0 ? stagehand::nn::dropout(pooled, dropout_, is_training()) : pooled;
     return embedding_layer_ ? embedding_layer_(x) : x;
   }
 

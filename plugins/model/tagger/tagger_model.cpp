@@ -57,7 +57,7 @@ class TaggerModel : public Model {
     if (batch.has("token_type_ids")) in.token_type_ids = batch.at("token_type_ids");
     EncoderOutput enc = encoder_->encode(in);
     Tensor x = enc.last();
-    if (dropout_ > 0) x = at::dropout(x, dropout_, is_training());
+    if (dropout_ > 0) x = stagehand::nn::dropout(x, dropout_, is_training());
     Batch out;
     out.set("logits", classifier_(x));
     return out;

@@ -9,6 +9,7 @@
 #include <array>
 #include <limits>
 
+#include <stagehand/nn.h>
 #include <stagehand/util.h>
 
 namespace stagehand::probe {
@@ -75,7 +76,7 @@ std::vector<Tensor> Probes::layer_scores(size_t layer, const Tensor& h, const Te
   std::vector<Tensor> out;
   for (auto& head : heads_[layer]) {
     // Each head draws its own dropout mask, as each of the reference's probes is its own module.
-    Tensor x = F::dropout(h, F::DropoutFuncOptions().p(config_.dropout).training(train));
+    Tensor x = stagehand::nn::dropout(h, config_.dropout, train);
     Tensor s = head.linear(x);
     if (config_.task == Task::Span)
       s = s.squeeze(-1).masked_fill(mask.eq(0), -std::numeric_limits<float>::infinity());
