@@ -211,6 +211,23 @@ TEST_F(Transformer, MatchesHfReferenceFromSafetensors) {
   check_against_reference(*enc, stagehand::load_safetensors(kHfDir / "model.safetensors"), "safetensors");
 }
 
+// all_layers: false returns the last layer alone, the very tensor the full output ends with (the embedder and the
+// classifier ask for it: they pool the last layer, and inference then holds one layer's states, not all of them).
+TEST_F(Transformer, LastLayerOnlyIsTheLastOfAllLayers) {
+  auto enc = make("{type: transformer, preset: bert-tiny, vocab_size: 100, num_layers: 3}");
+  enc->eval();
+  torch::manual_seed(4);
+  stagehand::EncoderInput in{torch::randint(1, 100, {2, 9}), torch::ones({2, 9}, torch::kLong), {}};
+  in.attention_mask.narrow(1, 6, 3).select(0, 1).zero_();
+  auto all = enc->encode(in);
+  ASSERT_EQ(all.hidden_states.size(), 4u);
+  in.all_layers = false;
+  auto last = enc->encode(in);
+  ASSERT_EQ(last.hidden_states.size(), 1u);
+  EXPECT_TRUE(torch::equal(last.last(), all.last()));
+  EXPECT_TRUE(torch::equal(enc->pool(last, "mean"), enc->pool(all, "mean")));
+}
+
 // ------------------------------------------------------------------ safetensors
 
 class Safetensors : public ::testing::Test {

@@ -19,6 +19,10 @@ struct STAGEHAND_API EncoderInput {
   torch::Tensor input_ids;
   torch::Tensor attention_mask;
   torch::Tensor token_type_ids;  ///< may be undefined: all zeros
+  /// false: the caller needs only the last layer (it pools it), so the encoder may return hidden_states holding
+  /// the last layer's states alone and free each layer's output as soon as the next is computed (in inference,
+  /// B x T x H per layer less at the peak). Encoders that ignore it return every layer.
+  bool all_layers = true;
 };
 
 struct STAGEHAND_API EncoderOutput {

@@ -512,7 +512,7 @@ class TransformerEncoder : public Encoder {
     }
 
     if (facets_.num_facets > 1) return encode_with_facet_tokens(in);
-    return encode_ids(in.input_ids, in.attention_mask, in.token_type_ids);
+    return encode_ids(in.input_ids, in.attention_mask, in.token_type_ids, in.all_layers);
   }
 
   /// Multi²SPE's input: [CLS] f_1 .. f_{K-1} text... (facet tokens right after [CLS]; attention 1, segment 0).
@@ -536,17 +536,18 @@ class TransformerEncoder : public Encoder {
       const Tensor& y = in.token_type_ids;
       types = at::cat({y.narrow(1, 0, 1), at::zeros({b, extra}, y.options()), y.narrow(1, 1, t - 1)}, 1);
     }
-    return encode_ids(new_ids, mask, types);
+    return encode_ids(new_ids, mask, types, in.all_layers);
   }
 
-  EncoderOutput encode_ids(const Tensor& ids, const Tensor& attention_mask, const Tensor& token_type_ids) {
+  EncoderOutput encode_ids(const Tensor& ids, const Tensor& attention_mask, const Tensor& token_type_ids,
+                           bool all_layers) {
     const int64_t b = ids.size(0), t = ids.size(1);
     EncoderOutput out;
     out.attention_mask = attention_mask;
-    out.hidden_states.reserve(cfg_.num_layers + 1);
+    out.hidden_states.reserve(all_layers ? cfg_.num_layers + 1 : 1);
     Tensor h = embeddings_(ids, token_type_ids);
     if (project_) h = project_(h);
-    out.hidden_states.push_back(h);
+    if (all_layers) out.hidden_states.push_back(h);
     Tensor mask_bias;
     if (attention_mask.defined()) {
       // BERT's additive mask: (1 - mask) * -10000. In 16-bit types use half the type's lowest value: large
@@ -561,8 +562,9 @@ class TransformerEncoder : public Encoder {
       h = encoder_->blocks[i](h, mask_bias);
       auto f = block_facets_.find(static_cast<int64_t>(i));
       if (f != block_facets_.end()) h = f->second->forward(h, facets_.layers_alternate);
-      out.hidden_states.push_back(h);
+      if (all_layers) out.hidden_states.push_back(h);
     }
+    if (!all_layers) out.hidden_states.push_back(h);
     return out;
   }
 

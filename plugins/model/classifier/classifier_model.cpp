@@ -85,6 +85,7 @@ class ClassifierModel : public Model {
     in.input_ids = batch.at("input_ids");
     in.attention_mask = batch.at("attention_mask");
     if (batch.has("token_type_ids")) in.token_type_ids = batch.at("token_type_ids");
+    in.all_layers = false;  // pooling reads the last layer only
     EncoderOutput enc = encoder_->encode(in);
     Tensor pooled = encoder_->pool(enc, pooling_);
     Tensor x = dropout_ > 0 ? stagehand::nn::dropout(pooled, dropout_, is_training()) : pooled;

@@ -76,6 +76,7 @@ class EmbedderModel : public Model {
     in.input_ids = b.at("input_ids");
     if (b.has("attention_mask")) in.attention_mask = b.at("attention_mask");
     if (b.has("token_type_ids")) in.token_type_ids = b.at("token_type_ids");
+    in.all_layers = false;  // pooling reads the last layer only
     EncoderOutput enc = encoder_->encode(in);
     Tensor e = encoder_->pool(enc, pooling_);
     if (dropout_ > 0 && is_training()) e = stagehand::nn::dropout(e, dropout_, true);
