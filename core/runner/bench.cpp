@@ -22,7 +22,6 @@
 #include <set>
 
 #include <ATen/Parallel.h>
-#include <ATen/autocast_mode.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -33,6 +32,7 @@
 
 #include "stagehand/loader.h"
 #include "stagehand/model.h"
+#include "stagehand/nn.h"
 #include "stagehand/optim.h"
 #include "stagehand/pipeline.h"
 #include "stagehand/util.h"
@@ -40,27 +40,6 @@
 namespace stagehand {
 namespace {
 
-/// bf16 autocast for the forward pass and the loss (the weights and the optimizer stay fp32), as the train stage.
-class Autocast {
- public:
-  explicit Autocast(bool on) : on_(on) {
-    if (on_) {
-      at::autocast::set_cpu_enabled(true);
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    }
-  }
-  ~Autocast() {
-    if (on_) {
-      at::autocast::set_cpu_enabled(false);
-      at::autocast::clear_cache();
-    }
-  }
-  Autocast(const Autocast&) = delete;
-  Autocast& operator=(const Autocast&) = delete;
-
- private:
-  bool on_;
-};
 
 std::string encoder_spec(const BenchOptions& o) {
   return fmt::format("{{type: transformer, vocab_size: {}, hidden_size: {}, num_layers: {}, num_heads: {}, "
@@ -166,7 +145,7 @@ int cmd_bench(const BenchOptions& o, const std::vector<std::string>& extra_plugi
     Batch b = make_batch();
     if (!training) {
       c10::InferenceMode guard;
-      Autocast ac(bf16);
+      nn::Bf16Autocast ac(bf16);
       Batch out = model->forward(b);
       checksum += out.at("embeddings").to(torch::kFloat).sum().item<double>();
       return;
@@ -175,7 +154,7 @@ int cmd_bench(const BenchOptions& o, const std::vector<std::string>& extra_plugi
     std::map<std::string, torch::Tensor> parts;
     torch::Tensor l;
     {
-      Autocast ac(bf16);
+      nn::Bf16Autocast ac(bf16);
       Batch out = model->forward(b);
       l = loss->compute(out, b, parts);
     }

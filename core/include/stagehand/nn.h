@@ -6,6 +6,7 @@
 /// initialises `weight` itself. Parameter names are LibTorch's / Hugging Face's ("weight", "bias").
 #include <cstdint>
 
+#include <ATen/autocast_mode.h>
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
@@ -13,6 +14,31 @@
 #include "stagehand/export.h"
 
 namespace stagehand::nn {
+
+/// bf16 autocast on CPU for the forward pass and the loss while it lives (when `on`); weights, gradients and the
+/// optimizer stay fp32. Restores the previous state and clears autocast's cast cache when it ends.
+class Bf16Autocast {
+ public:
+  explicit Bf16Autocast(bool on) : on_(on) {
+    if (on_) {
+      prev_ = at::autocast::is_cpu_enabled();
+      at::autocast::set_cpu_enabled(true);
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    }
+  }
+  ~Bf16Autocast() {
+    if (on_) {
+      at::autocast::set_cpu_enabled(prev_);
+      at::autocast::clear_cache();
+    }
+  }
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+
+ private:
+  bool on_;
+  bool prev_ = false;
+};
 
 /// Inverted dropout: while `training` and p > 0, x * mask where mask is 1/(1-p) with probability 1-p and 0
 /// otherwise (in x's dtype), as at::dropout; else x itself. The mask comes from a counter-based generator

@@ -4,7 +4,6 @@
 // to named outputs, the loss reads them, evaluators judge them. The data order is a pure function of
 // (seed, epoch), so a checkpoint only needs the step number, the weights, the optimizer state and the RNG state
 // for a resumed run to end bit-identical to an uninterrupted one.
-#include <ATen/autocast_mode.h>
 #include <torch/types.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/serialize.h>
@@ -28,6 +27,7 @@
 #include <stagehand/distributed.h>
 #include <stagehand/engine.h>
 #include <stagehand/model.h>
+#include <stagehand/nn.h>
 #include <stagehand/optim.h>
 #include <stagehand/plugin.h>
 #include <stagehand/stage.h>
@@ -175,28 +175,6 @@ class Prefetcher {
   std::thread worker_;
 };
 
-/// bf16 autocast on CPU (fp32 master weights stay fp32).
-class AutocastGuard {
- public:
-  explicit AutocastGuard(bool on) : on_(on) {
-    if (on_) {
-      prev_ = at::autocast::is_cpu_enabled();
-      at::autocast::set_cpu_enabled(true);
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    }
-  }
-  ~AutocastGuard() {
-    if (on_) {
-      at::autocast::set_cpu_enabled(prev_);
-      at::autocast::clear_cache();
-    }
-  }
-
- private:
-  bool on_;
-  bool prev_ = false;
-};
-
 bool no_decay_name(const std::string& n) {
   auto ends = [&](const std::string& s) { return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0; };
   return ends(".bias") || ends("bias") || n.find("LayerNorm") != std::string::npos ||
@@ -336,7 +314,7 @@ void TrainStage::run(StageContext& ctx) {
     }
     if (!teacher) return;
     torch::NoGradGuard ng;
-    AutocastGuard ac(o.get<std::string>("precision") == "bf16");
+    nn::Bf16Autocast ac(o.get<std::string>("precision") == "bf16");
     b.set("teacher.logits", teacher->forward(b).at("logits").to(torch::kFloat32));
   };
   const std::function<void(Batch&)> prepare =
@@ -551,7 +529,7 @@ void TrainStage::run(StageContext& ctx) {
       torch::Tensor l;
       std::map<std::string, torch::Tensor> parts;
       {
-        AutocastGuard ac(bf16);
+        nn::Bf16Autocast ac(bf16);
         Batch out = model->forward(b);
         l = loss->compute(out, b, parts);
       }
