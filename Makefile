@@ -55,7 +55,7 @@ fuzz:
 # `make test-asan ASAN_TARGETS= ASAN_TESTS=.` builds and runs everything (over an hour on 2 cores; the SentencePiece
 # tests cannot pass there: the sanitizer runtime refuses the bridge's RTLD_DEEPBIND). Leaks are not reported:
 # LibTorch's and the plugins' process-lifetime registries would drown them.
-ASAN_TARGETS ?= core_test_config core_test_loader core_test_pipeline core_test_schema core_test_trials \
+ASAN_TARGETS ?= core_test_config core_test_loader core_test_nn core_test_pipeline core_test_schema core_test_trials \
   plugins_test_hf_checkpoint plugins_test_squad_format plugins_test_probe plugins_test_train_stage \
   plugins_test_transformer
 ASAN_TESTS ?= ^core_test_|^plugins_test_(hf_checkpoint|squad_format|probe|train_stage|transformer)\.
