@@ -110,7 +110,6 @@ double unpack_evaluated(const std::string& bytes, Batch& b, Batch& out) {
   return loss;
 }
 
-
 /// The evaluation loop of evaluate_split and evaluate_split_data_parallel. `sharded`: rank r runs batches r, r + N,
 /// ... and every rank takes every batch, gathered, in order.
 std::map<std::string, double> evaluate(Model& model, const Dataset& data, const std::string& split,
@@ -202,7 +201,6 @@ void record_skipped(StageContext& ctx, const Dataset& data) {
   ctx.info(fmt::format("the data skipped {} malformed record(s) (on_bad_record: skip); the count is in the record",
                        it->second));
 }
-
 
 ConfigNode saved_spec(const ConfigNode& architecture, const std::string& weights_file) {
   ConfigNode s = ConfigNode::map();
