@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the SQuAD 2.0 reader (read_squad: JSON structure, answer offsets in characters, whitespace
 // word split) and the official scoring's normalisation (normalize_answer, compute_exact, compute_f1) on what it
-// reads. Any input must give examples or a stagehand::Error; F1 and exact match must stay in [0, 1].
+// reads. Any input must give examples or a stagehand::Error; F1 and exact match must stay in [0, 1]; skipping
+// malformed entries must agree with the strict reader wherever that one succeeds.
 #include <unistd.h>
 
 #include <cstddef>
@@ -18,12 +19,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::ofstream out(file, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }
+  // With on_bad_record: skip the reader must agree with the strict one wherever that one succeeds (nothing
+  // skipped, the same questions), and may only fail where the file as a whole is unusable.
   std::vector<stagehand::squad::Example> examples;
+  stagehand::squad::ReadReport report;
+  bool lenient_ok = true;
   try {
-    examples = stagehand::squad::read_squad(file);
+    examples = stagehand::squad::read_squad(file, /*skip_bad=*/true, &report);
   } catch (const stagehand::Error&) {
-    return 0;
+    lenient_ok = false;
   }
+  try {
+    auto strict = stagehand::squad::read_squad(file);
+    if (!lenient_ok || report.skipped != 0 || strict.size() != examples.size()) __builtin_trap();
+  } catch (const stagehand::Error&) {
+    if (lenient_ok && report.skipped == 0) __builtin_trap();  // strict failed on something skipping did not see
+  }
+  if (!lenient_ok) return 0;
   for (const auto& e : examples) {
     if (e.start_word > e.end_word || e.end_word >= static_cast<int32_t>(e.doc_words.size())) {
       if (!(e.start_word == -1 && e.end_word == -1) && e.answer_found) __builtin_trap();

@@ -3,7 +3,8 @@
 // CoNLL/BioBERT, SQuAD, plain-text corpora), text that is not UTF-8, empty data, labels at evaluation that training
 // never saw, malformed pipelines (YAML, types, unknown kinds, missing files) and a plugin that throws during
 // registration. Each must end with exactly one error line saying where (file:line), what, and how to fix it, and a
-// non-zero exit; `on_bad_record: skip` counts what it skipped in the record; and a stage that fails on bad input
+// non-zero exit; `on_bad_record: skip` (text classification, sentence pairs, token classification, SQuAD) counts
+// what it skipped in the record; and a stage that fails on bad input
 // loses nothing that earlier stages wrote (the fixed pipeline reuses them).
 #include "core/helpers.h"
 #include <fmt/format.h>
@@ -170,6 +171,56 @@ TEST(BadInput, TokenFilesCorporaAndSquadNameFileAndLine) {
     SCOPED_TRACE(c.name);
     write_text(dir.path() / "p.yaml", pipeline(c.stage));
     expect_one_clear_error(runner("p.yaml --runs-dir runs", dir.path()), c.expected);
+  }
+}
+
+TEST(BadInput, TokenFilesAndSquadEntriesCanBeSkippedAndCounted) {
+  TempFolder dir;
+  // One good sentence, one with a line that has no tab.
+  write_text(dir.path() / "ner.tsv", "Aspirin\tB-Chemical\nhelps\tO\n\nThe\tO\ncells O\n");
+  // Two good questions and one whose answer lies outside its context.
+  write_text(dir.path() / "squad.json", R"({"version": "v2.0", "data": [{"title": "t", "paragraphs": [
+      {"context": "Aspirin helps.", "qas": [
+        {"id": "a", "question": "What helps?", "answers": [{"text": "Aspirin", "answer_start": 0}]},
+        {"id": "b", "question": "What hurts?", "answers": [{"text": "helps", "answer_start": 80}]},
+        {"id": "c", "question": "Who?", "answers": [], "is_impossible": true}]}]}]})");
+  const std::string tok = fmt::format("{{type: wordpiece, vocab: {}}}", kVocab);
+  const std::string enc = "{type: transformer, vocab_size: 30522, hidden_size: 16, num_layers: 1, num_heads: 2, "
+                          "intermediate_size: 32, max_positions: 64}";
+  auto pipeline = [&](const std::string& data, const std::string& model) {
+    const char* loss = model.find("extractive_qa") != std::string::npos ? "span" : "cross_entropy";
+    return fmt::format("name: skip\nseed: 1\nthreads: {{intra_op: 1, blas: 1}}\nstages:\n  s:\n    kind: train\n"
+                       "    data: {}\n    model: {}\n    loss: {{type: {}}}\n    steps: 1\n",
+                       data, model, loss);
+  };
+  struct Case {
+    const char* name;
+    std::string data, model;
+    std::vector<std::string> expected;
+    std::string skipped_line;
+  };
+  const std::vector<Case> cases = {
+      {"BioBERT NER", fmt::format("{{type: token_classification, train: ner.tsv, tokenizer: {}@EXTRA@}}", tok),
+       fmt::format("{{type: tagger, encoder: {}}}", enc),
+       {"ner.tsv:5: found 'cells O' with no tab", "or set on_bad_record: skip to leave its sentence out"},
+       "skipped 1 sentence(s) with a malformed line"},
+      {"SQuAD", fmt::format("{{type: squad, train: squad.json, max_seq_length: 32, doc_stride: 8, tokenizer: {}@EXTRA@}}", tok),
+       fmt::format("{{type: extractive_qa, encoder: {}}}", enc),
+       {"squad.json: data[0].paragraphs[0].qas[1].answers[0] (question 'b'): answer_start 80",
+        "or set on_bad_record: skip to leave the entry out"},
+       "skipped 1 malformed entry"},
+  };
+  auto with = [](std::string data, const std::string& extra) { return data.replace(data.find("@EXTRA@"), 7, extra); };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    write_text(dir.path() / "p.yaml", pipeline(with(c.data, ""), c.model));
+    expect_one_clear_error(runner("p.yaml --runs-dir runs", dir.path()), c.expected);
+    write_text(dir.path() / "p.yaml", pipeline(with(c.data, ", on_bad_record: skip"), c.model));
+    CommandResult r = runner("p.yaml --runs-dir runs", dir.path());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find(c.skipped_line), std::string::npos) << r.output;
+    const std::string record = read_text(dir.path() / "runs" / "skip" / "latest" / "record.yaml");
+    EXPECT_NE(record.find("skipped_records: 1"), std::string::npos) << record;
   }
 }
 

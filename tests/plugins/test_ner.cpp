@@ -416,6 +416,44 @@ TEST(TokenClassification, ErrorsNameFileAndLine) {
   EXPECT_NE(e.find("no 'train' file to learn the labels from"), std::string::npos) << e;
 }
 
+TEST(TokenClassification, SkippingLeavesOutSentencesWithAMalformedLine) {
+  TempFolder dir;
+  // Sentences: 1 good (lines 1-2), 2 with a line without a tab (4-6), 3 with a line that is not UTF-8 (8-9), 4 with
+  // a label that is not a tag (11-12), 5 good (14). Several problems in one sentence count it once (2: two bad).
+  write_text(dir / "train.tsv",
+             "Aspirin\tB-Chem\nhelps\tO\n\nThe\tO\ncells O\nran no tab\n\ncaf\xc3\tO\nok\tO\n\nx\tO\ny\tPER\n\n"
+             "mice\tO\n");
+  const std::string train = "train: " + (dir / "train.tsv").string();
+  std::string e = dataset_error(train);
+  EXPECT_NE(e.find("train.tsv:5: found 'cells O' with no tab"), std::string::npos) << e;
+  EXPECT_NE(e.find("or set on_bad_record: skip to leave its sentence out"), std::string::npos) << e;
+
+  auto d = dataset(train + ", on_bad_record: skip");
+  ASSERT_EQ(d->size("train"), 2);
+  EXPECT_EQ(d->hints()["skipped_records"], 3);
+  EXPECT_EQ(d->labels(), (std::vector<std::string>{"O", "B-Chem"}));
+  // What is left is sentences 1 and 5, whole: [CLS] aspirin helps [SEP] and [CLS] mice [SEP].
+  EXPECT_EQ(values(d->batch("train", {0}).at("word_labels")), (std::vector<int64_t>{1, 0}));
+  EXPECT_EQ(values(d->batch("train", {1}).at("input_ids")), (std::vector<int64_t>{kCls, 12328, kSep}));
+  // Every split counts into the one figure.
+  EXPECT_EQ(dataset(train + ", on_bad_record: skip, validation: " + (dir / "train.tsv").string())
+                ->hints()["skipped_records"],
+            6);
+  // A clean file skips nothing; a file of nothing but malformed sentences is still an error, saying why.
+  write_text(dir / "clean.tsv", "x\tO\n");
+  EXPECT_EQ(dataset("on_bad_record: skip, train: " + (dir / "clean.tsv").string())->hints()["skipped_records"], 0);
+  write_text(dir / "all_bad.tsv", "x O\n\ny\tPER\n");
+  e = dataset_error("on_bad_record: skip, train: " + (dir / "all_bad.tsv").string());
+  EXPECT_NE(e.find("all_bad.tsv:1: the train file holds no sentence but the 2 malformed one(s) on_bad_record: skip "
+                   "left out"),
+            std::string::npos)
+      << e;
+  // A label training never saw is not malformed: skipping does not hide it.
+  write_text(dir / "devel.tsv", "x\tB-Gene\n");
+  e = dataset_error(train + ", on_bad_record: skip, validation: " + (dir / "devel.tsv").string());
+  EXPECT_NE(e.find("devel.tsv:1: label 'B-Gene'"), std::string::npos) << e;
+}
+
 TEST(TokenClassification, ShippedBrownProperNouns) {
   const fs::path data = fs::path(STAGEHAND_SOURCE_DIR) / "data" / "ner" / "brown_np";
   auto d = dataset(fmt::format("train: {}, validation: {}, test: {}", (data / "train.tsv").string(),

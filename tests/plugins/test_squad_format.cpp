@@ -158,6 +158,49 @@ TEST(SquadReader, MalformedInputIsNamed) {
             std::string::npos);
 }
 
+TEST(SquadReader, SkippingLeavesOutMalformedEntriesAndCountsThem) {
+  TempFolder tmp;
+  // Article 0: a good question, one without "question", one whose answer lies outside the context, a repeat of the
+  // first id, and a good impossible one. Article 1: a paragraph without "context" (its two questions go with it),
+  // then a good paragraph. Article 2: no "paragraphs".
+  write_text(tmp / "s.json", R"({"version": "v2.0", "data": [
+    {"title": "A", "paragraphs": [{"context": "a b c", "qas": [
+      {"id": "ok1", "question": "q", "answers": [{"text": "b", "answer_start": 2}]},
+      {"id": "noq", "answers": []},
+      {"id": "far", "question": "q", "answers": [{"text": "b", "answer_start": 9}]},
+      {"id": "ok1", "question": "again", "answers": [], "is_impossible": true},
+      {"id": "ok2", "question": "q", "answers": [], "is_impossible": true}]}]},
+    {"title": "B", "paragraphs": [
+      {"qas": [{"id": "lost1", "question": "q", "answers": []}, {"id": "lost2", "question": "q", "answers": []}]},
+      {"context": "x y", "qas": [{"id": "ok3", "question": "q", "answers": [{"text": "y", "answer_start": 2}]}]}]},
+    {"title": "C"}]})");
+  // Strict: the first malformed entry is named, with the way out.
+  const std::string m = sh_test::error_of([&] { squad::read_squad(tmp / "s.json"); });
+  EXPECT_NE(m.find("data[0].paragraphs[0].qas[1] (question 'noq') has no \"question\""), std::string::npos) << m;
+  EXPECT_NE(m.find("or set on_bad_record: skip to leave the entry out"), std::string::npos) << m;
+  EXPECT_EQ(m.find("skip to leave the entry out; or set"), std::string::npos) << "the hint is given once: " << m;
+
+  squad::ReadReport report;
+  auto ex = squad::read_squad(tmp / "s.json", /*skip_bad=*/true, &report);
+  std::vector<std::string> ids;
+  for (const auto& e : ex) ids.push_back(e.qid);
+  EXPECT_EQ(ids, (std::vector<std::string>{"ok1", "ok2", "ok3"}));
+  // noq, far, the repeated ok1, the paragraph without context, the article without paragraphs.
+  EXPECT_EQ(report.skipped, 5);
+  EXPECT_NE(report.first.find("(question 'noq') has no \"question\""), std::string::npos) << report.first;
+  EXPECT_EQ(ex[0].start_word, 1);
+  EXPECT_EQ(ex[2].start_word, 1);
+  EXPECT_EQ(ex[2].doc_words, (std::vector<std::string>{"x", "y"}));
+
+  // What no skipping can mend stays an error: a file that is not JSON, or has no "data".
+  write_text(tmp / "bad.json", "{\"data\": [");
+  EXPECT_NE(sh_test::error_of([&] { squad::read_squad(tmp / "bad.json", true); }).find("not valid JSON"),
+            std::string::npos);
+  write_text(tmp / "bad.json", "{\"version\": 2}");
+  EXPECT_NE(sh_test::error_of([&] { squad::read_squad(tmp / "bad.json", true); }).find("has no \"data\""),
+            std::string::npos);
+}
+
 TEST(SquadFeatures, DocStrideWindowsOnALongContext) {
   // 60 words "1" .. "60", one token each; question "who?" = 2 tokens. max_seq_length 24 leaves 24 - 2 - 3 = 19
   // context tokens a window; doc_stride 8: windows start at 0, 8, ..., 48 (the first to reach token 59).

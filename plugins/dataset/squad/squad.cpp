@@ -91,7 +91,34 @@ const json& field(const json& obj, const char* key, json::value_t type, const st
 
 }  // namespace
 
-std::vector<Example> read_squad(const std::filesystem::path& file) {
+namespace {
+
+// A malformed entry already turned into the error that names it (with the hint to skip), passing outer entries.
+class Malformed : public Error {
+ public:
+  using Error::Error;
+};
+
+// Runs `read` on one entry (an article, a paragraph or a question): what it finds malformed is an error, or, when
+// skipping, the entry is left out and counted.
+template <class F>
+void entry(F&& read, bool skip_bad, ReadReport& report) {
+  try {
+    read();
+  } catch (const Malformed&) {
+    throw;
+  } catch (const Error& e) {
+    if (!skip_bad) throw Malformed(fmt::format("{}; or set on_bad_record: skip to leave the entry out", e.what()));
+    if (report.skipped++ == 0) report.first = e.what();
+  }
+}
+
+}  // namespace
+
+std::vector<Example> read_squad(const std::filesystem::path& file, bool skip_bad, ReadReport* report) {
+  ReadReport local;
+  ReadReport& rep = report ? *report : local;
+  rep = {};
   SH_CHECK(std::filesystem::is_regular_file(file), "squad: {} does not exist (or is not a file); expected a SQuAD JSON "
            "file such as train-v2.0.json", file.string());
   json root;
@@ -105,13 +132,13 @@ std::vector<Example> read_squad(const std::filesystem::path& file) {
   const json& data = field(root, "data", json::value_t::array, "the top level", file);
   std::vector<Example> out;
   std::set<std::string> seen;
-  for (size_t a = 0; a < data.size(); ++a) {
+  for (size_t a = 0; a < data.size(); ++a) entry([&] {
     const std::string at_a = fmt::format("data[{}]", a);
     SH_CHECK(data[a].is_object(), "{}: {} is a {}, expected an object", file.string(), at_a, data[a].type_name());
     std::string title;
     if (data[a].contains("title") && data[a]["title"].is_string()) title = data[a]["title"].get<std::string>();
     const json& paragraphs = field(data[a], "paragraphs", json::value_t::array, at_a, file);
-    for (size_t p = 0; p < paragraphs.size(); ++p) {
+    for (size_t p = 0; p < paragraphs.size(); ++p) entry([&] {
       const std::string at_p = fmt::format("{}.paragraphs[{}]", at_a, p);
       SH_CHECK(paragraphs[p].is_object(), "{}: {} is a {}, expected an object", file.string(), at_p,
                paragraphs[p].type_name());
@@ -132,13 +159,13 @@ std::vector<Example> read_squad(const std::filesystem::path& file) {
         cp_word.push_back(static_cast<int32_t>(words.size()) - 1);
       }
       const json& qas = field(paragraphs[p], "qas", json::value_t::array, at_p, file);
-      for (size_t q = 0; q < qas.size(); ++q) {
+      for (size_t q = 0; q < qas.size(); ++q) entry([&] {
         const std::string at_q = fmt::format("{}.qas[{}]", at_p, q);
         SH_CHECK(qas[q].is_object(), "{}: {} is a {}, expected an object", file.string(), at_q, qas[q].type_name());
         Example ex;
         ex.qid = field(qas[q], "id", json::value_t::string, at_q, file).get<std::string>();
-        SH_CHECK(seen.insert(ex.qid).second, "{}: {}: question id '{}' appears twice; ids must be unique",
-                 file.string(), at_q, ex.qid);
+        SH_CHECK(!seen.count(ex.qid), "{}: {}: question id '{}' appears twice; ids must be unique", file.string(),
+                 at_q, ex.qid);
         ex.question = field(qas[q], "question", json::value_t::string, at_q, file, ex.qid).get<std::string>();
         if (qas[q].contains("is_impossible")) {
           SH_CHECK(qas[q]["is_impossible"].is_boolean(), "{}: {}.is_impossible (question '{}') is a {}, expected true "
@@ -151,6 +178,8 @@ std::vector<Example> read_squad(const std::filesystem::path& file) {
         const json& answers = field(qas[q], "answers", json::value_t::array, at_q, file, ex.qid);
         for (size_t k = 0; k < answers.size(); ++k) {
           const std::string at_k = fmt::format("{}.answers[{}]", at_q, k);
+          SH_CHECK(answers[k].is_object(), "{}: {} (question '{}') is a {}, expected an object", file.string(), at_k,
+                   ex.qid, answers[k].type_name());
           Answer ans;
           ans.text = field(answers[k], "text", json::value_t::string, at_k, file, ex.qid).get<std::string>();
           ans.start_char = field(answers[k], "answer_start", json::value_t::number_integer, at_k, file, ex.qid)
@@ -180,10 +209,11 @@ std::vector<Example> read_squad(const std::filesystem::path& file) {
           ex.answer_found = ex.start_word >= 0 && !cleaned.empty() &&
                             actual.find(join(cleaned, 0, cleaned.size() - 1)) != std::string::npos;
         }
+        seen.insert(ex.qid);
         out.push_back(std::move(ex));
-      }
-    }
-  }
+      }, skip_bad, rep);
+    }, skip_bad, rep);
+  }, skip_bad, rep);
   return out;
 }
 

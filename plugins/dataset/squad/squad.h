@@ -54,8 +54,19 @@ struct Splits {
   std::map<std::string, std::vector<Feature>> features;
 };
 
-/// Reads a SQuAD 2.0 (or 1.1) JSON file; errors name the file, the JSON path and the question id.
-std::vector<Example> read_squad(const std::filesystem::path& file);
+/// Entries read_squad left out with `skip_bad`: how many, and the problem of the first.
+struct ReadReport {
+  int64_t skipped = 0;
+  std::string first;
+};
+
+/// Reads a SQuAD 2.0 (or 1.1) JSON file; errors name the file, the JSON path and the question id. A file that is
+/// not JSON, or has no "data" array, is always an error. A malformed entry (a question with a missing or mistyped
+/// field, an answer outside its context, an answerable question without answers, a repeated id; a paragraph
+/// without "context" or "qas"; an article without "paragraphs") is an error too, or, with `skip_bad`, left out
+/// with everything under it and counted in `report`.
+std::vector<Example> read_squad(const std::filesystem::path& file, bool skip_bad = false,
+                                ReadReport* report = nullptr);
 
 /// Features of every example; with `training`, examples whose answer was not found give none (counted in
 /// `skipped` when given).

@@ -4,7 +4,9 @@
 // 384, doc_stride 128, max_query_length 64; `[CLS] question [SEP] window [SEP]`; unanswerable questions and answers
 // outside a window point at [CLS]. The train split is featurized for training (examples whose answer text is not
 // at its answer_start are left out, as Hugging Face does, and counted); the other splits keep every question, and
-// their features carry answer positions too, so a validation loss exists.
+// their features carry answer positions too, so a validation loss exists. A malformed entry fails naming the file and
+// its JSON path (data[a].paragraphs[p].qas[q]: SQuAD files are one line of JSON, so a line number would not locate
+// it), or with on_bad_record: skip is left out and counted (hint skipped_records, in the stage's record).
 //
 // batch(split, indices) indexes features:
 //   input_ids, attention_mask, token_type_ids  (B, T) int64, padded to the batch's longest feature
@@ -41,11 +43,25 @@ class SquadDataset : public Dataset {
     fo.max_seq_length = o.get<int64_t>("max_seq_length");
     fo.doc_stride = o.get<int64_t>("doc_stride");
     fo.max_query_length = o.get<int64_t>("max_query_length");
+    const bool skip_bad = o.get<std::string>("on_bad_record") == "skip";
+    int64_t skipped_records = 0;
     for (const char* split : {"train", "validation", "test"}) {
       if (!o.has(split)) continue;
       const auto file = o.path(split);
-      auto examples = squad::read_squad(file);
-      SH_CHECK(!examples.empty(), "{}: {} has no questions; split '{}' would be empty", kOwner, file.string(), split);
+      squad::ReadReport report;
+      auto examples = squad::read_squad(file, skip_bad, &report);
+      SH_CHECK(!examples.empty(), "{}: {} has no questions{}; split '{}' would be empty", kOwner, file.string(),
+               report.skipped > 0 ? fmt::format(" but the {} malformed entries on_bad_record: skip left out",
+                                                report.skipped)
+                                  : "",
+               split);
+      if (report.skipped > 0) {
+        // Components have no logger of their own; stderr is where the run log's console lines go too.
+        std::cerr << fmt::format("{}: {} '{}': skipped {} malformed entr{} (on_bad_record: skip); the first: {}\n",
+                                 kOwner, split, file.filename().string(), report.skipped,
+                                 report.skipped == 1 ? "y" : "ies", report.first);
+        skipped_records += report.skipped;
+      }
       int64_t skipped = 0;
       auto features = squad::featurize(examples, *tok, fo, std::string(split) == "train", &skipped);
       int64_t answerable = 0;
@@ -59,7 +75,7 @@ class SquadDataset : public Dataset {
       order_.push_back(split);
     }
     SH_CHECK(!order_.empty(), "{}: no file given; set train, validation and/or test to SQuAD JSON files", kOwner);
-    hints_ = {{"vocab_size", tok->vocab_size()}, {"pad_id", pad_id_}};
+    hints_ = {{"vocab_size", tok->vocab_size()}, {"pad_id", pad_id_}, {"skipped_records", skipped_records}};
   }
 
   std::vector<std::string> splits() const override { return order_; }
@@ -154,7 +170,11 @@ STAGEHAND_PLUGIN(registrar) {
               .opt("doc_stride", int64_t{128}, "context tokens between the starts of consecutive windows")
               .min(1)
               .opt("max_query_length", int64_t{64}, "question tokens kept (the rest cut)")
-              .min(1),
+              .min(1)
+              .choice("on_bad_record", "fail", {"fail", "skip"},
+                      "a malformed question (or paragraph, or article): fail naming its JSON path, or leave it out "
+                      "with everything under it (counted in hint skipped_records); a file that is not JSON always "
+                      "fails"),
           [](const stagehand::Options& o, const stagehand::BuildContext& ctx) {
             return std::make_shared<stagehand::SquadDataset>(o, ctx);
           })

@@ -21,6 +21,10 @@
 // With scheme: none the labels are plain word classes (part of speech: data/pos/brown_universal), used as written:
 // no tag parsing, no conversion, no "O" required; the set is the train file's labels sorted, or `labels`.
 // A label the set does not hold, in any split, is an error naming file:line.
+// Malformed lines (not UTF-8, no tab or too many, an empty word or label, too few columns, a label that is not a
+// tag) are errors naming file:line; with on_bad_record: skip, the sentence holding one is left out instead and
+// counted (hint skipped_records, which train/evaluate/predict stages put in the record). A label the train file
+// never had is not malformed: it stays an error.
 //
 // Examples: [CLS] pieces of word 1 ... pieces of word n [SEP]. Each word is tokenized on its own, without special
 // tokens; a word the tokenizer turns into nothing (e.g. only characters the normalizer removes) becomes the unk
@@ -113,8 +117,26 @@ Format format_of(const ReadSettings& s, const fs::path& file) {
   return ext == ".conll" ? Format::Conll : Format::BioBert;
 }
 
-// Every sentence of one file, labels as written.
-std::vector<Sentence> read_sentences(const ReadSettings& s, const fs::path& file) {
+// Sentences left out under `on_bad_record: skip`: how many, and where the first was and why.
+struct Skipped {
+  bool enabled = false;
+  int64_t count = 0;
+  std::string first;
+};
+
+// A malformed line (or label) of the sentence that holds it: an error naming file:line, or, with
+// `on_bad_record: skip`, the first such problem is kept and the caller drops the whole sentence (the record a
+// tagger trains on; a sentence with a word missing would teach wrong labels for its neighbours).
+void bad_line(Skipped& skipped, const std::string& problem, bool& sentence_bad) {
+  if (!skipped.enabled)
+    throw Error(fmt::format("{}; or set on_bad_record: skip to leave its sentence out", problem));
+  if (skipped.first.empty()) skipped.first = problem;
+  sentence_bad = true;
+}
+
+// Every sentence of one file, labels as written; sentences with a malformed line are dropped and counted when
+// skipping.
+std::vector<Sentence> read_sentences(const ReadSettings& s, const fs::path& file, Skipped& skipped) {
   const Format format = format_of(s, file);
   std::string data;
   // An ifstream opens a folder without complaint and reads nothing from it, which would pass for an empty file.
@@ -129,9 +151,18 @@ std::vector<Sentence> read_sentences(const ReadSettings& s, const fs::path& file
   if (data.rfind("\xEF\xBB\xBF", 0) == 0) data.erase(0, 3);  // a UTF-8 byte order mark is not a word
   std::vector<Sentence> out;
   Sentence current;
+  bool current_bad = false;
   int line_no = 0;
   size_t pos = 0;
   auto where = [&]() { return fmt::format("{}:{}", file.string(), line_no); };
+  auto end_sentence = [&]() {
+    if (current_bad)
+      ++skipped.count;
+    else if (!current.empty())
+      out.push_back(std::move(current));
+    current.clear();
+    current_bad = false;
+  };
   while (pos < data.size()) {
     size_t end = data.find('\n', pos);
     if (end == std::string::npos) end = data.size();
@@ -139,33 +170,51 @@ std::vector<Sentence> read_sentences(const ReadSettings& s, const fs::path& file
     pos = end + 1;
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (std::string p = utf8_problem(line); !p.empty()) throw Error(fmt::format("{}: the line is {}", where(), p));
+    if (std::string p = utf8_problem(line); !p.empty()) {
+      bad_line(skipped, fmt::format("{}: the line is {}", where(), p), current_bad);
+      continue;
+    }
     if (trim(line).empty()) {
-      if (!current.empty()) out.push_back(std::move(current));
-      current.clear();
+      end_sentence();
       continue;
     }
     Word w;
     w.line = line_no;
     if (format == Format::BioBert) {
       auto fields = split_on(line, '\t');
-      if (fields.size() == 1)
-        throw Error(fmt::format("{}: found '{}' with no tab; expected word<TAB>label (BioBERT NER format), or set "
-                                "format: conll for whitespace-separated columns",
-                                where(), excerpt(line)));
-      if (fields.size() > 2)
-        throw Error(fmt::format("{}: found {} tab-separated fields in '{}'; expected word<TAB>label (BioBERT NER "
-                                "format), or set format: conll with word_column and label_column for more columns",
-                                where(), fields.size(), excerpt(line)));
+      if (fields.size() == 1) {
+        bad_line(skipped,
+                 fmt::format("{}: found '{}' with no tab; expected word<TAB>label (BioBERT NER format), or set "
+                             "format: conll for whitespace-separated columns",
+                             where(), excerpt(line)),
+                 current_bad);
+        continue;
+      }
+      if (fields.size() > 2) {
+        bad_line(skipped,
+                 fmt::format("{}: found {} tab-separated fields in '{}'; expected word<TAB>label (BioBERT NER "
+                             "format), or set format: conll with word_column and label_column for more columns",
+                             where(), fields.size(), excerpt(line)),
+                 current_bad);
+        continue;
+      }
       w.text = std::string(trim(fields[0]));
       w.label = std::string(trim(fields[1]));
       if (w.text == "-DOCSTART-") continue;
-      if (w.text.empty())
-        throw Error(fmt::format("{}: empty word in '{}'; expected word<TAB>label with a non-blank word", where(),
-                                excerpt(line)));
-      if (w.label.empty())
-        throw Error(fmt::format("{}: empty label in '{}'; expected word<TAB>label with a tag such as O or B-X",
-                                where(), excerpt(line)));
+      if (w.text.empty()) {
+        bad_line(skipped,
+                 fmt::format("{}: empty word in '{}'; expected word<TAB>label with a non-blank word", where(),
+                             excerpt(line)),
+                 current_bad);
+        continue;
+      }
+      if (w.label.empty()) {
+        bad_line(skipped,
+                 fmt::format("{}: empty label in '{}'; expected word<TAB>label with a tag such as O or B-X", where(),
+                             excerpt(line)),
+                 current_bad);
+        continue;
+      }
     } else {
       auto cols = split_whitespace(line);
       const int64_t n = static_cast<int64_t>(cols.size());
@@ -174,33 +223,48 @@ std::vector<Sentence> read_sentences(const ReadSettings& s, const fs::path& file
       const int64_t lc = s.label_column < 0 ? n + s.label_column : s.label_column;
       const int64_t need = std::max(s.word_column < 0 ? -s.word_column : s.word_column + 1,
                                     s.label_column < 0 ? -s.label_column : s.label_column + 1);
-      if (wc < 0 || wc >= n || lc < 0 || lc >= n || (wc == lc))
-        throw Error(fmt::format("{}: found {} column(s) in '{}'; expected at least {} whitespace-separated columns "
-                                "(word_column {}, label_column {}, distinct)",
-                                where(), n, excerpt(line), std::max<int64_t>(need, 2), s.word_column,
-                                s.label_column));
+      if (wc < 0 || wc >= n || lc < 0 || lc >= n || (wc == lc)) {
+        bad_line(skipped,
+                 fmt::format("{}: found {} column(s) in '{}'; expected at least {} whitespace-separated columns "
+                             "(word_column {}, label_column {}, distinct)",
+                             where(), n, excerpt(line), std::max<int64_t>(need, 2), s.word_column, s.label_column),
+                 current_bad);
+        continue;
+      }
       w.text = std::string(cols[static_cast<size_t>(wc)]);
       w.label = std::string(cols[static_cast<size_t>(lc)]);
     }
     current.push_back(std::move(w));
   }
-  if (!current.empty()) out.push_back(std::move(current));
+  end_sentence();
   return out;
 }
 
-// Rewrites the labels of every sentence in `scheme` (see the header). Labels that are not tags are errors.
-void convert(std::vector<Sentence>& sentences, const fs::path& file, ner::Scheme scheme) {
+// Rewrites the labels of every sentence in `scheme` (see the header). Labels that are not tags are errors, or,
+// when skipping, drop their sentence.
+void convert(std::vector<Sentence>& sentences, const fs::path& file, ner::Scheme scheme, Skipped& skipped) {
   std::vector<ner::Tag> tags;
+  std::vector<Sentence> kept;
+  kept.reserve(sentences.size());
   for (auto& sentence : sentences) {
     tags.resize(sentence.size());
-    for (size_t i = 0; i < sentence.size(); ++i)
+    bool bad = false;
+    for (size_t i = 0; i < sentence.size() && !bad; ++i)
       if (!ner::parse_tag(sentence[i].label, tags[i]))
-        throw Error(fmt::format("{}:{}: label '{}' is not a chunk tag; expected O, B-<type>, I-<type> (BIO), E-<type> "
-                                "or S-<type> (BIOES), or untyped B, I, E, S",
-                                file.string(), sentence[i].line, excerpt(sentence[i].label)));
+        bad_line(skipped,
+                 fmt::format("{}:{}: label '{}' is not a chunk tag; expected O, B-<type>, I-<type> (BIO), E-<type> "
+                             "or S-<type> (BIOES), or untyped B, I, E, S",
+                             file.string(), sentence[i].line, excerpt(sentence[i].label)),
+                 bad);
+    if (bad) {
+      ++skipped.count;
+      continue;
+    }
     auto labels = ner::encode_chunks(ner::chunks_of(tags), static_cast<int64_t>(sentence.size()), scheme);
     for (size_t i = 0; i < sentence.size(); ++i) sentence[i].label = std::move(labels[i]);
+    kept.push_back(std::move(sentence));
   }
+  sentences = std::move(kept);
 }
 
 // Tokenized examples of one split. Example i: tokens [tok_offsets[i], tok_offsets[i+1]) of ids/token_labels,
@@ -272,14 +336,21 @@ class TokenClassification : public Dataset {
     }
 
     std::vector<std::vector<Sentence>> sentences;
+    Skipped skipped;
+    skipped.enabled = o.get<std::string>("on_bad_record") == "skip";
     for (const auto& [split, file] : files) {
-      sentences.push_back(read_sentences(rs, file));
+      const int64_t skipped_before = skipped.count;
+      sentences.push_back(read_sentences(rs, file, skipped));
+      if (!plain) convert(sentences.back(), file, scheme, skipped);
+      const int64_t skipped_here = skipped.count - skipped_before;
       SH_CHECK(!sentences.back().empty(),
-               "{}:1: the {} file holds no sentence; expected lines of word<TAB>label (or columns with format: "
+               "{}:1: the {} file holds no sentence{}; expected lines of word<TAB>label (or columns with format: "
                "conll), a blank line between sentences",
-               file.string(), split);
-      if (!plain) convert(sentences.back(), file, scheme);
+               file.string(), split,
+               skipped_here > 0 ? fmt::format(" but the {} malformed one(s) on_bad_record: skip left out", skipped_here)
+                                : "");
     }
+    skipped_records_ = skipped.count;
     if (!fixed_labels) {
       SH_CHECK(files.front().first == "train",
                "{}: no 'train' file to learn the labels from; list them in 'labels' (in the order of the model's "
@@ -357,7 +428,12 @@ class TokenClassification : public Dataset {
     hints_ = {{"num_labels", static_cast<int64_t>(labels_.size())},
               {"vocab_size", tok->vocab_size()},
               {"pad_id", sp.pad},
-              {"truncated_words", truncated_words_}};
+              {"truncated_words", truncated_words_},
+              {"skipped_records", skipped_records_}};
+    if (skipped_records_ > 0)
+      std::cerr << fmt::format(
+          "{}: skipped {} sentence(s) with a malformed line (on_bad_record: skip); the first: {}\n", kOwner,
+          skipped_records_, skipped.first);
     if (truncated_words_ > 0)
       // Components have no logger of their own; stderr is where the run log's console lines go too.
       std::cerr << fmt::format(
@@ -436,6 +512,7 @@ class TokenClassification : public Dataset {
 
   int32_t pad_id_ = 0;
   int64_t truncated_words_ = 0;
+  int64_t skipped_records_ = 0;
   std::vector<std::string> labels_;
   std::vector<Split> splits_;
   std::map<std::string, int64_t> hints_;
@@ -463,6 +540,9 @@ STAGEHAND_PLUGIN(registrar) {
               .choice("scheme", "bio", {"bio", "bioes", "none"},
                       "tag scheme the model is trained on; the files' tags (BIO, IOB1 or BIOES) are converted to it; "
                       "none: plain word classes (e.g. part of speech), used as written")
+              .choice("on_bad_record", "fail", {"fail", "skip"},
+                      "a malformed line (not UTF-8, wrong fields, a label that is not a tag): fail with file:line, "
+                      "or leave its whole sentence out (counted in hint skipped_records)")
               .opt("max_length", int64_t{128},
                    "tokens per example, [CLS] and [SEP] included; words past it get no sub-token (counted in hint "
                    "truncated_words)")
