@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The plugin loader against the fixture plugins (good, ABI mismatch, registration throws, duplicate
-// components, not a plugin, unresolved symbol), STAGEHAND_PLUGIN_PATH, and the runner's view of refusals.
+// components, not a plugin, unresolved symbol), STAGEHAND_PLUGIN_PATH, the runner's view of refusals, and the
+// signal handlers put back after loading.
 #include <gtest/gtest.h>
+
+#include <signal.h>
 
 #include <algorithm>
 #include <cctype>
@@ -198,6 +201,39 @@ TEST(Loader, BrokenPluginsAreRefusedAndLoadingGoesOn) {
     loader.load_dir(kFixtureDir / "no-such-folder", "test");
     EXPECT_EQ(loader.refused().size(), 2u);
   }
+}
+
+// While a plugin is opened and registers, the loader catches fatal signals (a crashing plugin: one error line, exit
+// 1; tests/plugins/test_bad_input.cpp runs those end to end). Afterwards the process's own handlers and alternate
+// signal stack must be back, or a crash later in a run would print a plugin's name, and sanitizers would lose theirs.
+extern "C" void loader_test_handler(int) {}
+
+TEST(Loader, SignalHandlersAndStackAreRestoredAfterLoading) {
+  struct sigaction mine {}, before {};
+  mine.sa_handler = loader_test_handler;
+  sigemptyset(&mine.sa_mask);
+  const int signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+  std::vector<struct sigaction> saved(std::size(signals));
+  for (size_t i = 0; i < std::size(signals); ++i) ASSERT_EQ(sigaction(signals[i], &mine, &saved[i]), 0);
+  stack_t stack_before{};
+  ASSERT_EQ(sigaltstack(nullptr, &stack_before), 0);
+
+  Registry reg;
+  PluginLoader loader(reg);
+  ASSERT_NE(loader.load(kFixtureGood, "test"), nullptr);
+  EXPECT_EQ(loader.load(kFixtureThrows, "test"), nullptr);  // refused through the exception path
+
+  for (size_t i = 0; i < std::size(signals); ++i) {
+    struct sigaction now {};
+    ASSERT_EQ(sigaction(signals[i], nullptr, &now), 0);
+    EXPECT_EQ(now.sa_handler, &loader_test_handler) << "signal " << signals[i];
+    sigaction(signals[i], &saved[i], nullptr);
+  }
+  stack_t stack_after{};
+  ASSERT_EQ(sigaltstack(nullptr, &stack_after), 0);
+  EXPECT_EQ(stack_after.ss_sp, stack_before.ss_sp);
+  EXPECT_EQ(stack_after.ss_size, stack_before.ss_size);
+  EXPECT_EQ(stack_after.ss_flags, stack_before.ss_flags);
 }
 
 TEST(Loader, LoadDefaultBuiltinsAndStagehandPluginPath) {

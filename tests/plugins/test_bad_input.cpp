@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // The bad-input suite, end to end through the runner: malformed records of every data format (JSONL, CSV, TSV,
 // CoNLL/BioBERT, SQuAD, plain-text corpora), text that is not UTF-8, empty data, labels at evaluation that training
-// never saw, malformed pipelines (YAML, types, unknown kinds, missing files) and a plugin that throws during
-// registration. Each must end with exactly one error line saying where (file:line), what, and how to fix it, and a
-// non-zero exit; `on_bad_record: skip` (text classification, sentence pairs, token classification, SQuAD) counts
-// what it skipped in the record; and a stage that fails on bad input
-// loses nothing that earlier stages wrote (the fixed pipeline reuses them).
+// never saw, malformed pipelines (YAML, types, unknown kinds, missing files) and plugins that throw or crash (a
+// signal) while they load and register. Each must end with exactly one error line saying where (file:line), what,
+// and how to fix it, and a non-zero exit; `on_bad_record: skip` (text classification, sentence pairs, token
+// classification, SQuAD) counts what it skipped in the record; and a stage that fails on bad input loses nothing
+// that earlier stages wrote (the fixed pipeline reuses them).
 #include "core/helpers.h"
 #include <fmt/format.h>
 
@@ -242,7 +242,7 @@ TEST(BadInput, EmptyDataAndLabelsTrainingNeverSaw) {
   EXPECT_NE(r.output.find("[first] reused cached output"), std::string::npos) << r.output;
 }
 
-TEST(BadInput, MalformedPipelinesAndAPluginThatThrowsDuringRegistration) {
+TEST(BadInput, MalformedPipelinesAndPluginsThatThrowOrCrashDuringRegistration) {
   TempFolder dir;
   write_text(dir.path() / "good.jsonl", jsonl(good_records()));
   struct Case {
@@ -265,6 +265,14 @@ TEST(BadInput, MalformedPipelinesAndAPluginThatThrowsDuringRegistration) {
       {"throwing plugin",
        good + fmt::format("plugins: [{}]\n", kFixtureThrows.string()),
        {"fixture_throws.so", "registration threw", "fixture registration failure"}},
+      // Crashes (signals) are caught while a plugin is opened and registers: one line, exit 1, no run folder.
+      {"plugin that segfaults in a static initializer",
+       good + fmt::format("plugins: [{}]\n", kFixtureSegfaults.string()),
+       {"fixture_segfaults.so' crashed while it was being opened (its static initializers): SIGSEGV",
+        "nothing of it was registered", "remove it from the pipeline's 'plugins:' list"}},
+      {"plugin that aborts in its registration",
+       good + fmt::format("plugins: [{}]\n", kFixtureAborts.string()),
+       {"fixture_aborts.so' crashed while it was registering its components: SIGABRT", "runner test-plugin"}},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -276,4 +284,10 @@ TEST(BadInput, MalformedPipelinesAndAPluginThatThrowsDuringRegistration) {
     // Refused before anything ran: no run folder was started.
     EXPECT_FALSE(fs::exists(dir.path() / "runs" / "bad")) << r.output;
   }
+  // The same line from `runner test-plugin`, the place to look at a plugin on its own.
+  CommandResult r = runner("test-plugin " + kFixtureAborts.string(), dir.path());
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(count_occurrences(r.output, "runner: error:"), 1u) << r.output;
+  EXPECT_NE(r.output.find("crashed while it was registering its components: SIGABRT"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("remove it from the command line"), std::string::npos) << r.output;
 }

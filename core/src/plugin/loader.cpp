@@ -4,10 +4,14 @@
 #include "stagehand/loader.h"
 
 #include <dlfcn.h>
+#include <errno.h>  // program_invocation_short_name
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
@@ -71,6 +75,97 @@ std::string dl_message(const std::exception& e) {
   return s;
 }
 
+// A plugin that crashes (a signal, not an exception) while it is opened (its static initializers) or while it
+// registers would take the process down with a bare "Segmentation fault". CrashGuard, alive for exactly that
+// time, turns the fatal signals into one line naming the plugin, the signal and the fix, and exit status 1.
+// Recovering is not safe (the plugin may have died holding malloc's lock, half through a static constructor), so
+// the handler only write()s the line it was given ready-made and calls _exit(): both async-signal-safe. An
+// alternate stack lets it run after a stack overflow too. The previous handlers come back afterwards.
+constexpr int kCrashSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGSYS, SIGTRAP};
+char g_crash_head[2048];  // "<program>: error: plugin '<file>' crashed while <phase>: "
+char g_crash_tail[1024];  // "; nothing of it was registered; ..."
+size_t g_crash_head_len = 0, g_crash_tail_len = 0;
+const char* volatile g_crash_phase = "";
+
+const char* signal_text(int sig) {
+  switch (sig) {
+    case SIGSEGV: return "SIGSEGV (invalid memory access)";
+    case SIGBUS: return "SIGBUS (bad memory access)";
+    case SIGFPE: return "SIGFPE (arithmetic error, e.g. an integer division by zero)";
+    case SIGILL: return "SIGILL (illegal instruction, e.g. a trap the compiler put on undefined behaviour)";
+    case SIGABRT: return "SIGABRT (abort: a failed assert, or an exception that could not be thrown through)";
+    case SIGSYS: return "SIGSYS (bad system call)";
+    case SIGTRAP: return "SIGTRAP (trap)";
+    default: return "a fatal signal";
+  }
+}
+
+void write_all(const char* p, size_t n) {
+  while (n > 0) {
+    const ssize_t w = ::write(STDERR_FILENO, p, n);
+    if (w <= 0) {
+      if (w < 0 && errno == EINTR) continue;
+      return;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+extern "C" void stagehand_plugin_crash_handler(int sig) {
+  write_all(g_crash_head, g_crash_head_len);
+  const char* phase = g_crash_phase;
+  write_all(phase, std::strlen(phase));
+  write_all(": ", 2);
+  const char* what = signal_text(sig);
+  write_all(what, std::strlen(what));
+  write_all(g_crash_tail, g_crash_tail_len);
+  ::_exit(1);
+}
+
+class CrashGuard {
+ public:
+  CrashGuard(const fs::path& file, const std::string& origin) {
+    const std::string head = fmt::format("{}: error: plugin '{}' crashed while ", program_invocation_short_name,
+                                         file.string());
+    const std::string tail = fmt::format(
+        "; nothing of it was registered and nothing was run; fix the plugin (`runner test-plugin {}` under gdb shows "
+        "where) or remove it from {}\n",
+        file.string(),
+        origin == "builtin"                 ? std::string("the built-in plugin folder")
+        : origin == "STAGEHAND_PLUGIN_PATH" ? std::string("STAGEHAND_PLUGIN_PATH")
+        : origin == "pipeline"              ? std::string("the pipeline's 'plugins:' list")
+                                            : fmt::format("the {}", origin));
+    g_crash_head_len = std::min(head.size(), sizeof g_crash_head);
+    std::memcpy(g_crash_head, head.data(), g_crash_head_len);
+    g_crash_tail_len = std::min(tail.size(), sizeof g_crash_tail);
+    std::memcpy(g_crash_tail, tail.data(), g_crash_tail_len);
+    stack_t alt{};
+    alt.ss_sp = alt_stack_;
+    alt.ss_size = sizeof alt_stack_;
+    has_old_stack_ = ::sigaltstack(&alt, &old_stack_) == 0;
+    struct sigaction sa {};
+    sa.sa_handler = stagehand_plugin_crash_handler;
+    sa.sa_flags = SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < std::size(kCrashSignals); ++i) ::sigaction(kCrashSignals[i], &sa, &old_[i]);
+  }
+  ~CrashGuard() {
+    for (size_t i = 0; i < std::size(kCrashSignals); ++i) ::sigaction(kCrashSignals[i], &old_[i], nullptr);
+    if (has_old_stack_) ::sigaltstack(&old_stack_, nullptr);
+    g_crash_phase = "";
+  }
+  void phase(const char* what) { g_crash_phase = what; }
+  CrashGuard(const CrashGuard&) = delete;
+  CrashGuard& operator=(const CrashGuard&) = delete;
+
+ private:
+  struct sigaction old_[std::size(kCrashSignals)] {};
+  stack_t old_stack_{};
+  bool has_old_stack_ = false;
+  alignas(16) char alt_stack_[64 * 1024];
+};
+
 }  // namespace
 
 PluginLoader::PluginLoader(Registry& registry) : registry_(registry) {}
@@ -87,6 +182,8 @@ const LoadedPlugin* PluginLoader::load(const fs::path& file_in, const std::strin
   };
   if (!fs::exists(file)) return refuse("no such file; check the path (STAGEHAND_PLUGIN_PATH or `plugins:`)");
 
+  CrashGuard guard(file, origin);
+  guard.phase("it was being opened (its static initializers)");
   auto lib = std::make_shared<boost::dll::shared_library>();
   try {
     lib->load(boost::dll::fs::path(file.string()),
@@ -128,6 +225,7 @@ const LoadedPlugin* PluginLoader::load(const fs::path& file_in, const std::strin
     return refuse("has a manifest but no registration function (alias 'stagehand_register'); use the "
                   "STAGEHAND_PLUGIN macro");
   PluginRegistrar registrar;
+  guard.phase("it was registering its components");
   try {
     auto& fn = lib->get_alias<detail::RegisterFn>(STAGEHAND_REGISTER_ALIAS);
     fn(registrar);
