@@ -20,6 +20,7 @@ FLAGS=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=vptr 
 UTIL=("$SRC/core/src/util/error.cpp" "$SRC/core/src/util/util.cpp")
 declare -A SOURCES=(
   [yaml]="$SRC/fuzz/fuzz_yaml.cpp $SRC/core/src/config/config_node.cpp $SRC/core/src/config/yaml_io.cpp"
+  [resolve]="$SRC/fuzz/fuzz_resolve.cpp $SRC/core/src/config/config_node.cpp $SRC/core/src/config/yaml_io.cpp"
   [wordpiece]="$SRC/fuzz/fuzz_wordpiece.cpp $SRC/plugins/tokenizer/wordpiece/wordpiece_tokenizer.cpp $SRC/plugins/tokenizer/wordpiece/unicode_tables.cpp"
   [squad]="$SRC/fuzz/fuzz_squad.cpp $SRC/plugins/dataset/squad/squad.cpp $SRC/core/src/tokenizer/encode.cpp"
 )

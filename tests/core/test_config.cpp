@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Configuration as data: YAML parsing with locations, typed reads, include:, ${...} references,
 // command-line overrides, to_yaml round trips, canonical JSON and "did you mean".
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -188,6 +189,28 @@ TEST(ParseYaml, FuzzFindingsInvalidTextAndRoundTrips) {
   // Plain where plain is safe: numbers, words, paths keep their unquoted form (and type).
   const std::string plain = stagehand::to_yaml(parse_yaml("{a: -1, b: 2.5e-3, c: ../data/x.txt, d: true, e: x:y}", "p"));
   EXPECT_EQ(plain.find('"'), std::string::npos) << plain;
+}
+
+// Found by fuzz/fuzz_resolve.cpp: an alias inside the map its anchor names made the converter recurse until the
+// stack overflowed; aliases of aliases multiply ("billion laughs"). Both are refused with a location; ordinary
+// aliases (the quickstart shares its data spec with `&spam` / `*spam`) still work.
+TEST(ParseYaml, AliasCyclesAndAliasBlowUpsAreRefused) {
+  std::string msg = error_of([] { parse_yaml("data: &spam\n  type: x\n  inner: *spam\n", "cycle.yaml"); });
+  EXPECT_NE(msg.find("cycle.yaml:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("inside the very list or map its anchor (&name) names"), std::string::npos) << msg;
+  msg = error_of([] { parse_yaml("a: &l [1, *l]\n", "cycle.yaml"); });
+  EXPECT_NE(msg.find("endless tree"), std::string::npos) << msg;
+
+  std::string laughs = "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int i = 1; i < 12; ++i)
+    laughs += fmt::format("l{0}: &l{0} [*l{1}, *l{1}, *l{1}, *l{1}, *l{1}, *l{1}, *l{1}, *l{1}]\n", i, i - 1);
+  msg = error_of([&] { parse_yaml(laughs, "laughs.yaml"); });
+  EXPECT_NE(msg.find("laughs.yaml:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("expands past 262144 values"), std::string::npos) << msg;
+
+  ConfigNode shared = parse_yaml("a: &d {type: x, n: 1}\nb: *d\nc: [*d, *d]\n", "ok.yaml");
+  EXPECT_EQ(shared.at("b").at("n").as_int(), 1);
+  EXPECT_EQ(shared.at("c").items()[1].at("type").as_string(), "x");
 }
 
 TEST(ParseYaml, LoadYamlFile) {
@@ -386,6 +409,21 @@ TEST(Include, CycleMissingFileAndNonMapAreErrors) {
     std::string msg = error_of([&] { stagehand::load_config_file(tmp / "main.yaml"); });
     EXPECT_NE(msg.find("must hold a map"), std::string::npos) << msg;
   }
+  {
+    // Found by fuzz/fuzz_resolve.cpp: a name the system refuses escaped as a std::filesystem exception. And what
+    // is not a regular file is refused before it is read (/dev/zero would never end, a folder reads as nothing).
+    SCOPED_TRACE("NamesTheSystemRefusesAndFilesThatAreNotRegular");
+    TempFolder tmp;
+    write_text(tmp / "long.yaml", "include: " + std::string(5000, 'x') + ".yaml\n");
+    std::string msg = error_of([&] { stagehand::load_config_file(tmp / "long.yaml"); });
+    EXPECT_NE(msg.find("long.yaml:1:10: include: cannot use"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("File name too long"), std::string::npos) << msg;
+    for (const char* target : {"/dev/zero", "."}) {
+      write_text(tmp / "dev.yaml", fmt::format("include: {}\n", target));
+      msg = error_of([&] { stagehand::load_config_file(tmp / "dev.yaml"); });
+      EXPECT_NE(msg.find("is not a regular file"), std::string::npos) << target << ": " << msg;
+    }
+  }
 }
 
 // ------------------------------------------------------------------------------------------ ${...}
@@ -452,6 +490,31 @@ TEST(References, PathThroughAnUnresolvedReference) {
   // whatever the declaration order.
   ConfigNode n = resolved("y: ${x.lr}\nx: ${base}\nbase: {lr: 5}\n");
   EXPECT_EQ(n.at("y").as_int(), 5);
+}
+
+// Found by fuzz/fuzz_resolve.cpp: references that repeat references multiply at each level ("billion laughs"), and
+// thirty short lines asked for gigabytes (the fuzzer ran out of memory). Both text pasting and whole-value
+// references to lists are stopped at the budget with the referring location; an ordinary large file is not.
+TEST(References, MultiplyingReferencesAreStoppedWithALocation) {
+  std::string text = "vars:\n";
+  auto level = [](int i) { return fmt::format("  v{0}: \"${{vars.v{1}}}${{vars.v{1}}}${{vars.v{1}}}${{vars.v{1}}}\"\n", i, i + 1); };
+  for (int i = 0; i < 30; ++i) text += level(i);
+  text += "  v30: lol\n";
+  std::string msg = error_of([&] { resolved(text, "laughs.yaml"); });
+  EXPECT_NE(msg.find("laughs.yaml:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("past 16 MiB of resolved text"), std::string::npos) << msg;
+
+  std::string lists = "vars:\n";
+  for (int i = 0; i < 30; ++i) lists += fmt::format("  l{0}: ['${{vars.l{1}}}', '${{vars.l{1}}}', '${{vars.l{1}}}']\n", i, i + 1);
+  lists += "  l30: [x]\n";
+  msg = error_of([&] { resolved(lists, "lists.yaml"); });
+  EXPECT_NE(msg.find("past 16 MiB"), std::string::npos) << msg;
+
+  // Seven levels of four (16,384 copies of "lol") is within the budget and resolves exactly.
+  std::string small = "vars:\n";
+  for (int i = 0; i < 7; ++i) small += level(i);
+  small += "  v7: lol\n";
+  EXPECT_EQ(resolved(small).at("vars").at("v0").as_string().size(), 3u * 16384u);
 }
 
 TEST(References, ErrorsHaveTheReferringLocation) {

@@ -27,39 +27,76 @@ Location mark_location(const YAML::Mark& m, const std::string& name) {
   return Location{name, m.line + 1, m.column + 1};
 }
 
-ConfigNode convert(const YAML::Node& node, const std::string& name) {
-  Location where = mark_location(node.Mark(), name);
-  switch (node.Type()) {
-    case YAML::NodeType::Undefined:
-    case YAML::NodeType::Null:
-      return ConfigNode::null(where);
-    case YAML::NodeType::Scalar:
-      // yaml-cpp tags quoted scalars with the non-specific tag "!".
-      return ConfigNode::scalar(node.Scalar(), where, node.Tag() == "!");
-    case YAML::NodeType::Sequence: {
-      std::vector<ConfigNode> items;
-      for (const auto& item : node) items.push_back(convert(item, name));
-      return ConfigNode::sequence(std::move(items), where);
-    }
-    case YAML::NodeType::Map: {
-      ConfigNode map = ConfigNode::map({}, where);
-      for (const auto& kv : node) {
-        if (!kv.first.IsScalar())
-          throw Error("map keys must be plain names, not lists or maps", mark_location(kv.first.Mark(), name));
-        std::string key = kv.first.Scalar();
-        Location kl = mark_location(kv.first.Mark(), name);
-        if (map.has(key))
-          throw Error(fmt::format("duplicate key '{}' (first at {}); remove one of them", key,
-                                  map.key_location(key).str()),
-                      kl);
-        map.set(key, convert(kv.second, name));
-        set_key_location(map, key, kl);
+// yaml-cpp's node graph to ConfigNode trees. Aliases (*name) are expanded into copies, which gives two ways for a
+// short file to explode, both found by fuzz/fuzz_resolve.cpp: an alias inside the node its anchor names (a cycle:
+// endless recursion, a stack overflow), and aliases of aliases (each level multiplies the copies). The first is
+// refused at the anchored node; the second stops at kMaxNodes values, far more than any pipeline holds.
+constexpr size_t kMaxNodes = size_t{1} << 18;
+
+class Converter {
+ public:
+  explicit Converter(const std::string& name) : name_(name) {}
+
+  ConfigNode convert(const YAML::Node& node) {
+    Location where = mark_location(node.Mark(), name_);
+    if (++nodes_ > kMaxNodes)
+      throw Error(fmt::format("the file expands past {} values: aliases (*name) that repeat aliases multiply at every "
+                              "level; a pipeline needs far fewer, so remove the repetition",
+                              kMaxNodes),
+                  where);
+    switch (node.Type()) {
+      case YAML::NodeType::Undefined:
+      case YAML::NodeType::Null:
+        return ConfigNode::null(where);
+      case YAML::NodeType::Scalar:
+        // yaml-cpp tags quoted scalars with the non-specific tag "!".
+        return ConfigNode::scalar(node.Scalar(), where, node.Tag() == "!");
+      case YAML::NodeType::Sequence: {
+        Open open(*this, node, where);
+        std::vector<ConfigNode> items;
+        for (const auto& item : node) items.push_back(convert(item));
+        return ConfigNode::sequence(std::move(items), where);
       }
-      return map;
+      case YAML::NodeType::Map: {
+        Open open(*this, node, where);
+        ConfigNode map = ConfigNode::map({}, where);
+        for (const auto& kv : node) {
+          if (!kv.first.IsScalar())
+            throw Error("map keys must be plain names, not lists or maps", mark_location(kv.first.Mark(), name_));
+          std::string key = kv.first.Scalar();
+          Location kl = mark_location(kv.first.Mark(), name_);
+          if (map.has(key))
+            throw Error(fmt::format("duplicate key '{}' (first at {}); remove one of them", key,
+                                    map.key_location(key).str()),
+                        kl);
+          map.set(key, convert(kv.second));
+          set_key_location(map, key, kl);
+        }
+        return map;
+      }
     }
+    return ConfigNode::null(where);
   }
-  return ConfigNode::null(where);
-}
+
+ private:
+  // A list or map being converted; meeting it again inside itself means an alias to an enclosing anchor.
+  struct Open {
+    Open(Converter& c, const YAML::Node& node, const Location& where) : c_(c) {
+      for (const auto& outer : c_.open_)
+        if (outer.is(node))
+          throw Error("an alias (*name) inside the very list or map its anchor (&name) names: that would be an "
+                      "endless tree; copy the values instead",
+                      where);
+      c_.open_.push_back(node);
+    }
+    ~Open() { c_.open_.pop_back(); }
+    Converter& c_;
+  };
+
+  const std::string& name_;
+  std::vector<YAML::Node> open_;
+  size_t nodes_ = 0;
+};
 
 }  // namespace
 
@@ -76,7 +113,7 @@ ConfigNode parse_yaml(const std::string& text, const std::string& name) {
   }
   try {
     YAML::Node root = YAML::Load(text);
-    return convert(root, name);
+    return Converter(name).convert(root);
   } catch (const YAML::Exception& e) {
     throw Error(fmt::format("invalid YAML: {}", e.msg), mark_location(e.mark, name));
   }
@@ -129,12 +166,23 @@ ConfigNode expand_includes(const ConfigNode& node, const fs::path& dir, std::vec
     }
     for (const auto& f : files) {
       fs::path p = (dir / f.as_string()).lexically_normal();
-      if (!fs::exists(p))
+      fs::path canon;
+      // A name the system refuses (too long, a NUL inside: found by fuzz_resolve) is the file's error, not a crash.
+      std::error_code ec;
+      const fs::file_status st = fs::status(p, ec);
+      if (ec && ec != std::errc::no_such_file_or_directory)
+        throw Error(fmt::format("include: cannot use '{}': {}", p.string(), ec.message()), f.location());
+      if (!fs::exists(st))
         throw Error(fmt::format("include: file '{}' not found (paths are relative to the including file's folder "
                                 "'{}')",
                                 p.string(), dir.string()),
                     f.location());
-      fs::path canon = fs::weakly_canonical(p);
+      // Only regular files: a folder would read as nothing, and /dev/zero or a FIFO would never end.
+      if (!fs::is_regular_file(st))
+        throw Error(fmt::format("include: '{}' is not a regular file; include YAML files only", p.string()),
+                    f.location());
+      canon = fs::weakly_canonical(p, ec);
+      if (ec) throw Error(fmt::format("include: cannot use '{}': {}", p.string(), ec.message()), f.location());
       for (const auto& s : stack)
         if (s == canon) throw Error(fmt::format("include: '{}' includes itself (cycle)", p.string()), f.location());
       stack.push_back(canon);
@@ -235,10 +283,38 @@ void apply_override(ConfigNode& root, const std::string& assignment, int arg_ind
 
 namespace {
 
+// Text and nodes that references may produce in one file. References can multiply: `a: "${b}${b}"`,
+// `b: "${c}${c}"`, ... doubles at each level, so thirty lines would ask for gigabytes (found by fuzz_resolve). A real
+// pipeline resolves to kilobytes; the limit only stops a file made (or mistyped) to blow up.
+// A node counts 64 bytes besides its text (about what one costs in memory).
+constexpr size_t kResolveBudget = size_t{16} << 20;
+constexpr size_t kNodeWeight = 64;
+
+size_t weight(const ConfigNode& n) {
+  if (n.is_scalar()) return n.text().size() + kNodeWeight;
+  size_t w = kNodeWeight;
+  if (n.is_sequence())
+    for (const auto& i : n.items()) w += weight(i);
+  else if (n.is_map())
+    for (const auto& [k, v] : n.entries()) w += k.size() + weight(v);
+  return w;
+}
+
 struct RefResolver {
   ConfigNode& root;
   std::set<std::string> in_progress;
   std::set<std::string> done;
+  size_t produced = 0;
+
+  void spend(size_t amount, const std::string& ref, const Location& where) {
+    produced += amount;
+    if (produced > kResolveBudget)
+      throw Error(fmt::format("'${{{}}}' takes the file's references past {} MiB of resolved text: references that "
+                              "repeat references multiply at every level; a pipeline needs far less, so remove the "
+                              "repetition",
+                              ref, kResolveBudget >> 20),
+                  where);
+  }
 
   // Resolves references inside the node at `path` (a dotted path) in place.
   void resolve_path(const std::string& path, const Location& from) {
@@ -282,7 +358,9 @@ struct RefResolver {
                                 "give a default: ${{env:{}:-value}}",
                                 name, name, name),
                     where);
-      return ConfigNode::scalar(v ? v : fallback, where, true);
+      ConfigNode value = ConfigNode::scalar(v ? v : fallback, where, true);
+      spend(weight(value), ref, where);
+      return value;
     }
     resolve_path(ref, where);
     const ConfigNode* target = root.find_path(ref);
@@ -291,6 +369,7 @@ struct RefResolver {
                               "path from the top, e.g. ${{stages.pretrain.max_length}})",
                               ref),
                   where);
+    spend(weight(*target), ref, where);
     return target->clone();
   }
 
