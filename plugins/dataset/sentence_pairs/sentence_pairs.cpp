@@ -54,84 +54,23 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
+
+#include "pair_files.h"
 
 namespace stagehand {
 namespace {
 namespace fs = std::filesystem;
-using json = nlohmann::json;
-
-// Thrown while parsing one record; becomes an Error, or a skipped record.
-struct BadRecord {
-  std::string reason;
-};
-
-// Malformed records: fail at the first, or count them.
-struct BadRecords {
-  std::string component;
-  bool skip = false;
-  int64_t count = 0;
-  std::string first;
-  void add(const fs::path& file, int line, const std::string& reason) {
-    const std::string where = fmt::format("{}:{}", file.string(), line);
-    if (!skip)
-      throw Error(fmt::format("{}: {}: malformed record: {}; fix the file or set on_bad_record: skip", component, where,
-                              reason));
-    if (count++ == 0) first = fmt::format("{}: {}", where, reason);
-  }
-};
-
-std::string trim(std::string_view s) {
-  const size_t first = s.find_first_not_of(" \t\r");
-  if (first == std::string_view::npos) return {};
-  return std::string(s.substr(first, s.find_last_not_of(" \t\r") - first + 1));
-}
-
-std::string excerpt(std::string_view s, size_t n = 30) {
-  std::string out(s.substr(0, n));
-  for (char& c : out)
-    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-  return s.size() > n ? out + "..." : out;
-}
-
-std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
-  return out;
-}
-
-bool parse_int(const std::string& s, int64_t& v) {
-  if (s.empty()) return false;
-  size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
-  if (i == s.size() || s.size() > 18) return false;
-  for (size_t k = i; k < s.size(); ++k)
-    if (!std::isdigit(static_cast<unsigned char>(s[k]))) return false;
-  v = std::stoll(s);
-  return true;
-}
-
-// A whole string as a finite number.
-bool parse_float(const std::string& s, double& v) {
-  if (s.empty() || std::isspace(static_cast<unsigned char>(s[0]))) return false;
-  char* end = nullptr;
-  v = std::strtod(s.c_str(), &end);
-  return end == s.c_str() + s.size() && std::isfinite(v);
-}
-
-// One example as read: texts, id and label (text; empty with has_label false when the file has no labels).
-struct Example {
-  int file = 0;  // index into ReadSplit::files
-  int line = 0;
-  std::string id, a, b, label;
-};
-
-struct ReadSplit {
-  std::string name;
-  std::vector<fs::path> files;
-  std::vector<Example> examples;
-  bool labelled = true;
-};
+using pair_files::BadRecords;
+using pair_files::Example;
+using pair_files::GlueTask;
+using pair_files::ReadSplit;
+using pair_files::excerpt;
+using pair_files::glue_task;
+using pair_files::join;
+using pair_files::parse_float;
+using pair_files::parse_int;
+using pair_files::read_jsonl;
 
 struct PairSettings {
   std::string component;  // "glue" or "sentence_pairs", in messages
@@ -355,24 +294,6 @@ void report_skipped(const std::string& component, const BadRecords& bad, int64_t
 
 // ---------------------------------------------------------------------------------------------------------- glue
 
-struct GlueTask {
-  std::string a, b, label, id;  // header names of the columns
-  std::vector<std::string> classes;
-  bool regression = false;
-  bool nli = false;  // gold label "-" means no consensus: skipped
-};
-
-GlueTask glue_task(const std::string& task) {
-  const std::vector<std::string> binary{"0", "1"}, entail{"entailment", "not_entailment"},
-      nli{"contradiction", "entailment", "neutral"};
-  if (task == "mrpc") return {"#1 String", "#2 String", "Quality", "index", binary};
-  if (task == "qqp") return {"question1", "question2", "is_duplicate", "id", binary};
-  if (task == "qnli") return {"question", "sentence", "label", "index", entail};
-  if (task == "rte") return {"sentence1", "sentence2", "label", "index", entail};
-  if (task == "sts-b") return {"sentence1", "sentence2", "score", "index", {}, true};
-  return {"sentence1", "sentence2", "gold_label", "index", nli, false, true};  // mnli, mnli-mm, snli, allnli
-}
-
 // The files of one split: (file, source tag for ids) pairs; empty when an optional split has no file.
 std::vector<std::pair<fs::path, std::string>> glue_files(const std::string& task, const fs::path& dir,
                                                          const std::string& split) {
@@ -387,103 +308,6 @@ std::vector<std::pair<fs::path, std::string>> glue_files(const std::string& task
   return {{dir / ("test" + suffix + ".tsv"), ""}};
 }
 
-class GlueReader {
- public:
-  GlueReader(std::string task, const GlueTask& t, BadRecords& bad, int64_t& no_gold)
-      : task_(std::move(task)), t_(t), bad_(bad), no_gold_(no_gold) {}
-
-  // Appends the records of `file` to `out` (file index `file_index`); returns whether its header has a label column.
-  bool read(const fs::path& file, int file_index, const std::string& split, const std::string& source,
-            std::vector<Example>& out) {
-    std::string data = read_file(file);
-    if (data.rfind("\xEF\xBB\xBF", 0) == 0) data.erase(0, 3);  // MRPC's files start with a byte order mark
-    std::vector<std::string> header;
-    int64_t a_col = -1, b_col = -1, label_col = -1, id_col = -1;
-    size_t pos = 0;
-    int line_no = 0;
-    std::vector<std::string> fields;
-    const std::set<std::string> classes(t_.classes.begin(), t_.classes.end());
-    while (pos < data.size()) {
-      size_t end = data.find('\n', pos);
-      if (end == std::string::npos) end = data.size();
-      std::string_view line(data.data() + pos, end - pos);
-      pos = end + 1;
-      ++line_no;
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (line.empty()) continue;
-      fields.clear();
-      for (size_t p = 0;;) {
-        const size_t tab = line.find('\t', p);
-        fields.emplace_back(line.substr(p, tab == std::string_view::npos ? std::string_view::npos : tab - p));
-        if (tab == std::string_view::npos) break;
-        p = tab + 1;
-      }
-      const std::string not_utf8 = utf8_problem(line);
-      if (header.empty()) {
-        SH_CHECK(not_utf8.empty(), "glue: {}:{}: the header is {}", file.string(), line_no, not_utf8);
-        header = fields;
-        auto col = [&](const std::string& name) -> int64_t {
-          for (size_t i = 0; i < header.size(); ++i)
-            if (trim(header[i]) == name) return static_cast<int64_t>(i);
-          return -1;
-        };
-        a_col = col(t_.a);
-        b_col = col(t_.b);
-        label_col = col(t_.label);
-        id_col = col(t_.id);
-        const bool test = split == "test";
-        SH_CHECK(a_col >= 0 && b_col >= 0 && (label_col >= 0 || test),
-                 "glue: {}:{}: not a GLUE {} header: it needs the columns '{}', '{}'{} (tab-separated, as "
-                 "download_glue_data.py writes them), but its columns are: {}; check task and data_dir",
-                 file.string(), line_no, task_, t_.a, t_.b, test ? "" : fmt::format(" and '{}'", t_.label),
-                 join(header, " | "));
-        continue;
-      }
-      try {
-        if (!not_utf8.empty()) throw BadRecord{"the line is " + not_utf8};
-        if (fields.size() != header.size())
-          throw BadRecord{fmt::format("{} tab-separated column(s), expected {} as in the header (line starts '{}')",
-                                      fields.size(), header.size(), excerpt(line))};
-        Example e;
-        e.file = file_index;
-        e.line = line_no;
-        e.a = fields[static_cast<size_t>(a_col)];
-        e.b = fields[static_cast<size_t>(b_col)];
-        if (label_col >= 0) {
-          e.label = trim(fields[static_cast<size_t>(label_col)]);
-          if (t_.nli && e.label == "-") {
-            ++no_gold_;
-            continue;
-          }
-          if (t_.regression) {
-            double v = 0;
-            if (!parse_float(e.label, v) || v < 0 || v > 5)
-              throw BadRecord{fmt::format("score '{}' in column '{}' is not a number in [0, 5]", excerpt(e.label),
-                                          t_.label)};
-          } else if (!classes.count(e.label)) {
-            throw BadRecord{fmt::format("label '{}' in column '{}' is not one of {}'s labels ({})", excerpt(e.label),
-                                        t_.label, task_, join(t_.classes))};
-          }
-        }
-        std::string key = id_col >= 0 ? trim(fields[static_cast<size_t>(id_col)]) : std::string();
-        if (key.empty()) key = std::to_string(line_no);
-        e.id = source.empty() ? fmt::format("{}:{}", split, key) : fmt::format("{}:{}:{}", split, source, key);
-        out.push_back(std::move(e));
-      } catch (const BadRecord& b) {
-        bad_.add(file, line_no, b.reason);
-      }
-    }
-    SH_CHECK(!header.empty(), "glue: {} is empty; expected a GLUE {} file with a header line", file.string(), task_);
-    return label_col >= 0;
-  }
-
- private:
-  std::string task_;
-  const GlueTask& t_;
-  BadRecords& bad_;
-  int64_t& no_gold_;
-};
-
 std::shared_ptr<Dataset> make_glue(const Options& o, const BuildContext& ctx) {
   SH_CHECK(ctx.registry != nullptr, "glue: built without a registry, so its tokenizer cannot be built");
   PairSettings s = common_settings(o, "glue");
@@ -495,7 +319,6 @@ std::shared_ptr<Dataset> make_glue(const Options& o, const BuildContext& ctx) {
   s.fixed_labels = true;
   BadRecords bad{"glue", o.get<std::string>("on_bad_record") == "skip"};
   int64_t no_gold = 0;
-  GlueReader reader(task, t, bad, no_gold);
   auto tok = ctx.registry->create<Tokenizer>(o.node("tokenizer"), ctx);
   std::vector<ReadSplit> splits;
   for (const char* split : {"train", "validation", "test"}) {
@@ -517,7 +340,9 @@ std::shared_ptr<Dataset> make_glue(const Options& o, const BuildContext& ctx) {
     r.name = split;
     for (const auto& [file, source] : files) {
       r.files.push_back(file);
-      const bool labelled = reader.read(file, static_cast<int>(r.files.size()) - 1, split, source, r.examples);
+      const bool labelled =
+          pair_files::read_glue(task, t, file, static_cast<int>(r.files.size()) - 1, split, source, bad, no_gold,
+                                r.examples);
       SH_CHECK(labelled || r.files.size() == 1, "glue: {} has no label column but other {} files have; fix the file",
                file.string(), split);
       r.labelled = labelled;
@@ -529,89 +354,6 @@ std::shared_ptr<Dataset> make_glue(const Options& o, const BuildContext& ctx) {
 }
 
 // ------------------------------------------------------------------------------------------------ sentence_pairs
-
-std::string json_text(const json& obj, const char* name) {
-  auto it = obj.find(name);
-  if (it == obj.end()) throw BadRecord{fmt::format("no field '{}' (a string)", name)};
-  if (!it->is_string())
-    throw BadRecord{fmt::format("field '{}' is {}, expected a string", name, it->is_null() ? "null" : it->type_name())};
-  return it->get<std::string>();
-}
-
-std::string nlohmann_reason(const json::exception& e) {
-  std::string s = e.what();
-  if (auto p = s.find("] "); p != std::string::npos) s = s.substr(p + 2);
-  for (char& c : s)
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
-  return s;
-}
-
-// Reads one JSONL file into r (labelled: whether its records carry labels; a file must be all one way).
-void read_jsonl(const fs::path& file, const std::string& split, bool regression, BadRecords& bad, ReadSplit& r) {
-  const std::string data = read_file(file);
-  size_t pos = data.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;
-  int line_no = 0, first_line = 0;
-  bool first_labelled = false;
-  while (pos < data.size()) {
-    size_t end = data.find('\n', pos);
-    if (end == std::string::npos) end = data.size();
-    std::string_view line(data.data() + pos, end - pos);
-    pos = end + 1;
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    try {
-      json obj;
-      try {
-        obj = json::parse(line);
-      } catch (const json::exception& e) {
-        throw BadRecord{fmt::format("not valid JSON ({})", nlohmann_reason(e))};
-      }
-      if (!obj.is_object()) throw BadRecord{fmt::format("expected a JSON object, got '{}'", excerpt(line))};
-      Example e;
-      e.line = line_no;
-      e.a = json_text(obj, "a");
-      e.b = json_text(obj, "b");
-      if (auto id = obj.find("id"); id != obj.end() && !id->is_null()) {
-        if (id->is_string())
-          e.id = id->get<std::string>();
-        else if (id->is_number_integer())
-          e.id = id->dump();
-        else
-          throw BadRecord{fmt::format("field 'id' is {}, expected a string or an integer", id->type_name())};
-        if (e.id.empty()) throw BadRecord{"field 'id' is empty"};
-      } else {
-        e.id = fmt::format("{}:{}", split, line_no);
-      }
-      auto label = obj.find("label");
-      const bool labelled = label != obj.end() && !label->is_null();
-      if (labelled) {
-        if (label->is_string())
-          e.label = trim(label->get<std::string>());
-        else if (label->is_number())
-          e.label = label->dump();
-        else
-          throw BadRecord{fmt::format("field 'label' is {}, expected a string or a number", label->type_name())};
-        double v = 0;
-        if (e.label.empty()) throw BadRecord{"field 'label' is empty"};
-        if (regression && !parse_float(e.label, v))
-          throw BadRecord{fmt::format("label '{}' is not a number (regression: true)", excerpt(e.label))};
-      }
-      if (first_line == 0) {
-        first_line = line_no;
-        first_labelled = labelled;
-      } else if (labelled != first_labelled) {
-        throw Error(fmt::format(
-            "sentence_pairs: {}:{}: this record has {} 'label' but the file's first record (line {}) has {}; give "
-            "every record of a file a label, or none (a split without labels)",
-            file.string(), line_no, labelled ? "a" : "no", first_line, first_labelled ? "one" : "none"));
-      }
-      r.examples.push_back(std::move(e));
-    } catch (const BadRecord& b) {
-      bad.add(file, line_no, b.reason);
-    }
-  }
-  r.labelled = first_line == 0 || first_labelled;
-}
 
 std::shared_ptr<Dataset> make_sentence_pairs(const Options& o, const BuildContext& ctx) {
   SH_CHECK(ctx.registry != nullptr, "sentence_pairs: built without a registry, so its tokenizer cannot be built");

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+// libFuzzer target: the readers of the `glue` and `sentence_pairs` datasets (pair_files.cpp): GLUE TSV files of
+// every task layout (MRPC, QQP, QNLI, RTE, STS-B, NLI), train or test split, and sentence-pair JSON lines
+// (classification or regression), each in both on_bad_record modes as the first input byte picks. Any input must
+// give examples or a stagehand::Error; every example's line inside the file and its id non-empty; skipping agrees
+// with the strict reader wherever that one succeeds, and fails only where the strict one fails too.
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <fstream>
+#include <string>
+
+#include "pair_files.h"
+#include "stagehand/error.h"
+
+namespace pf = stagehand::pair_files;
+
+namespace {
+
+const char* const kTasks[] = {"mrpc", "qqp", "qnli", "rte", "sts-b", "mnli", "snli", "allnli"};
+
+struct Outcome {
+  bool ok = false;
+  std::vector<pf::Example> examples;
+  int64_t skipped = 0, no_gold = 0;
+};
+
+Outcome read(uint8_t knobs, const std::string& file, bool skip) {
+  Outcome o;
+  pf::BadRecords bad{"fuzz", skip};
+  const std::string split = (knobs >> 4) & 1 ? "test" : "train";
+  try {
+    if (knobs & 8) {
+      pf::ReadSplit r;
+      r.name = split;
+      pf::read_jsonl(file, split, (knobs >> 5) & 1, bad, r);
+      o.examples = std::move(r.examples);
+    } else {
+      const std::string task = kTasks[knobs & 7];
+      pf::read_glue(task, pf::glue_task(task), file, 0, split, (knobs >> 5) & 1 ? "snli" : "", bad, o.no_gold,
+                    o.examples);
+    }
+    o.ok = true;
+  } catch (const stagehand::Error&) {
+  }
+  o.skipped = bad.count;
+  return o;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  // Knob byte: bits 0-2 the GLUE task, 3 JSON lines instead, 4 the test split, 5 regression (JSONL) or a source tag
+  // in ids (GLUE).
+  const uint8_t knobs = data[0];
+  ++data;
+  --size;
+  static const std::string file = "/tmp/stagehand-fuzz-pairs-" + std::to_string(::getpid()) + ".tsv";
+  {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  }
+  int lines = 1;
+  for (size_t i = 0; i < size; ++i) lines += data[i] == '\n';
+  const Outcome lenient = read(knobs, file, true), strict = read(knobs, file, false);
+  if (!lenient.ok && strict.ok) __builtin_trap();
+  if (strict.ok && (lenient.skipped != 0 || lenient.examples.size() != strict.examples.size())) __builtin_trap();
+  if (!strict.ok && lenient.ok && lenient.skipped == 0) __builtin_trap();
+  for (const auto& e : lenient.examples)
+    if (e.line < 1 || e.line > lines || e.id.empty()) __builtin_trap();
+  return 0;
+}
