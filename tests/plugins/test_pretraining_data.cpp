@@ -715,6 +715,17 @@ TEST_F(PretrainingStageTest, DamagedFilesGiveOneClearError) {
   auto good_d = open(stage_dir("data") / "examples.bin");
   EXPECT_NE(read_split(*unchecked, "train")[3].first, read_split(*good_d, "train")[3].first);
   EXPECT_EQ(read_split(*unchecked, "train")[4].first, read_split(*good_d, "train")[4].first);
+  // An example count so large that header + count * row size wraps around to the file's real size passed the size
+  // check before, and reading an example then went far outside the file: with one real 28-byte row,
+  // 28 * (2^62 + 1) = 7 * 2^64 + 28 wraps to 28.
+  {
+    std::string wrap = good.substr(0, h.header_bytes + 28);
+    auto* q = reinterpret_cast<unsigned char*>(wrap.data());
+    stagehand::pretraining::put_u64(q + 32, uint64_t{1} << 62 | 1);
+    stagehand::pretraining::put_u64(q + 40, 0);
+    expect_error(wrap, "has a corrupt header: 4611686018427387905 + 0 examples of 28 bytes would not fit in any file",
+                 false);
+  }
   // A length field past max_length is caught when the example is read.
   std::string bad_length = good;
   stagehand::pretraining::put_u16(reinterpret_cast<unsigned char*>(bad_length.data()) + h.header_bytes + 24, 40);

@@ -18,7 +18,7 @@
 #include <stagehand/dataset.h>
 #include <stagehand/plugin.h>
 
-#include "pretraining_format.h"
+#include "pretraining_check.h"
 
 namespace stagehand {
 namespace {
@@ -66,54 +66,8 @@ class MappedFile {
 class PretrainingDataset : public Dataset {
  public:
   PretrainingDataset(const Options& o) : path_(o.path("file")), map_(path_) {
-    const std::string f = path_.string();
-    const unsigned char* p = map_.data();
-    const size_t size = map_.size();
-    SH_CHECK(size >= 8 && std::memcmp(p, pretraining::kMagic, 8) == 0,
-             "'{}' is not a stagehand pretraining file (it does not start with \"SHPRETR1\"); give the "
-             "examples.bin that a pretraining_data stage wrote",
-             f);
-    SH_CHECK(size >= pretraining::kFixedHeaderBytes,
-             "'{}' is truncated: expected at least {} bytes of header, found {}; run its pretraining_data stage again",
-             f, pretraining::kFixedHeaderBytes, size);
-    h_ = pretraining::decode_fixed_header(p);
-    SH_CHECK(h_.version == pretraining::kFormatVersion,
-             "'{}' has pretraining format version {}, this build reads version {}; run its pretraining_data stage "
-             "again with this build",
-             f, h_.version, pretraining::kFormatVersion);
-    const uint32_t spec_bytes = pretraining::get_u32(p + 72);
-    SH_CHECK(h_.header_bytes % 8 == 0 && h_.header_bytes >= pretraining::kFixedHeaderBytes + uint64_t{spec_bytes},
-             "'{}' has a corrupt header: header size {} cannot hold {} bytes of fields and a {}-byte tokenizer spec; "
-             "run its pretraining_data stage again",
-             f, h_.header_bytes, pretraining::kFixedHeaderBytes, spec_bytes);
-    SH_CHECK(h_.max_length >= 2 && h_.max_length <= pretraining::kMaxMaxLength &&
-                 (h_.id_bytes == 2 || h_.id_bytes == 4) && h_.row_bytes == h_.max_length * h_.id_bytes + 4,
-             "'{}' has a corrupt header: max_length {}, id width {} bytes, row size {} (expected max_length in "
-             "2..65535, width 2 or 4, row size max_length * width + 4); run its pretraining_data stage again",
-             f, h_.max_length, h_.id_bytes, h_.row_bytes);
-    const uint64_t expected = h_.header_bytes + h_.examples() * h_.row_bytes;
-    SH_CHECK(size >= expected,
-             "'{}' is truncated: expected {} bytes ({} + {} examples of {} bytes), found {}; run its "
-             "pretraining_data stage again",
-             f, expected, h_.header_bytes, h_.examples(), h_.row_bytes, size);
-    SH_CHECK(size == expected,
-             "'{}' has {} bytes after its last example (expected {} bytes in all); it is not a file the "
-             "pretraining_data stage wrote, run that stage again",
-             f, size - expected, expected);
-    SH_CHECK(h_.vocab_size > 0 && in_vocab(h_.pad_id) && in_vocab(h_.cls_id) && in_vocab(h_.sep_id) &&
-                 (h_.mask_id == -1 || in_vocab(h_.mask_id)) && (h_.id_bytes == 4 || h_.vocab_size <= 65536),
-             "'{}' has a corrupt header: vocab_size {}, pad {}, cls {}, sep {}, mask {} (expected ids inside the "
-             "vocabulary); run its pretraining_data stage again",
-             f, h_.vocab_size, h_.pad_id, h_.cls_id, h_.sep_id, h_.mask_id);
-    h_.tokenizer_spec.assign(reinterpret_cast<const char*>(p) + pretraining::kFixedHeaderBytes, spec_bytes);
-    if (o.get<bool>("verify")) {
-      const uint32_t crc = pretraining::crc32_update(0, p + h_.header_bytes, size - h_.header_bytes);
-      SH_CHECK(crc == h_.payload_crc32,
-               "'{}' is corrupt: the CRC-32 of its examples is {:08x}, its header says {:08x}; run its "
-               "pretraining_data stage again",
-               f, crc, h_.payload_crc32);
-    }
-    rows_ = p + h_.header_bytes;
+    h_ = pretraining::check_header(map_.data(), map_.size(), path_.string(), o.get<bool>("verify"));
+    rows_ = map_.data() + h_.header_bytes;
   }
 
   std::vector<std::string> splits() const override {
@@ -127,22 +81,16 @@ class PretrainingDataset : public Dataset {
     const auto [first, count] = range(split);
     const int64_t b = static_cast<int64_t>(indices.size());
     // Lengths first: the batch is as wide as its longest example.
-    std::vector<const unsigned char*> rows(indices.size());
-    std::vector<int64_t> lengths(indices.size()), a_lengths(indices.size());
+    std::vector<pretraining::Row> rows(indices.size());
+    std::vector<std::string> what(indices.size());
     int64_t longest = 0;
     for (size_t r = 0; r < indices.size(); ++r) {
       const int64_t i = indices[r];
       SH_CHECK(i >= 0 && static_cast<uint64_t>(i) < count,
                "pretraining: example index {} is out of range for split '{}' ({} examples)", i, split, count);
-      rows[r] = rows_ + (first + static_cast<uint64_t>(i)) * h_.row_bytes;
-      const unsigned char* tail = rows[r] + static_cast<size_t>(h_.max_length) * h_.id_bytes;
-      lengths[r] = pretraining::get_u16(tail);
-      a_lengths[r] = pretraining::get_u16(tail + 2);
-      SH_CHECK(lengths[r] >= 2 && lengths[r] <= h_.max_length && a_lengths[r] + 2 <= lengths[r],
-               "'{}': example {} of split '{}' is corrupt (length {}, segment A {} tokens, max_length {}); run its "
-               "pretraining_data stage again",
-               path_.string(), i, split, lengths[r], a_lengths[r], h_.max_length);
-      longest = std::max(longest, lengths[r]);
+      what[r] = fmt::format("example {} of split '{}'", i, split);
+      rows[r] = pretraining::row_at(h_, rows_, first + static_cast<uint64_t>(i), path_.string(), what[r]);
+      longest = std::max(longest, rows[r].length);
     }
     auto input_ids = torch::full({b, longest}, static_cast<int64_t>(h_.pad_id), torch::kInt64);
     auto mask = torch::zeros({b, longest}, torch::kInt64);
@@ -154,16 +102,10 @@ class PretrainingDataset : public Dataset {
     out.ids.reserve(indices.size());
     for (size_t r = 0; r < indices.size(); ++r) {
       const int64_t off = static_cast<int64_t>(r) * longest;
-      for (int64_t j = 0; j < lengths[r]; ++j) {
-        const unsigned char* q = rows[r] + j * h_.id_bytes;
-        const int64_t id = h_.id_bytes == 2 ? pretraining::get_u16(q) : pretraining::get_u32(q);
-        SH_CHECK(id < h_.vocab_size,
-                 "'{}': example {} of split '{}' holds id {} at position {}, outside the vocabulary of {}; run its "
-                 "pretraining_data stage again",
-                 path_.string(), indices[r], split, id, j, h_.vocab_size);
-        ids_p[off + j] = id;
+      for (int64_t j = 0; j < rows[r].length; ++j) {
+        ids_p[off + j] = pretraining::id_at(h_, rows[r], j, path_.string(), what[r]);
         mask_p[off + j] = 1;
-        type_p[off + j] = j >= a_lengths[r] + 2 ? 1 : 0;
+        type_p[off + j] = j >= rows[r].a_length + 2 ? 1 : 0;
       }
       out.ids.push_back(fmt::format("{}:{}", split, indices[r]));
     }
@@ -184,8 +126,6 @@ class PretrainingDataset : public Dataset {
   }
 
  private:
-  bool in_vocab(int32_t id) const { return id >= 0 && id < h_.vocab_size; }
-
   // (first row, number of rows) of a split.
   std::pair<uint64_t, uint64_t> range(const std::string& split) const {
     if (split == "train") return {0, h_.train_examples};
