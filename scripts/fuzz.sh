@@ -18,7 +18,8 @@ mkdir -p "$OUT/findings" "$OUT/corpus"
 FLAGS=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=vptr -fno-sanitize-recover=all
        -I"$SRC/core/include" -I"$SRC/plugins/tokenizer/wordpiece" -I"$SRC/plugins/dataset/squad"
        -I"$SRC/plugins/dataset/token_classification" -I"$SRC/plugins/dataset/text_classification"
-       -I"$SRC/plugins/dataset/sentence_pairs" -I"$SRC/plugins/dataset/pretraining")
+       -I"$SRC/plugins/dataset/sentence_pairs" -I"$SRC/plugins/dataset/pretraining"
+       -I"$SRC/plugins/dataset/specter")
 UTIL=("$SRC/core/src/util/error.cpp" "$SRC/core/src/util/util.cpp")
 declare -A SOURCES=(
   [yaml]="$SRC/fuzz/fuzz_yaml.cpp $SRC/core/src/config/config_node.cpp $SRC/core/src/config/yaml_io.cpp"
@@ -27,6 +28,7 @@ declare -A SOURCES=(
   [records]="$SRC/fuzz/fuzz_records.cpp $SRC/plugins/dataset/text_classification/text_records.cpp"
   [pairs]="$SRC/fuzz/fuzz_pairs.cpp $SRC/plugins/dataset/sentence_pairs/pair_files.cpp"
   [pretraining]="$SRC/fuzz/fuzz_pretraining.cpp"
+  [specter]="$SRC/fuzz/fuzz_specter.cpp $SRC/plugins/dataset/specter/metadata.cpp $SRC/plugins/dataset/specter/triplet_sampling.cpp"
   [conll]="$SRC/fuzz/fuzz_conll.cpp $SRC/plugins/dataset/token_classification/token_files.cpp"
   [squad]="$SRC/fuzz/fuzz_squad.cpp $SRC/plugins/dataset/squad/squad.cpp $SRC/core/src/tokenizer/encode.cpp"
 )

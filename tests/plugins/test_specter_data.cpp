@@ -223,6 +223,23 @@ TEST(SpecterTriplets, CountsPerQueryFollowSpecterRules) {
   for (const auto& x : val) EXPECT_EQ(x.p, "c4");
 }
 
+// Found by fuzz/fuzz_specter.cpp: a query listed among its own candidates became its own positive (SPECTER's code
+// does not check). It is left out of its candidates: the query samples exactly as without it.
+TEST(SpecterTriplets, AQueryAmongItsOwnCandidatesIsLeftOut) {
+  sh_test::TempFolder dir;
+  for (const char* f : {"metadata.json", "train.txt", "val.txt"}) fs::copy_file(kTraining / f, dir.path() / f);
+  std::string data = sh_test::read_text(kTraining / "data.json");
+  const std::string q2 = "\"q2\": {\n    \"c6\"";
+  ASSERT_NE(data.find(q2), std::string::npos);
+  data.replace(data.find(q2), q2.size(), "\"q2\": {\n    \"q2\": {\"count\": 5},\n    \"c6\"");
+  sh_test::write_text(dir.path() / "data.json", data);
+  auto d = triplets_from(dir.path());
+  auto plain = triplets_from(kTraining);
+  ASSERT_EQ(d->size("train"), plain->size("train"));
+  EXPECT_EQ(ids_of(*d, "train"), ids_of(*plain, "train"));
+  for (const auto& x : triplets(*d, "train")) EXPECT_NE(x.p, x.q);
+}
+
 TEST(SpecterTriplets, SeedsDecideTheDrawsOnly) {
   auto a = triplets_from(kTraining);
   auto b = triplets_from(kTraining, "seed: 321");

@@ -33,6 +33,8 @@
 #include <stagehand/schema.h>
 #include <stagehand/tokenizer.h>
 
+#include "metadata.h"
+
 namespace stagehand {
 class Dataset;
 }
@@ -40,31 +42,6 @@ class Dataset;
 namespace stagehand::specter {
 
 namespace fs = std::filesystem;
-
-/// The papers of a metadata file, in file order.
-struct Metadata {
-  fs::path file;
-  std::vector<std::string> ids;
-  std::vector<std::string> titles;     ///< "" where null or missing
-  std::vector<std::string> abstracts;  ///< "" where null or missing
-  std::unordered_map<std::string, int64_t> index;
-  int64_t size() const { return static_cast<int64_t>(ids.size()); }
-  /// Row of a paper id, or -1.
-  int64_t find(const std::string& id) const {
-    auto it = index.find(id);
-    return it == index.end() ? -1 : it->second;
-  }
-  /// True when the paper has a title or an abstract that is not only white space.
-  bool has_text(int64_t row) const;
-};
-
-/// Reads a metadata file; malformed JSON or a wrong shape is an Error with file:line:column.
-Metadata read_metadata(const fs::path& file);
-
-/// "file:line:column" of a byte offset into `data` (1-based line and column).
-std::string position(const fs::path& file, const std::string& data, size_t offset);
-/// The reason of a nlohmann::json parse error without its "[json.exception...]" tag and position, printable ASCII.
-std::string json_error_reason(const std::string& what);
 
 /// The text of one paper, and where it came from (for errors: "metadata.json: paper 'X'").
 struct PaperText {

@@ -122,6 +122,10 @@ class SpecterTriplets : public Dataset {
                  f.string());
       meta = read_metadata(meta_file);
       const CitationData cites = read_citation_data(dir / "data.json", *meta);
+      if (cites.self_citations > 0)
+        std::cerr << fmt::format("specter_triplets: {}: {} quer{} listed among their own candidates; those entries "
+                                 "are left out\n",
+                                 cites.file.string(), cites.self_citations, cites.self_citations == 1 ? "y is" : "ies are");
       const TripletSampler sampler(so, *meta);
       for (const auto& [split, name] : {std::pair<std::string, const char*>{"train", "train.txt"},
                                         {"validation", "val.txt"},

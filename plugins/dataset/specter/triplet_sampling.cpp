@@ -124,6 +124,12 @@ class CitationReader {
     if (!has_count_)
       throw Error(fmt::format("{}: candidate '{}' of query '{}' has no 'count' (5: cited, 1: cited by a cited paper)",
                               d_.file.string(), candidate_id_, query_id_));
+    // A paper listed among its own candidates (found by fuzz_specter) would become its own positive or be excluded
+    // from the easy-negative pool twice over; SPECTER's code does not check. It is left out and counted.
+    if (candidate_row_ == query_row_) {
+      ++d_.self_citations;
+      return;
+    }
     auto [it, added] = position_.emplace(candidate_row_, candidates_.size());
     if (added)
       candidates_.push_back({candidate_row_, count_});

@@ -36,7 +36,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "paper_text.h"
+#include "metadata.h"
 
 namespace stagehand::specter {
 
@@ -49,10 +49,13 @@ struct Candidate {
 struct CitationData {
   fs::path file;
   std::unordered_map<int64_t, std::vector<Candidate>> queries;
+  int64_t self_citations = 0;  ///< candidates equal to their query, left out
 };
 
 /// Reads data.json; every query and candidate id must be a paper of `metadata` (else an Error naming the file and
-/// the id). A key given twice keeps its first position and its last value, as Python's json.load does.
+/// the id). A key given twice keeps its first position and its last value, as Python's json.load does. A query
+/// listed among its own candidates is left out of them and counted in `self_citations` (deliberate: SPECTER's code
+/// does not check, and such a triplet has its query as positive).
 CitationData read_citation_data(const fs::path& file, const Metadata& metadata);
 
 struct Triplet {
