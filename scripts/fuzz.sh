@@ -5,12 +5,13 @@
 # corpus grown in a run stays in build-fuzz/corpus/). A crash, a sanitizer report, a leak, a hang (10 s for one
 # input) or a foreign exception stops that target, leaves the input in build-fuzz/findings/ and makes the script
 # fail; a finding becomes a regression test in tests/.
-# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]   (targets: yaml wordpiece squad)
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
+#   (targets: yaml resolve wordpiece sentencepiece records conll pairs squad specter pretraining; default all)
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_EACH=${1:-600}
 shift || true
-TARGETS=${*:-yaml wordpiece squad}
+TARGETS=${*:-yaml resolve wordpiece sentencepiece records conll pairs squad specter pretraining}
 OUT="$SRC/build-fuzz"
 CXX=${FUZZ_CXX:-clang++}
 command -v "$CXX" > /dev/null || { echo "fuzz: $CXX not found; install the Debian packages clang and libclang-rt-dev"; exit 1; }
@@ -19,7 +20,7 @@ FLAGS=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=vptr 
        -I"$SRC/core/include" -I"$SRC/plugins/tokenizer/wordpiece" -I"$SRC/plugins/dataset/squad"
        -I"$SRC/plugins/dataset/token_classification" -I"$SRC/plugins/dataset/text_classification"
        -I"$SRC/plugins/dataset/sentence_pairs" -I"$SRC/plugins/dataset/pretraining"
-       -I"$SRC/plugins/dataset/specter")
+       -I"$SRC/plugins/dataset/specter" -I"$SRC/plugins/tokenizer/sentencepiece")
 UTIL=("$SRC/core/src/util/error.cpp" "$SRC/core/src/util/util.cpp")
 declare -A SOURCES=(
   [yaml]="$SRC/fuzz/fuzz_yaml.cpp $SRC/core/src/config/config_node.cpp $SRC/core/src/config/yaml_io.cpp"
@@ -29,16 +30,19 @@ declare -A SOURCES=(
   [pairs]="$SRC/fuzz/fuzz_pairs.cpp $SRC/plugins/dataset/sentence_pairs/pair_files.cpp"
   [pretraining]="$SRC/fuzz/fuzz_pretraining.cpp"
   [specter]="$SRC/fuzz/fuzz_specter.cpp $SRC/plugins/dataset/specter/metadata.cpp $SRC/plugins/dataset/specter/triplet_sampling.cpp"
+  [sentencepiece]="$SRC/fuzz/fuzz_sentencepiece.cpp $SRC/plugins/tokenizer/sentencepiece/spm_bridge.cpp"
   [conll]="$SRC/fuzz/fuzz_conll.cpp $SRC/plugins/dataset/token_classification/token_files.cpp"
   [squad]="$SRC/fuzz/fuzz_squad.cpp $SRC/plugins/dataset/squad/squad.cpp $SRC/core/src/tokenizer/encode.cpp"
 )
 export STAGEHAND_FUZZ_VOCAB="$SRC/tests/data/tokenizers/bert-base-uncased-vocab.txt"
+export STAGEHAND_FUZZ_SPM_MODEL="$SRC/tests/data/tokenizers/albert-30k-clean.model"
 status=0
 for t in $TARGETS; do
-  [ -n "${SOURCES[$t]:-}" ] || { echo "fuzz: unknown target '$t'; expected yaml, wordpiece or squad"; exit 2; }
+  [ -n "${SOURCES[$t]:-}" ] || { echo "fuzz: unknown target '$t'; expected one of: ${!SOURCES[*]}"; exit 2; }
   echo "fuzz_$t: building"
   # shellcheck disable=SC2086
-  "$CXX" "${FLAGS[@]}" ${SOURCES[$t]} "${UTIL[@]}" -o "$OUT/fuzz_$t" -lyaml-cpp -lfmt -lcrypto
+  "$CXX" "${FLAGS[@]}" ${SOURCES[$t]} "${UTIL[@]}" -o "$OUT/fuzz_$t" -lyaml-cpp -lfmt -lcrypto \
+    $([ "$t" = sentencepiece ] && echo -lsentencepiece -lsentencepiece_train)
   mkdir -p "$OUT/corpus/$t"
   cp -n "$SRC/fuzz/corpus/$t/"* "$OUT/corpus/$t/" 2> /dev/null || true
   echo "fuzz_$t: running for ${SECONDS_EACH}s"
