@@ -49,17 +49,17 @@ faults: build
 fuzz:
 	bash scripts/fuzz.sh $(or $(FUZZ_SECONDS),600)
 
-# The core suite and the suites of the newest code (checkpoint import, SQuAD, probes, training, the encoder) built and
-# run with AddressSanitizer and UndefinedBehaviorSanitizer in build-asan/ (docs/reliability.md): ASAN_TARGETS are
-# built, the tests matching ASAN_TESTS (a ctest -R pattern) run, those matching ASAN_EXCLUDE not.
-# `make test-asan ASAN_TARGETS= ASAN_TESTS=.` builds and runs everything (over an hour on 2 cores; the SentencePiece
-# tests cannot pass there: the sanitizer runtime refuses the bridge's RTLD_DEEPBIND). Leaks are not reported:
-# LibTorch's and the plugins' process-lifetime registries would drown them.
-ASAN_TARGETS ?= core_test_config core_test_loader core_test_nn core_test_pipeline core_test_schema core_test_trials \
-  plugins_test_hf_checkpoint plugins_test_squad_format plugins_test_probe plugins_test_train_stage \
-  plugins_test_transformer
-ASAN_TESTS ?= ^core_test_|^plugins_test_(hf_checkpoint|squad_format|probe|train_stage|transformer)\.
-ASAN_EXCLUDE ?= HfTokenizer|[Ss]entence[Pp]iece
+# The whole suite built and run with AddressSanitizer and UndefinedBehaviorSanitizer in build-asan/
+# (docs/reliability.md): ASAN_TARGETS are built (empty: everything), the tests matching ASAN_TESTS (a ctest -R
+# pattern) run, those matching ASAN_EXCLUDE not. Excluded: the tests that need a SentencePiece tokenizer, which a
+# sanitizer build cannot load (its runtime refuses the bridge's RTLD_DEEPBIND; fuzz_sentencepiece covers the bridge
+# under ASan instead). About an hour from scratch on 2 cores, the tests half of it. A quicker subset:
+#   make test-asan ASAN_TARGETS="core_test_config core_test_loader" ASAN_TESTS=^core_test_
+# Leaks are not reported: LibTorch's and the plugins' process-lifetime registries would drown them (the fuzzers
+# check leaks in the code they cover).
+ASAN_TARGETS ?=
+ASAN_TESTS ?= .
+ASAN_EXCLUDE ?= HfTokenizer|[Ss]entence[Pp]iece|^plugins_test_text_classification\.|^plugins_test_text_corpus\.|TokenizerStage\.TrainsProvidesCachesAndReproduces|test_export_hf_tiny
 test-asan: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTAGEHAND_SANITIZE=address,undefined
 	cmake --build build-asan -j $(JOBS) $(if $(ASAN_TARGETS),--target $(ASAN_TARGETS))
