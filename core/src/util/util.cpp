@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stagehand/util.h"
+#include "stagehand/numbers.h"
 
 #include <fcntl.h>
 #include <malloc.h>
@@ -232,6 +233,16 @@ size_t invalid_utf8_at(std::string_view text, bool controls) {
     i += len;
   }
   return std::string::npos;
+}
+
+bool parse_int(std::string_view text, int64_t& v) {
+  if (text.empty()) return false;
+  const size_t sign = (text[0] == '-' || text[0] == '+') ? 1 : 0;
+  if (sign == text.size() || text.size() > 18) return false;
+  for (size_t k = sign; k < text.size(); ++k)
+    if (text[k] < '0' || text[k] > '9') return false;
+  v = std::stoll(std::string(text));
+  return true;
 }
 
 std::string utf8_problem(std::string_view text) {

@@ -9,6 +9,7 @@
 #include <set>
 
 #include <stagehand/error.h>
+#include <stagehand/numbers.h>
 #include <stagehand/util.h>
 
 namespace stagehand::pair_files {
@@ -65,16 +66,6 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
   return out;
-}
-
-bool parse_int(const std::string& s, int64_t& v) {
-  if (s.empty()) return false;
-  size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
-  if (i == s.size() || s.size() > 18) return false;
-  for (size_t k = i; k < s.size(); ++k)
-    if (!std::isdigit(static_cast<unsigned char>(s[k]))) return false;
-  v = std::stoll(s);
-  return true;
 }
 
 // A whole string as a finite number.

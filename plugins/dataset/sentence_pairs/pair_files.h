@@ -62,8 +62,6 @@ void read_jsonl(const fs::path& file, const std::string& split, bool regression,
 std::string excerpt(std::string_view s, size_t n = 30);
 /// The strings joined with `sep`.
 std::string join(const std::vector<std::string>& v, const char* sep = ", ");
-/// A whole decimal integer of at most 18 digits (optionally signed) into `v`; false otherwise.
-bool parse_int(const std::string& s, int64_t& v);
 /// A whole string as a finite number into `v`; false otherwise.
 bool parse_float(const std::string& s, double& v);
 

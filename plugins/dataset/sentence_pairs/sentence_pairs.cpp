@@ -46,6 +46,7 @@
 #include <stagehand/dataset.h>
 #include <stagehand/plugin.h>
 #include <stagehand/tokenizer.h>
+#include <stagehand/numbers.h>
 #include <stagehand/util.h>
 
 #include <algorithm>
@@ -69,7 +70,6 @@ using pair_files::excerpt;
 using pair_files::glue_task;
 using pair_files::join;
 using pair_files::parse_float;
-using pair_files::parse_int;
 using pair_files::read_jsonl;
 
 struct PairSettings {

@@ -21,6 +21,7 @@
 
 #include <stagehand/dataset.h>
 #include <stagehand/error.h>
+#include <stagehand/numbers.h>
 #include <stagehand/util.h>
 
 #include "paper_text.h"
@@ -49,16 +50,6 @@ std::vector<std::string> csv_fields(const std::string& line) {
     start = comma + 1;
   }
   return out;
-}
-
-bool parse_int(const std::string& s, int64_t& v) {
-  if (s.empty()) return false;
-  size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
-  if (i == s.size() || s.size() > 18) return false;
-  for (size_t k = i; k < s.size(); ++k)
-    if (s[k] < '0' || s[k] > '9') return false;
-  v = std::stoll(s);
-  return true;
 }
 
 struct Row {

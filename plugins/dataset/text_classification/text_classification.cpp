@@ -22,6 +22,7 @@
 #include <stagehand/dataset.h>
 #include <stagehand/plugin.h>
 #include <stagehand/tokenizer.h>
+#include <stagehand/numbers.h>
 #include <stagehand/util.h>
 
 #include <algorithm>
@@ -38,7 +39,6 @@ using text_records::Format;
 using text_records::Header;
 using text_records::Record;
 using text_records::Settings;
-using text_records::parse_int;
 
 // Tokenized examples of one split: example i is ids[offsets[i], offsets[i+1]).
 struct Split {

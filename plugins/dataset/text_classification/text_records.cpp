@@ -7,22 +7,13 @@
 #include <nlohmann/json.hpp>
 
 #include <stagehand/error.h>
+#include <stagehand/numbers.h>
 #include <stagehand/util.h>
 
 namespace stagehand::text_records {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-bool parse_int(const std::string& s, int64_t& v) {
-  if (s.empty()) return false;
-  size_t i = (s[0] == '-' || s[0] == '+') ? 1 : 0;
-  if (i == s.size() || s.size() > 18) return false;
-  for (size_t k = i; k < s.size(); ++k)
-    if (!std::isdigit(static_cast<unsigned char>(s[k]))) return false;
-  v = std::stoll(s);
-  return true;
-}
 
 namespace {
 

@@ -35,7 +35,4 @@ struct Settings {
 std::vector<Record> read_records(const Settings& s, const std::filesystem::path& file, int64_t& skipped,
                                  std::string& first_skipped);
 
-/// A whole decimal integer of at most 18 digits (optionally signed) into `v`; false otherwise.
-bool parse_int(const std::string& s, int64_t& v);
-
 }  // namespace stagehand::text_records
