@@ -234,6 +234,15 @@ TEST_F(TextClassificationTest, CsvQuotingCrlfAndFieldMapping) {
   EXPECT_EQ(c->labels(), (std::vector<std::string>{"neg", "pos"}));
   EXPECT_EQ(row(c->batch("train", {0}), 0), encode("one, two"));
   EXPECT_EQ(row(c->batch("train", {1}), 0), (std::vector<int64_t>{kCls, 132, kSep}));
+
+  // Found by fuzz/fuzz_records.cpp: labels were trimmed of spaces and tabs only, so a quoted "pos\n" was a class of
+  // its own and a label of vertical tabs was not empty.
+  std::string ws = write("ws.csv", "sentence,label\none,\"pos\n\"\ntwo,pos\nthree,\"\tneg\r\"\n");
+  auto w = make(fmt::format("train: {}, text_field: sentence", ws));
+  EXPECT_EQ(w->labels(), (std::vector<std::string>{"neg", "pos"}));
+  std::string vt = write("vt.csv", "sentence,label\none,pos\ntwo,\v\v\n");
+  const std::string err = error_of(fmt::format("train: {}, text_field: sentence", vt));
+  EXPECT_NE(err.find("vt.csv:3: malformed record: empty label"), std::string::npos) << err;
 }
 
 TEST_F(TextClassificationTest, TsvWithAndWithoutHeaderAndExplicitFormat) {

@@ -244,9 +244,12 @@ class FileReader {
     if (blank(r.text))
       throw BadRecord{s_.blurb ? std::string("empty sentence") : fmt::format("empty text in field '{}'", s_.text_field)};
     if (s_.has_pair && blank(r.pair)) throw BadRecord{fmt::format("empty text in field '{}'", s_.pair_field)};
-    const size_t first = r.label.find_first_not_of(" \t");
-    r.label =
-        first == std::string::npos ? std::string() : r.label.substr(first, r.label.find_last_not_of(" \t") - first + 1);
+    // Labels are trimmed of every white space character, as texts are tested for blankness: a quoted "pos\n" is the
+    // class pos, and a label of vertical tabs is empty (found by fuzz_records: only spaces and tabs were trimmed).
+    constexpr const char* kSpace = " \t\r\n\f\v";
+    const size_t first = r.label.find_first_not_of(kSpace);
+    r.label = first == std::string::npos ? std::string()
+                                         : r.label.substr(first, r.label.find_last_not_of(kSpace) - first + 1);
     if (s_.lowercase_labels)
       std::transform(r.label.begin(), r.label.end(), r.label.begin(), [](unsigned char c) { return std::tolower(c); });
     if (r.label.empty())
