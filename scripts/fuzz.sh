@@ -6,12 +6,12 @@
 # input) or a foreign exception stops that target, leaves the input in build-fuzz/findings/ and makes the script
 # fail; a finding becomes a regression test in tests/.
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
-#   (targets: yaml resolve wordpiece sentencepiece records conll pairs squad specter pretraining; default all)
+#   (targets: yaml resolve wordpiece sentencepiece records conll pairs squad specter pretraining corpus; default all)
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_EACH=${1:-600}
 shift || true
-TARGETS=${*:-yaml resolve wordpiece sentencepiece records conll pairs squad specter pretraining}
+TARGETS=${*:-yaml resolve wordpiece sentencepiece records conll pairs squad specter pretraining corpus}
 OUT="$SRC/build-fuzz"
 CXX=${FUZZ_CXX:-clang++}
 command -v "$CXX" > /dev/null || { echo "fuzz: $CXX not found; install the Debian packages clang and libclang-rt-dev"; exit 1; }
@@ -20,7 +20,8 @@ FLAGS=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=vptr 
        -I"$SRC/core/include" -I"$SRC/plugins/tokenizer/wordpiece" -I"$SRC/plugins/dataset/squad"
        -I"$SRC/plugins/dataset/token_classification" -I"$SRC/plugins/dataset/text_classification"
        -I"$SRC/plugins/dataset/sentence_pairs" -I"$SRC/plugins/dataset/pretraining"
-       -I"$SRC/plugins/dataset/specter" -I"$SRC/plugins/tokenizer/sentencepiece")
+       -I"$SRC/plugins/dataset/specter" -I"$SRC/plugins/tokenizer/sentencepiece"
+       -I"$SRC/plugins/dataset/text_corpus")
 UTIL=("$SRC/core/src/util/error.cpp" "$SRC/core/src/util/util.cpp")
 declare -A SOURCES=(
   [yaml]="$SRC/fuzz/fuzz_yaml.cpp $SRC/core/src/config/config_node.cpp $SRC/core/src/config/yaml_io.cpp"
@@ -31,6 +32,7 @@ declare -A SOURCES=(
   [pretraining]="$SRC/fuzz/fuzz_pretraining.cpp"
   [specter]="$SRC/fuzz/fuzz_specter.cpp $SRC/plugins/dataset/specter/metadata.cpp $SRC/plugins/dataset/specter/triplet_sampling.cpp"
   [sentencepiece]="$SRC/fuzz/fuzz_sentencepiece.cpp $SRC/plugins/tokenizer/sentencepiece/spm_bridge.cpp"
+  [corpus]="$SRC/fuzz/fuzz_corpus.cpp $SRC/plugins/dataset/text_corpus/corpus_lines.cpp"
   [conll]="$SRC/fuzz/fuzz_conll.cpp $SRC/plugins/dataset/token_classification/token_files.cpp"
   [squad]="$SRC/fuzz/fuzz_squad.cpp $SRC/plugins/dataset/squad/squad.cpp $SRC/core/src/tokenizer/encode.cpp"
 )

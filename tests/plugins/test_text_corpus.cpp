@@ -149,6 +149,11 @@ TEST_F(TextCorpusTest, NoExampleCrossesADocumentOrAFileBoundary) {
   // A glob names both files, sorted: the same examples.
   auto g = make(fmt::format("files: '{}/*.txt', min_length: 3, validation_fraction: 0", dir_.string()));
   EXPECT_EQ(examples(*g, "train"), expected);
+  // A line of stray CRs ends the document too (it was a sentence of one CR; found by fuzz/fuzz_corpus.cpp).
+  fs::path cr = write("cr.crlf", "four five\r\r\nsix seven\r\n\r\r\neight nine\r\n");
+  auto c = make(fmt::format("files: [{}], min_length: 3, validation_fraction: 0", cr.string()));
+  EXPECT_EQ(examples(*c, "train"), (std::vector<std::vector<int64_t>>{example("four five six seven"),
+                                                                       example("eight nine")}));
 }
 
 TEST_F(TextCorpusTest, SplitsByDocumentDeterministicallyFromTheSeed) {

@@ -14,14 +14,17 @@
 #include <stagehand/tokenizer.h>
 #include <stagehand/util.h>
 
+#include "corpus_lines.h"
+
 #include <algorithm>
 #include <atomic>
 #include <exception>
-#include <fstream>
 #include <thread>
 
 namespace stagehand {
 namespace {
+using corpus_lines::Corpus;
+using corpus_lines::read_corpus;
 namespace fs = std::filesystem;
 
 // Packed examples of one split: example i is tokens[offsets[i], offsets[i+1]), [CLS] and [SEP] included.
@@ -32,39 +35,6 @@ struct PackedSplit {
   int64_t size() const { return static_cast<int64_t>(offsets.size()) - 1; }
 };
 
-// Sentences of every document, in file order; document d is sentences [doc_begin[d], doc_begin[d+1]).
-struct Corpus {
-  std::vector<std::string> sentences;
-  std::vector<size_t> doc_begin{0};
-  size_t documents() const { return doc_begin.size() - 1; }
-};
-
-void read_corpus(const std::vector<fs::path>& files, Corpus& c) {
-  auto end_document = [&c] {
-    if (c.sentences.size() > c.doc_begin.back()) c.doc_begin.push_back(c.sentences.size());
-  };
-  for (const auto& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    SH_CHECK(in.good(), "cannot read '{}'; check that the file exists and is readable", f.string());
-    std::string line;
-    int64_t line_no = 0;
-    while (std::getline(in, line)) {
-      ++line_no;
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (std::string p = utf8_problem(line); !p.empty())
-        throw Error(fmt::format("{}:{}: the line is {}", f.string(), line_no, p));
-      if (line.find_first_not_of(" \t\f\v") == std::string::npos) {
-        end_document();
-        continue;
-      }
-      c.sentences.push_back(std::move(line));
-    }
-    // A file never continues the previous file's last document.
-    end_document();
-  }
-}
-
-// Ids of every sentence, tokenized on `threads` threads; the result does not depend on the thread count.
 std::vector<std::vector<int32_t>> tokenize_all(const Tokenizer& tok, const std::vector<std::string>& sentences,
                                                int threads) {
   std::vector<std::vector<int32_t>> ids(sentences.size());
