@@ -11,6 +11,7 @@
 #include <fstream>
 #include <string>
 
+#include "fuzz_input.h"
 #include "stagehand/error.h"
 #include "stagehand/util.h"
 #include "token_files.h"
@@ -19,12 +20,6 @@ namespace tf = stagehand::token_files;
 namespace ner = stagehand::ner;
 
 namespace {
-
-size_t count_lines(const uint8_t* data, size_t size) {
-  size_t n = 1;
-  for (size_t i = 0; i < size; ++i) n += data[i] == '\n';
-  return n;
-}
 
 bool read(const tf::ReadSettings& rs, const std::string& file, bool plain, ner::Scheme scheme, bool skip,
           std::vector<tf::Sentence>& out, tf::Skipped& skipped) {
@@ -42,13 +37,10 @@ bool read(const tf::ReadSettings& rs, const std::string& file, bool plain, ner::
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < 2) return 0;
   // Two knob bytes, then the file. Knob 0: bits 0-1 format (auto, biobert, conll, conll), 2-3 word column, 4-5
   // label column, 6 scheme bioes, 7 the file ends in .conll (what auto looks at). Knob 1: bit 0 scheme none.
-  const uint8_t knobs = data[0], more = data[1];
-  data += 2;
-  size -= 2;
-  static const std::string base = "/tmp/stagehand-fuzz-conll-" + std::to_string(::getpid());
+  uint8_t knobs = 0, more = 0;
+  if (!fuzz_input::take_knobs(data, size, knobs) || !fuzz_input::take_knobs(data, size, more)) return 0;
   static const int64_t kWord[] = {0, 1, -2, 0};
   static const int64_t kLabel[] = {-1, -1, 3, 0};
   tf::ReadSettings rs;
@@ -57,13 +49,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   rs.word_column = kWord[(knobs >> 2) & 3];
   rs.label_column = kLabel[(knobs >> 4) & 3];
   const ner::Scheme scheme = (knobs >> 6) & 1 ? ner::Scheme::Bioes : ner::Scheme::Bio;
-  const std::string file = base + ((knobs >> 7) ? ".conll" : ".tsv");
+  const std::string file = fuzz_input::write_file("conll", (knobs >> 7) ? ".conll" : ".tsv", data, size);
   const bool plain = more & 1;
-  {
-    std::ofstream out(file, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
-  }
-  const int lines = static_cast<int>(count_lines(data, size));
+  const int64_t lines = fuzz_input::lines_in(data, size);
 
   std::vector<tf::Sentence> lenient, strict;
   tf::Skipped lenient_skips, strict_skips;

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <string>
 
+#include "fuzz_input.h"
 #include "pair_files.h"
 #include "stagehand/error.h"
 
@@ -51,19 +52,12 @@ Outcome read(uint8_t knobs, const std::string& file, bool skip) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < 1) return 0;
   // Knob byte: bits 0-2 the GLUE task, 3 JSON lines instead, 4 the test split, 5 regression (JSONL) or a source tag
   // in ids (GLUE).
-  const uint8_t knobs = data[0];
-  ++data;
-  --size;
-  static const std::string file = "/tmp/stagehand-fuzz-pairs-" + std::to_string(::getpid()) + ".tsv";
-  {
-    std::ofstream out(file, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
-  }
-  int lines = 1;
-  for (size_t i = 0; i < size; ++i) lines += data[i] == '\n';
+  uint8_t knobs = 0;
+  if (!fuzz_input::take_knobs(data, size, knobs)) return 0;
+  const std::string file = fuzz_input::write_file("pairs", ".tsv", data, size);
+  const int64_t lines = fuzz_input::lines_in(data, size);
   const Outcome lenient = read(knobs, file, true), strict = read(knobs, file, false);
   if (!lenient.ok && strict.ok) __builtin_trap();
   if (strict.ok && (lenient.skipped != 0 || lenient.examples.size() != strict.examples.size())) __builtin_trap();

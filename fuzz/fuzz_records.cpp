@@ -11,6 +11,7 @@
 #include <fstream>
 #include <string>
 
+#include "fuzz_input.h"
 #include "stagehand/error.h"
 #include "text_records.h"
 
@@ -35,12 +36,10 @@ bool blank(const std::string& t) { return t.find_first_not_of(" \t\r\n\f\v") == 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < 1) return 0;
   // Knob byte: bits 0-1 format (jsonl, csv, tsv, blurb), 2-3 header (yes, no, auto), 4 numbered columns, 5 a
   // text pair, 6 an id column, 7 lower-cased labels.
-  const uint8_t knobs = data[0];
-  ++data;
-  --size;
+  uint8_t knobs = 0;
+  if (!fuzz_input::take_knobs(data, size, knobs)) return 0;
   tr::Settings s;
   s.auto_format = false;
   const int format = knobs & 3;
@@ -62,13 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   s.lowercase_labels = (knobs >> 7) & 1;
 
-  static const std::string file = "/tmp/stagehand-fuzz-records-" + std::to_string(::getpid()) + ".txt";
-  {
-    std::ofstream out(file, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
-  }
-  int64_t lines = 1;
-  for (size_t i = 0; i < size; ++i) lines += data[i] == '\n';
+  const std::string file = fuzz_input::write_file("records", ".txt", data, size);
+  const int64_t lines = fuzz_input::lines_in(data, size);
 
   std::vector<tr::Record> lenient, strict;
   int64_t lenient_skips = 0, strict_skips = 0;

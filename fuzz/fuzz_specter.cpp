@@ -13,6 +13,7 @@
 #include <random>
 #include <string>
 
+#include "fuzz_input.h"
 #include "metadata.h"
 #include "stagehand/error.h"
 #include "triplet_sampling.h"
@@ -21,21 +22,15 @@ namespace sp = stagehand::specter;
 
 namespace {
 
-void write(const std::string& file, const uint8_t* data, size_t size) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
-}
-
 const sp::Metadata& ten_papers() {
   static const sp::Metadata m = [] {
-    const std::string file = "/tmp/stagehand-fuzz-specter-meta-" + std::to_string(::getpid()) + ".json";
     std::string text = "{";
     for (int i = 0; i < 10; ++i)
       text += std::string(i ? ", " : "") + "\"p" + std::to_string(i) + "\": {\"title\": " +
               (i == 9 ? "null" : "\"Paper " + std::to_string(i) + "\"") + ", \"abstract\": null}";
     text += "}";
-    write(file, reinterpret_cast<const uint8_t*>(text.data()), text.size());
-    return sp::read_metadata(file);
+    return sp::read_metadata(
+        fuzz_input::write_file("specter-meta", ".json", reinterpret_cast<const uint8_t*>(text.data()), text.size()));
   }();
   return m;
 }
@@ -43,12 +38,9 @@ const sp::Metadata& ten_papers() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < 1) return 0;
-  const uint8_t knobs = data[0];
-  ++data;
-  --size;
-  static const std::string file = "/tmp/stagehand-fuzz-specter-" + std::to_string(::getpid()) + ".json";
-  write(file, data, size);
+  uint8_t knobs = 0;
+  if (!fuzz_input::take_knobs(data, size, knobs)) return 0;
+  const std::string file = fuzz_input::write_file("specter", ".json", data, size);
   if ((knobs & 1) == 0) {
     sp::Metadata m;
     try {

@@ -10,15 +10,12 @@
 #include <fstream>
 #include <string>
 
+#include "fuzz_input.h"
 #include "squad.h"
 #include "stagehand/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string file = "/tmp/stagehand-fuzz-squad-" + std::to_string(::getpid()) + ".json";
-  {
-    std::ofstream out(file, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
-  }
+  const std::string file = fuzz_input::write_file("squad", ".json", data, size);
   // With on_bad_record: skip the reader must agree with the strict one wherever that one succeeds (nothing
   // skipped, the same questions), and may only fail where the file as a whole is unusable.
   std::vector<stagehand::squad::Example> examples;
