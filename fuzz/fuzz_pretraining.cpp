@@ -30,15 +30,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint64_t n = h.examples() < 4096 ? h.examples() : 4096;
     for (uint64_t i = 0; i < n; ++i) {
       try {
-        const pt::Row r = pt::row_at(h, rows, i, "fuzz.bin", "example");
+        const pt::Row r = pt::row_at(h, rows, i, "fuzz.bin", "train", static_cast<int64_t>(i));
         if (r.length < 2 || r.length > h.max_length || r.a_length + 2 > r.length) __builtin_trap();
         for (int64_t j = 0; j < r.length; ++j)
-          if (pt::id_at(h, r, j, "fuzz.bin", "example") >= h.vocab_size) __builtin_trap();
+          if (pt::id_at(h, r, j, "fuzz.bin", "train", static_cast<int64_t>(i)) >= h.vocab_size) __builtin_trap();
       } catch (const stagehand::Error&) {
       }
     }
     try {
-      (void)pt::row_at(h, rows, h.examples(), "fuzz.bin", "one past the end");
+      (void)pt::row_at(h, rows, h.examples(), "fuzz.bin", "train", static_cast<int64_t>(h.examples()));
       __builtin_trap();  // must be refused
     } catch (const stagehand::Error&) {
     }

@@ -80,29 +80,33 @@ struct Row {
   int64_t length = 0, a_length = 0;
 };
 
-/// Row `row` (0-based over train then validation) of the file whose rows start at `rows`; `what` names it in errors
-/// (e.g. "example 3 of split 'train'").
+/// Row `row` (0-based over train then validation) of the file whose rows start at `rows`; errors name it as example
+/// `index` of `split` (formatted only when there is an error: this runs for every example of every batch).
 inline Row row_at(const FileHeader& h, const unsigned char* rows, uint64_t row, const std::string& name,
-                  const std::string& what) {
-  SH_CHECK(row < h.examples(), "'{}': {} is past its last example ({} in all)", name, what, h.examples());
+                  const std::string& split, int64_t index) {
+  SH_CHECK(row < h.examples(), "'{}': example {} of split '{}' is past its last example ({} in all)", name, index,
+           split, h.examples());
   Row r;
   r.ids = rows + row * h.row_bytes;
   const unsigned char* tail = r.ids + static_cast<size_t>(h.max_length) * h.id_bytes;
   r.length = get_u16(tail);
   r.a_length = get_u16(tail + 2);
   SH_CHECK(r.length >= 2 && r.length <= h.max_length && r.a_length + 2 <= r.length,
-           "'{}': {} is corrupt (length {}, segment A {} tokens, max_length {}); run its pretraining_data stage again",
-           name, what, r.length, r.a_length, h.max_length);
+           "'{}': example {} of split '{}' is corrupt (length {}, segment A {} tokens, max_length {}); run its "
+           "pretraining_data stage again",
+           name, index, split, r.length, r.a_length, h.max_length);
   return r;
 }
 
 /// Token `j` (< r.length) of a row, checked against the vocabulary.
-inline int64_t id_at(const FileHeader& h, const Row& r, int64_t j, const std::string& name, const std::string& what) {
+inline int64_t id_at(const FileHeader& h, const Row& r, int64_t j, const std::string& name, const std::string& split,
+                     int64_t index) {
   const unsigned char* q = r.ids + j * h.id_bytes;
   const int64_t id = h.id_bytes == 2 ? get_u16(q) : get_u32(q);
   SH_CHECK(id < h.vocab_size,
-           "'{}': {} holds id {} at position {}, outside the vocabulary of {}; run its pretraining_data stage again",
-           name, what, id, j, h.vocab_size);
+           "'{}': example {} of split '{}' holds id {} at position {}, outside the vocabulary of {}; run its "
+           "pretraining_data stage again",
+           name, index, split, id, j, h.vocab_size);
   return id;
 }
 

@@ -82,14 +82,12 @@ class PretrainingDataset : public Dataset {
     const int64_t b = static_cast<int64_t>(indices.size());
     // Lengths first: the batch is as wide as its longest example.
     std::vector<pretraining::Row> rows(indices.size());
-    std::vector<std::string> what(indices.size());
     int64_t longest = 0;
     for (size_t r = 0; r < indices.size(); ++r) {
       const int64_t i = indices[r];
       SH_CHECK(i >= 0 && static_cast<uint64_t>(i) < count,
                "pretraining: example index {} is out of range for split '{}' ({} examples)", i, split, count);
-      what[r] = fmt::format("example {} of split '{}'", i, split);
-      rows[r] = pretraining::row_at(h_, rows_, first + static_cast<uint64_t>(i), path_.string(), what[r]);
+      rows[r] = pretraining::row_at(h_, rows_, first + static_cast<uint64_t>(i), name_, split, i);
       longest = std::max(longest, rows[r].length);
     }
     auto input_ids = torch::full({b, longest}, static_cast<int64_t>(h_.pad_id), torch::kInt64);
@@ -103,7 +101,7 @@ class PretrainingDataset : public Dataset {
     for (size_t r = 0; r < indices.size(); ++r) {
       const int64_t off = static_cast<int64_t>(r) * longest;
       for (int64_t j = 0; j < rows[r].length; ++j) {
-        ids_p[off + j] = pretraining::id_at(h_, rows[r], j, path_.string(), what[r]);
+        ids_p[off + j] = pretraining::id_at(h_, rows[r], j, name_, split, indices[r]);
         mask_p[off + j] = 1;
         type_p[off + j] = j >= rows[r].a_length + 2 ? 1 : 0;
       }
@@ -136,6 +134,7 @@ class PretrainingDataset : public Dataset {
   }
 
   fs::path path_;
+  std::string name_ = path_.string();  // for errors, made once: row_at and id_at take it for every token
   MappedFile map_;
   FileHeader h_;
   const unsigned char* rows_ = nullptr;
