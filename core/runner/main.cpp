@@ -266,6 +266,7 @@ int cmd_replay(const std::string& file, const std::vector<std::string>& extra, b
                               changed.size()));
   }
   ConfigNode resolved = rec.at("resolved");
+  if (const ConfigNode* prov = rec.find("provenance")) restore_derived_locations(resolved, *prov);
   fs::path pipeline_file = rec.at("pipeline").at("file").as_string();
   Pipeline p = plan_pipeline(resolved, pipeline_file, loader);
   if (const ConfigNode* o = rec.find("overrides"); o && o->is_sequence())

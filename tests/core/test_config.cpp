@@ -771,6 +771,25 @@ TEST(Serialisation, ToYamlRoundTripCanonicalJsonAndProvenance) {
 
 // ------------------------------------------------------------------------------------------ provenance
 
+TEST(Provenance, RestoringARecordsProvenanceKeepsDefaultsAndDerivedValuesDerived) {
+  // A record stores resolved values (read back, every one has a record.yaml location) beside their provenance.
+  ConfigNode resolved = parse_yaml("{a: 1, b: {c: 2, d: [3, 4]}, e: 5}", "record.yaml");
+  ConfigNode prov = parse_yaml(
+      "{a: '<default>', b.c: \"<from stage 'tokenizer'>\", b.d.1: 'p.yaml:7:3', e: '<command line argument 1>'}",
+      "record.yaml");
+  stagehand::restore_derived_locations(resolved, prov);
+  EXPECT_EQ(resolved.at("a").location().file, "<default>");
+  EXPECT_TRUE(resolved.at("a").location().derived());
+  EXPECT_EQ(resolved.at("b").at("c").location().file, "<from stage 'tokenizer'>");
+  EXPECT_TRUE(resolved.at("b").at("c").location().derived());
+  // Written values (a file, an override) stay as the record has them: written.
+  EXPECT_EQ(resolved.at("b").at("d").items()[1].location().file, "record.yaml");
+  EXPECT_EQ(resolved.at("e").location().file, "record.yaml");
+  EXPECT_FALSE(resolved.at("e").location().derived());
+  EXPECT_FALSE((stagehand::Location{"<command line argument 1>", 0, 0}.derived()));
+  EXPECT_FALSE((stagehand::Location{"<example>", 0, 0}.derived()));
+}
+
 // ------------------------------------------------------------------------------------------ closest_match
 
 TEST(ClosestMatch, FindsTyposAndRejectsUnrelatedWords) {

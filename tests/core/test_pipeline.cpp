@@ -260,6 +260,31 @@ TEST_F(PipelineTest, LoadPipelineErrorsNameTheLocationAndTheFix) {
   }
 }
 
+TEST_F(PipelineTest, VarsThatNothingUsesAreErrorsWithTheClosestUsedName) {
+  const fs::path f = tmp / "v.yaml";
+  const std::string head = "name: v\n" + plugins_line();
+  const std::string stages = "stages:\n  a:\n    kind: fixture_append\n    text: ${vars.greeting}\n";
+  // Used vars load; a var that nothing refers to is refused at its line.
+  EXPECT_EQ(load_error(f, head + "vars:\n  greeting: hi\n" + stages), "");
+  std::string msg = load_error(f, head + "vars:\n  greeting: hi\n  encoder: big\n" + stages);
+  EXPECT_TRUE(contains(msg, f.string() + ":5:12")) << msg;
+  EXPECT_TRUE(contains(msg, "vars.encoder is set but nothing refers to it")) << msg;
+  EXPECT_TRUE(contains(msg, "remove it, or use it as ${vars.encoder}")) << msg;
+  // A misspelt override names the var it probably meant, and its argument.
+  msg = load_error(f, head + "vars:\n  greeting: hi\n" + stages, {"vars.greetng=hello"});
+  EXPECT_TRUE(contains(msg, "<command line argument 1>")) << msg;
+  EXPECT_TRUE(contains(msg, "vars.greetng is set but nothing refers to it")) << msg;
+  EXPECT_TRUE(contains(msg, "did you mean vars.greeting?")) << msg;
+  // A reference to a var that is not there suggests the closest one.
+  msg = load_error(f, head + "vars:\n  greeting: hi\nstages:\n  a:\n    kind: fixture_append\n    text: ${vars.greting}\n");
+  EXPECT_TRUE(contains(msg, "reference '${vars.greting}' does not name a value")) << msg;
+  EXPECT_TRUE(contains(msg, "did you mean '${vars.greeting}'?")) << msg;
+  // A var used only through a deeper path (${vars.sizes.small}) counts as used.
+  EXPECT_EQ(load_error(f, head + "vars:\n  sizes: {small: 2}\nstages:\n  a:\n    kind: fixture_append\n"
+                                 "    steps: ${vars.sizes.small}\n"),
+            "");
+}
+
 TEST_F(PipelineTest, LoadPipelineOrdersStagesAndFillsThePlan) {
   write_text(tmp / "input.txt", "in-");
   write_text(pipeline_file(), "name: order\n" + plugins_line() +

@@ -4,6 +4,7 @@
 /// node remembers the file, line and column it came from. Parsing, `include:`, `${...}` interpolation and
 /// command-line overrides keep locations, so every error can point at the exact place to fix.
 #include <cstdint>
+#include <set>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -108,8 +109,9 @@ STAGEHAND_API ConfigNode merge(const ConfigNode& base, const ConfigNode& over);
 STAGEHAND_API void apply_override(ConfigNode& root, const std::string& assignment, int arg_index);
 /// Replaces `${a.b.c}` (a path from the root) and `${env:NAME}` references. A scalar that is exactly one
 /// reference takes the referenced node (any type); otherwise the text is substituted. Cycles and
-/// missing targets are errors at the referring location. `$${` escapes a literal `${`.
-STAGEHAND_API void resolve_references(ConfigNode& root);
+/// missing targets are errors at the referring location. `$${` escapes a literal `${`. Returns the paths looked up
+/// (every `${a.b.c}` but `${env:...}`), so that callers can tell which values nothing refers to.
+STAGEHAND_API std::set<std::string> resolve_references(ConfigNode& root);
 
 /// Writes a node as block YAML.
 STAGEHAND_API std::string to_yaml(const ConfigNode& node);
@@ -118,5 +120,10 @@ STAGEHAND_API std::string to_canonical_json(const ConfigNode& node);
 /// Every scalar's dotted path with its location ("stages.train.lr" -> "p.yaml:12:9").
 STAGEHAND_API std::vector<std::pair<std::string, Location>> provenance(const ConfigNode& node,
                                                                        const std::string& prefix = "");
+/// Gives the values of `node` that nobody wrote (Location::derived: defaults, values derived from other
+/// components) back the locations a record's `provenance` map (dotted path -> "<default>", "<from ...>",
+/// "file:line:col") says they had, so that a replayed record derives them again instead of taking them as
+/// written.
+STAGEHAND_API void restore_derived_locations(ConfigNode& node, const ConfigNode& recorded_provenance);
 
 }  // namespace stagehand

@@ -17,6 +17,10 @@ struct STAGEHAND_API Location {
   int line = 0;
   int column = 0;
   bool known() const { return !file.empty(); }
+  /// True for a value nobody wrote: a schema default ("<default>") or a value derived from another component
+  /// ("<from ...>", e.g. an encoder's vocab_size from its tokenizer). Better knowledge may replace such a value;
+  /// a written one (a file, a command-line override) is never replaced.
+  bool derived() const;
   /// "file:line:col", "file" or "" when unknown.
   std::string str() const;
 };

@@ -68,9 +68,10 @@ class STAGEHAND_API Evaluator {
   virtual bool higher_is_better() const { return true; }
 };
 
-/// Fills options a spec leaves unset (absent or null) from `hints`, recursively through nested component
-/// specs whose schemas declare an option of that name (e.g. a classifier's `num_labels` from the dataset, an
-/// encoder's `vocab_size` from the tokenizer). Returns the filled copy.
+/// Fills options of a spec from the data's `hints` (a classifier's `num_labels`, an encoder's `vocab_size` from the
+/// tokenizer), recursively through nested component specs whose schemas declare an option of that name: an
+/// option nobody wrote (absent, null, a default, a value planning derived) takes the hint, one the user wrote
+/// must equal it (else an Error). See fill_facts. Returns the filled copy.
 STAGEHAND_API ConfigNode fill_hints(const ConfigNode& spec, const std::string& kind,
                                     const std::map<std::string, int64_t>& hints, const class Registry& registry);
 

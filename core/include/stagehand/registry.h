@@ -32,6 +32,21 @@ struct STAGEHAND_API BuildContext {
 
 using Factory = std::function<std::shared_ptr<void>(const Options&, const BuildContext&)>;
 
+/// Integer facts about a component, known from its resolved options before anything runs: a tokenizer's
+/// {"vocab_size": 8000}. See ComponentInfo::facts.
+using PlanFacts = std::map<std::string, int64_t>;
+/// Gives the facts of a nested component option's value (an inline spec or the name of a stage that provides
+/// one) of kind `kind`.
+using FactLookup = std::function<PlanFacts(const ConfigNode& spec, const std::string& kind)>;
+/// Computes a component's facts from its validated options; throws stagehand::Error when they are unusable.
+using FactFunction = std::function<PlanFacts(const Options&, const FactLookup&)>;
+
+/// A fact with where it comes from, as a phrase ("the tokenizer of stage 'tokenizer'", "the data").
+struct STAGEHAND_API Fact {
+  int64_t value = 0;
+  std::string source;
+};
+
 struct STAGEHAND_API ComponentInfo {
   std::string kind;
   std::string name;
@@ -46,6 +61,13 @@ struct STAGEHAND_API ComponentInfo {
   /// A complete example spec (`{type: NAME, ...}`) that builds this component, used by `runner test-plugin`
   /// and `runner describe` when some options have no default. Optional.
   ConfigNode example;
+  /// What this component will have (for a stage kind: what the stage provides), known before it runs, e.g. a
+  /// tokenizer trainer's vocabulary size. Planning gives a component's facts to its sibling components: an
+  /// option of theirs with a fact's name that the user left unset is filled with the fact (the encoder's
+  /// vocab_size from the data's tokenizer), one set to another value is an error. Optional: without it, a
+  /// tokenizer's facts come from building it ({"vocab_size": vocab_size()}), any other component's from its
+  /// own component options.
+  FactFunction facts;
   std::string plugin_name;  ///< set by the loader
   std::string plugin_file;  ///< absolute path of the .so, set by the loader
 
@@ -59,6 +81,10 @@ struct STAGEHAND_API ComponentInfo {
   }
   ComponentInfo& with_example(ConfigNode spec) {
     example = std::move(spec);
+    return *this;
+  }
+  ComponentInfo& with_facts(FactFunction f) {
+    facts = std::move(f);
     return *this;
   }
 };
@@ -126,5 +152,14 @@ class STAGEHAND_API Registry {
  private:
   std::map<std::pair<std::string, std::string>, ComponentInfo> entries_;
 };
+
+/// Fills the integer options of `spec` (a `kind` component, and recursively its inline component options) that
+/// share a name with a fact: an option the user did not write (absent, null, a default or an earlier derived
+/// value; Location::derived) takes the fact's value, with location "<from SOURCE>"; one the user wrote must equal
+/// it, else an Error at the user's location names both values and the fix. `path` prefixes option names in
+/// messages (e.g. "model"). Returns the filled copy.
+STAGEHAND_API ConfigNode fill_facts(const ConfigNode& spec, const std::string& kind,
+                                    const std::map<std::string, Fact>& facts, const Registry& registry,
+                                    const std::string& path = "");
 
 }  // namespace stagehand

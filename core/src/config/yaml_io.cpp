@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "stagehand/config.h"
+#include "stagehand/schema.h"
 #include "stagehand/util.h"
 
 namespace stagehand {
@@ -305,6 +306,7 @@ struct RefResolver {
   std::set<std::string> in_progress;
   std::set<std::string> done;
   size_t produced = 0;
+  std::set<std::string> referenced;  // every ${path} looked up (not ${env:...})
 
   void spend(size_t amount, const std::string& ref, const Location& where) {
     produced += amount;
@@ -362,15 +364,29 @@ struct RefResolver {
       spend(weight(value), ref, where);
       return value;
     }
+    referenced.insert(ref);
     resolve_path(ref, where);
     const ConfigNode* target = root.find_path(ref);
-    if (!target)
-      throw Error(fmt::format("reference '${{{}}}' does not name a value of this file (write the full dotted "
-                              "path from the top, e.g. ${{stages.pretrain.max_length}})",
-                              ref),
-                  where);
+    if (!target) throw Error(missing_reference(ref), where);
     spend(weight(*target), ref, where);
     return target->clone();
+  }
+
+  // "does not name a value", with the closest key of the deepest map the path reaches.
+  std::string missing_reference(const std::string& ref) const {
+    const size_t dot = ref.rfind('.');
+    const ConfigNode* parent = dot == std::string::npos ? &root : root.find_path(ref.substr(0, dot));
+    std::string hint;
+    if (parent && parent->is_map()) {
+      std::vector<std::string> keys;
+      for (const auto& [k, v] : parent->entries()) keys.push_back(k);
+      const std::string last = dot == std::string::npos ? ref : ref.substr(dot + 1);
+      if (std::string dym = closest_match(last, keys); !dym.empty())
+        hint = fmt::format("; did you mean '${{{}}}'?", dot == std::string::npos ? dym : ref.substr(0, dot + 1) + dym);
+    }
+    return fmt::format("reference '${{{}}}' does not name a value of this file{} (write the full dotted path from the "
+                       "top, e.g. ${{vars.max_length}} or ${{stages.pretrain.max_length}})",
+                       ref, hint);
   }
 
   void resolve_node(ConfigNode& n, const std::string& path) {
@@ -512,9 +528,10 @@ nlohmann::json to_json(const ConfigNode& n) {
 
 }  // namespace
 
-void resolve_references(ConfigNode& root) {
+std::set<std::string> resolve_references(ConfigNode& root) {
   RefResolver r{root, {}, {}};
   r.resolve_node(root, "");
+  return r.referenced;
 }
 
 std::string to_yaml(const ConfigNode& node) {
@@ -539,6 +556,21 @@ std::vector<std::pair<std::string, Location>> provenance(const ConfigNode& node,
   };
   walk(node, prefix);
   return out;
+}
+
+void restore_derived_locations(ConfigNode& node, const ConfigNode& recorded_provenance) {
+  if (!recorded_provenance.is_map()) return;
+  std::function<void(ConfigNode&, const std::string&)> walk = [&](ConfigNode& n, const std::string& p) {
+    if (n.is_map()) {
+      for (auto& [k, v] : n.entries()) walk(v, p.empty() ? k : p + "." + k);
+    } else if (n.is_sequence()) {
+      for (size_t i = 0; i < n.items().size(); ++i) walk(n.items()[i], p + "." + std::to_string(i));
+    } else if (const ConfigNode* was = recorded_provenance.find(p); was && was->is_scalar()) {
+      Location where{was->as_string(), 0, 0};
+      if (where.derived()) n.set_location(where);
+    }
+  };
+  walk(node, "");
 }
 
 }  // namespace stagehand

@@ -71,22 +71,9 @@ Scheduler::~Scheduler() = default;
 
 ConfigNode fill_hints(const ConfigNode& spec, const std::string& kind, const std::map<std::string, int64_t>& hints,
                       const Registry& registry) {
-  if (!spec.is_map() || !spec.find("type")) return spec;
-  const ComponentInfo* info = registry.find(kind, spec.at("type").as_string());
-  if (!info) return spec;  // validation reports it later, with its location
-  ConfigNode out = spec.clone();
-  for (const auto& opt : info->schema->options()) {
-    const ConfigNode* given = out.find(opt.name);
-    if (opt.type == OptionType::Component) {
-      if (given && given->is_map()) out.set(opt.name, fill_hints(*given, opt.component_kind, hints, registry));
-      continue;
-    }
-    auto h = hints.find(opt.name);
-    if (h == hints.end()) continue;
-    if (given && !given->is_null()) continue;
-    out.set(opt.name, ConfigNode::of(h->second, Location{"<from the data>", 0, 0}));
-  }
-  return out;
+  std::map<std::string, Fact> facts;
+  for (const auto& [name, value] : hints) facts[name] = Fact{value, "the data"};
+  return fill_facts(spec, kind, facts, registry, kind);
 }
 
 }  // namespace stagehand

@@ -4,6 +4,7 @@
 #include <functional>
 #include <set>
 
+#include "pipeline/plan_facts.h"
 #include "stagehand/pipeline.h"
 #include "stagehand/util.h"
 
@@ -179,7 +180,6 @@ Pipeline plan_pipeline(ConfigNode root, const fs::path& file, PluginLoader& load
   }
 
   std::vector<StagePlan> plans;
-  ConfigNode resolved_stages = ConfigNode::map({}, stages.location());
   for (const auto& [name, body] : stages.entries()) {
     StagePlan plan;
     plan.name = name;
@@ -191,19 +191,13 @@ Pipeline plan_pipeline(ConfigNode root, const fs::path& file, PluginLoader& load
     schema.extend(common_stage_schema());
     StageScope scope(registry, kinds, names, plan);
     scope.default_base_dir = p.file.parent_path();
-    try {
-      plan.resolved = validate(body, schema, fmt::format("stage '{}' ({})", name, plan.kind), scope, {"kind"});
-    } catch (Error& e) {
-      throw;
-    }
+    plan.resolved = validate(body, schema, fmt::format("stage '{}' ({})", name, plan.kind), scope, {"kind"});
     const ConfigNode& seed = plan.resolved.at("seed");
     plan.seed = seed.is_null() ? derive_seed(p.seed, name) : static_cast<uint64_t>(seed.as_int());
     plan.cache = plan.resolved.at("cache").as_bool();
     plan.trials = static_cast<int>(plan.resolved.at("trials").as_int());
-    resolved_stages.set(name, plan.resolved);
     plans.push_back(std::move(plan));
   }
-  top.set("stages", resolved_stages);
 
   // Trial k of a stage reads trial k of an upstream stage that has trials: the counts must agree (or one side
   // has a single run, which every trial shares).
@@ -244,15 +238,44 @@ Pipeline plan_pipeline(ConfigNode root, const fs::path& file, PluginLoader& load
                   stages.location());
     }
   }
+  // Options that follow from upstream components (an encoder's vocab_size from the data's tokenizer).
+  apply_plan_facts(p.stages, registry);
+  ConfigNode resolved_stages = ConfigNode::map({}, stages.location());
+  for (const auto& [name, body] : stages.entries()) resolved_stages.set(name, p.find(name)->resolved);
+  top.set("stages", resolved_stages);
   p.root = top;
   return p;
 }
+
+namespace {
+
+/// A `vars` entry that no ${vars.NAME} refers to changes nothing: most often a misspelt override or a value the
+/// pipeline stopped using. Refused, with the closest name that is used.
+void check_vars_used(const ConfigNode& root, const std::set<std::string>& referenced) {
+  const ConfigNode* vars = root.is_map() ? root.find("vars") : nullptr;
+  if (!vars || !vars->is_map()) return;
+  std::vector<std::string> used;
+  for (const auto& ref : referenced)
+    if (ref.rfind("vars.", 0) == 0) used.push_back(ref.substr(5, ref.find('.', 5) - 5));
+  for (const auto& [name, value] : vars->entries()) {
+    if (std::find(used.begin(), used.end(), name) != used.end()) continue;
+    std::string dym = closest_match(name, used);
+    throw Error(fmt::format("vars.{} is set but nothing refers to it (no ${{vars.{}}} in the pipeline), so it would "
+                            "change nothing; {}",
+                            name, name,
+                            dym.empty() ? fmt::format("remove it, or use it as ${{vars.{}}}", name)
+                                        : fmt::format("did you mean vars.{}?", dym)),
+                value.location().known() ? value.location() : vars->key_location(name));
+  }
+}
+
+}  // namespace
 
 Pipeline load_pipeline(const fs::path& file, const std::vector<std::string>& overrides, PluginLoader& loader) {
   ConfigNode root = load_config_file(file);
   int i = 0;
   for (const auto& o : overrides) apply_override(root, o, ++i);
-  resolve_references(root);
+  check_vars_used(root, resolve_references(root));
   Pipeline p = plan_pipeline(root, file, loader);
   p.overrides = overrides;
   return p;

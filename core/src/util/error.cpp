@@ -11,6 +11,8 @@ std::string Location::str() const {
   return fmt::format("{}:{}:{}", file, line, column);
 }
 
+bool Location::derived() const { return file == "<default>" || file.rfind("<from ", 0) == 0; }
+
 Error::Error(std::string message, Location where)
     : std::runtime_error(message), message_(std::move(message)), where_(std::move(where)) {
   rebuild();

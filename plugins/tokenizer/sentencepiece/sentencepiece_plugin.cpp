@@ -358,5 +358,9 @@ STAGEHAND_PLUGIN(registrar) {
       stagehand::spm::trainer_schema(),
       [](const stagehand::Options& o, const stagehand::BuildContext& ctx) {
         return std::make_shared<SentencePieceTrainerImpl>(o, ctx);
+      })
+      // SentencePiece makes exactly vocab_size pieces or fails, so the size is known before training.
+      .with_facts([](const stagehand::Options& o, const stagehand::FactLookup&) {
+        return stagehand::PlanFacts{{"vocab_size", o.get<int64_t>("vocab_size")}};
       });
 }

@@ -268,5 +268,10 @@ STAGEHAND_PLUGIN(registrar) {
   registrar.add<stagehand::TokenizerTrainer>(
       "wordpiece", "learns a WordPiece vocabulary from text files like Hugging Face's WordPieceTrainer (writes vocab.txt)",
       stagehand::wordpiece::trainer_schema(),
-      [](const stagehand::Options& o) { return std::make_shared<WordPieceTrainerComponent>(o); });
+      [](const stagehand::Options& o) { return std::make_shared<WordPieceTrainerComponent>(o); })
+      // The size asked for: a corpus that runs out of pairs gives fewer, and the stage that builds an encoder then
+      // takes the trained vocabulary's size instead (a value derived here is replaced, never a written one).
+      .with_facts([](const stagehand::Options& o, const stagehand::FactLookup&) {
+        return stagehand::PlanFacts{{"vocab_size", o.get<int64_t>("vocab_size")}};
+      });
 }
