@@ -163,20 +163,29 @@ struct DualCdResult {
   bool converged = false;
 };
 
-/// lightning's _dual_cd with loss squared_hinge (no upper bound on a, D_ii = 1/(2C)) on the rows `subset` of `rows` with
-/// labels `y` (+1 / -1, one per subset row); coordinates are subset positions, as in lightning's copy X[subset].
+/// The dual problem's diagonal: |x_i|^2 (summed in feature order, as lightning's _sqnorms) + d_ii.
+inline std::vector<double> dual_diagonal(const SvmRows& rows, const std::vector<size_t>& subset, double d_ii) {
+  std::vector<double> qd;
+  qd.reserve(subset.size());
+  for (size_t i : subset) {
+    const double* x = rows.dense(i);
+    double sq = 0.0;
+    for (size_t j = 0; j < rows.dim(); ++j) sq += x[j] * x[j];
+    qd.push_back(sq + d_ii);
+  }
+  return qd;
+}
+
+/// lightning's _dual_cd with loss squared_hinge (no upper bound on a, D_ii = 1/(2C)) on the rows `subset` of
+/// `rows` with labels `y` (+1 / -1, one per subset row); coordinates are subset positions, as in lightning's copy
+/// X[subset].
 inline DualCdResult lightning_dual_cd(const SvmRows& rows, const std::vector<size_t>& subset,
                                       const std::vector<double>& y, double C, const SvmSettings& s,
                                       LightningRandom& rng) {
   const size_t n = subset.size(), dim = rows.dim();
   const double d_ii = 1.0 / (2 * C);
-  std::vector<double> qd(n), alpha(n, 0.0);
-  for (size_t i = 0; i < n; ++i) {
-    const double* x = rows.dense(subset[i]);
-    double sq = 0.0;
-    for (size_t j = 0; j < dim; ++j) sq += x[j] * x[j];
-    qd[i] = sq + d_ii;
-  }
+  const std::vector<double> qd = dual_diagonal(rows, subset, d_ii);
+  std::vector<double> alpha(n, 0.0);
   std::vector<size_t> active(n);
   for (size_t i = 0; i < n; ++i) active[i] = i;
   size_t active_size = n;
