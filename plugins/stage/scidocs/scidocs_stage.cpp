@@ -3,8 +3,8 @@
 // (mag/, mesh/: train/val/test.csv; coview/, coread/, cite/, cocite/: val/test.qrel) and embedding JSON lines
 // ({"paper_id", "embedding"}, as the `embed` stage writes with output: scidocs, or a file), and returns:
 //  - MAG / MeSH: macro-F1 on the split of a LinearSVC whose C is chosen by 3-fold stratified grid search on
-//    train.csv (scidocs_svm.h, LIBLINEAR); papers without an embedding get a zero vector; multi-facet embeddings are
-//    summed into one vector;
+//    train.csv (scidocs_svm.h: lightning's LinearSVC as SciDocs, or scikit-learn's on LIBLINEAR); papers without an
+//    embedding get a zero vector; multi-facet embeddings are summed into one vector;
 //  - co-view / co-read / cite / co-cite: trec_eval's MAP and nDCG (scidocs_metrics.h) of each query's judged
 //    candidates ranked by -L2 distance (or cosine / dot, max over facet pairs for multi-facet embeddings).
 // Metrics are fractions ("mag.f1", "coview.map", ...; the results table shows them in percent like SciDocs' x100
@@ -182,8 +182,11 @@ class ScidocsStage : public Stage {
     SH_CHECK(!cs.empty(), "option 'svm_c' is an empty list; expected the values of C to try, e.g. [0.01, 0.1, 1]");
     for (double c : cs) SH_CHECK(c > 0, "option 'svm_c' holds {}; expected positive values of C", c);
     const int folds = static_cast<int>(o.get<int64_t>("cv_folds"));
-    SvmSettings svm;
-    svm.seed = static_cast<unsigned>(o.get<int64_t>("svm_seed"));
+    SvmSettings svm = SvmSettings::defaults(o.get<std::string>("svm") == "liblinear" ? SvmSolver::Liblinear
+                                                                                     : SvmSolver::Lightning);
+    svm.seed = static_cast<uint32_t>(o.get<int64_t>("svm_seed"));
+    if (o.has("svm_tol")) svm.tol = o.get<double>("svm_tol");
+    SH_CHECK(svm.tol > 0, "option 'svm_tol' is {}; expected a positive tolerance, e.g. 1e-3", svm.tol);
     const std::string metric_name = o.get<std::string>("user_citation_metric");
     const Similarity sim = metric_name == "cosine" ? Similarity::Cosine
                            : metric_name == "dot"  ? Similarity::Dot
@@ -278,17 +281,19 @@ class ScidocsStage : public Stage {
     if (smallest < folds)
       ctx.info(fmt::format("{}{}: warning: the smallest class of {} has {} papers, fewer than cv_folds = {}", trial,
                            t.name, t.train.file.string(), smallest, folds));
-    SparseRows rows(x_train, n, h, 1.0);
+    SvmRows rows(x_train, n, h);
     GridSearch g = grid_search_linear_svc(rows, t.train.labels, cs, folds, svm, [&](size_t i, const GridSearch& s) {
       std::string per_fold;
       for (double a : s.fold_accuracy[i]) per_fold += fmt::format("{}{:.4f}", per_fold.empty() ? "" : ", ", a);
-      ctx.info(fmt::format("{}{}: C={:g}: cv accuracy {:.4f} (folds {})", trial, t.name, s.cs[i], s.mean_accuracy[i],
-                           per_fold));
+      ctx.info(fmt::format("{}{}: C={:g}: cv accuracy {:.4f} (folds {}){}", trial, t.name, s.cs[i],
+                           s.mean_accuracy[i], per_fold, unconverged_note(s.unconverged[i], svm)));
       if (ctx.stop_requested()) throw Interrupted(ctx.stop_signal());
     });
     std::vector<size_t> all(n);
     for (size_t i = 0; i < n; ++i) all[i] = i;
     LinearSvc model = fit_linear_svc(rows, t.train.labels, all, g.best_c(), svm);
+    if (model.unconverged > 0)
+      ctx.info(fmt::format("{}{}: the refit{}", trial, t.name, unconverged_note(model.unconverged, svm)));
     std::vector<int64_t> pred;
     pred.reserve(t.eval.ids.size());
     for (size_t i = 0; i < t.eval.ids.size(); ++i) pred.push_back(model.predict(x_eval.data() + i * h));
@@ -304,6 +309,13 @@ class ScidocsStage : public Stage {
             {"count.train", static_cast<double>(n)},
             {"count.scored", static_cast<double>(t.eval.ids.size())},
             {"count.missing_embeddings", static_cast<double>(missing_train + missing_eval)}};
+  }
+
+  // lightning stops silently at max_iter (as SciDocs ran it); say so in the log.
+  static std::string unconverged_note(int vectors, const SvmSettings& svm) {
+    if (vectors == 0) return "";
+    return fmt::format("; {} class vector(s) stopped at max_iter {} before tol {:g}", vectors, svm.max_iter,
+                       svm.tol);
   }
 
   // co-view / co-read / cite / co-cite: rank each query's judged candidates, trec_eval's map and ndcg (SciDocs'
@@ -379,7 +391,7 @@ STAGEHAND_PLUGIN(registrar) {
   registrar
       .add<stagehand::Stage>(
           "scidocs",
-          "the SciDocs benchmark of paper embeddings: MAG/MeSH macro-F1 (LinearSVC, LIBLINEAR) and co-view/co-read/"
+          "the SciDocs benchmark of paper embeddings: MAG/MeSH macro-F1 (lightning's LinearSVC) and co-view/co-read/"
           "cite/co-cite MAP and nDCG",
           stagehand::Schema()
               .path("data_dir", "SciDocs' data folder (mag/, mesh/: train/val/test.csv; coview/, coread/, cite/, "
@@ -402,7 +414,17 @@ STAGEHAND_PLUGIN(registrar) {
                     "values of the LinearSVC's C tried by the grid search (SciDocs: np.logspace(-4, 2, 7))")
               .opt("cv_folds", int64_t{3}, "folds of the stratified cross-validation that picks C")
               .min(2)
-              .opt("svm_seed", int64_t{42}, "srand() seed before each LIBLINEAR fit (its solver shuffles with rand())")
+              .choice("svm", "lightning", {"lightning", "liblinear"},
+                      "the MAG/MeSH classifier: lightning: SciDocs' lightning.classification.LinearSVC(loss="
+                      "\"squared_hinge\") (no intercept, tol 1e-3); liblinear: scikit-learn's LinearSVC("
+                      "loss=\"squared_hinge\") (intercept, tol 1e-4)")
+              .opt("svm_seed", int64_t{42},
+                   "lightning: random_state of LinearSVC (its solver's MT19937 permutations); liblinear: srand() "
+                   "seed before each fit (its solver shuffles with rand())")
+              .min(0)
+              .max(4294967295.0)
+              .optional("svm_tol", OptionType::Float,
+                        "the solver's stopping tolerance (absent: lightning's 1e-3, scikit-learn's 1e-4)")
               .min(0)
               .choice("user_citation_metric", "l2", {"l2", "cosine", "dot"},
                       "how candidates are scored: l2: -L2 distance (SciDocs); cosine / dot: Multi²SPE's (max over "

@@ -7,28 +7,49 @@
   cls_embeddings.jsonl                            {"paper_id", "embedding": [6 floats]} for MAG/MeSH papers
   uc_embeddings.jsonl                             {"paper_id", "embedding": [4 floats]} for the qrel papers
   uc_facets.jsonl                                 {"paper_id", "embedding": [[3 floats] x 3]} for the same papers
-  expected.json                                   scikit-learn's / trec_eval's numbers on all of it
+  expected.json                                   lightning's / scikit-learn's / trec_eval's numbers on all of it
 
-References: scikit-learn 1.2 (Debian's python3-sklearn; run with /usr/bin/python3): StratifiedKFold test folds,
-GridSearchCV(LinearSVC(loss="squared_hinge"), {"C": np.logspace(-4, 2, 7)}, cv=3) with its per-C fold accuracies,
-best C, refit predictions and f1_score(average="macro"), average_precision_score and ndcg_score. The user-activity
-and citation metrics are trec_eval's `map` / `ndcg` (no cutoff) written out below from their definitions
-(trec_eval's m_map.c, m_ndcg.c, form_res_rels.c; pytrec_eval is not packaged for Debian), with SciDocs' run making
-(user_activity_and_citations.py: -np.linalg.norm(q - c), np.round(score, 5), queries and candidates without an
-embedding left out), and cross-checked against scikit-learn where the two agree (distinct scores, every judged
-candidate ranked).
+How it was run (Debian 12: python3-sklearn 1.2.1, python3-numpy 1.24.2, cython3 0.29.32):
+  apt-get install cython3
+  (a checkout of scikit-learn-contrib/lightning at commit dbbe833, version 0.6.3.dev0, in /tmp/lightning)
+  /usr/bin/python3 tests/data/scidocs_reference/build_lightning.py /tmp/lightning
+  LIGHTNING_SRC=/tmp/lightning /usr/bin/python3 tests/data/scidocs_reference/make_expected.py
 
-LIBLINEAR (Debian's liblinear, called by the stage) and scikit-learn's bundled copy shuffle with different random
-generators, so their solutions agree only to the solver's tolerance. When Debian's liblinear.so.4 is present this
-script refits every model with it (through ctypes, srand(42) before each fit, as the stage) and asserts that every
-prediction agrees with scikit-learn's: the data below (seeds included) were picked so that they do.
+The MAG/MeSH classifier, two ways, on the same data ("svm" cases):
+  "lightning"  SciDocs' own (scidocs/classification.py, classify()): GridSearchCV(lightning.classification.
+               LinearSVC(loss="squared_hinge", random_state=42), param_grid={"C": Cs}, cv=3), fitted, then
+               predict and f1_score(average="macro"), run with lightning itself (its dual_cd_fast and randomkit
+               extensions built from source; the algorithm is unchanged since lightning 0.5.0, the release SciDocs'
+               conda environment would have installed). Also every fold's and the refit's weights (coef_), and the
+               refit problem solved at tol 1e-10 by lightning and by sklearn.svm.LinearSVC(loss="squared_hinge",
+               dual=True, fit_intercept=False), the same objective by another solver (asserted equal to 1e-8).
+  "liblinear"  GridSearchCV(sklearn.svm.LinearSVC(loss="squared_hinge")) (the stage's `svm: liblinear`).
+SciDocs pinned scikit-learn 0.22.2; the parts used here (StratifiedKFold's fold assignment, rewritten in 0.22,
+GridSearchCV's mean of fold accuracies and first-best choice, LabelBinarizer, f1_score) are the same in 1.2.
+"shuffle": lightning's RandomState(42).shuffle steps (the solver's permutations), checked equal to numpy's legacy
+RandomState(42), which draws the same MT19937 stream.
 
-Everything is drawn from fixed seeds, so rerunning reproduces the files byte for byte (for one scikit-learn version).
+Other references: scikit-learn 1.2's StratifiedKFold test folds, f1_score(average="macro"), average_precision_score
+and ndcg_score. The user-activity and citation metrics are trec_eval's `map` / `ndcg` (no cutoff) written out below
+from their definitions (trec_eval's m_map.c, m_ndcg.c, form_res_rels.c; pytrec_eval is not packaged for Debian),
+with SciDocs' run making (user_activity_and_citations.py: -np.linalg.norm(q - c), np.round(score, 5), queries and
+candidates without an embedding left out), and cross-checked against scikit-learn where the two agree (distinct
+scores, every judged candidate ranked).
+
+LIBLINEAR (Debian's liblinear, called by the stage for `svm: liblinear`) and scikit-learn's bundled copy shuffle
+with different random generators, so their solutions agree only to the solver's tolerance. When Debian's
+liblinear.so.4 is present this script refits every model with it (through ctypes, srand(42) before each fit, as the
+stage) and asserts that every prediction agrees with scikit-learn's: the data below (seeds included) were picked so
+that they do.
+
+Everything is drawn from fixed seeds, so rerunning reproduces the files byte for byte (for one scikit-learn and
+lightning version).
 """
 import ctypes
 import ctypes.util
 import json
 import os
+import sys
 
 import numpy as np
 import sklearn
@@ -98,6 +119,25 @@ def load_liblinear():
 LIBLINEAR, LIBC = load_liblinear()
 
 
+# ---------------------------------------------------------------- lightning (SciDocs' classifier)
+
+def load_lightning():
+    """lightning's LinearSVC (lightning.classification.LinearSVC is lightning.impl.dual_cd.LinearSVC) and its
+    RandomState, from a source checkout of scikit-learn-contrib/lightning whose three extensions LinearSVC needs were
+    built in place by build_lightning.py; LIGHTNING_SRC names the checkout."""
+    root = os.environ.get("LIGHTNING_SRC")
+    if not root:
+        sys.exit("set LIGHTNING_SRC to a lightning checkout built with build_lightning.py (see its header)")
+    sys.path.insert(0, root)
+    import lightning
+    from lightning.impl.dual_cd import LinearSVC as svc
+    from lightning.impl.randomkit import RandomState
+    return svc, RandomState, lightning.__version__
+
+
+LIGHTNING_SVC, LIGHTNING_RANDOM_STATE, LIGHTNING_VERSION = load_lightning()
+
+
 def liblinear_predict(X_train, y_train, X_test, C):
     """The stage's LinearSVC: Debian LIBLINEAR, labels = sorted classes as 0..K-1, bias 1, srand(42)."""
     classes = sorted(set(y_train))
@@ -142,22 +182,13 @@ def blobs(rng, n_per_class, labels, dim, spread, scale=SCALE):
     return [pts[i] for i in order]
 
 
-def grid_reference(name, X_train, y_train, X_test, y_test, folds=3):
-    y_train = np.asarray(y_train)
-    skf = StratifiedKFold(n_splits=folds)
-    test_folds = np.empty(len(y_train), dtype=int)
-    for f, (_, te) in enumerate(skf.split(X_train, y_train)):
-        test_folds[te] = f
+def sklearn_reference(X_train, y_train, X_test, y_test, test_folds, folds):
+    """GridSearchCV(sklearn.svm.LinearSVC(loss="squared_hinge")): the stage's `svm: liblinear`."""
     gs = GridSearchCV(LinearSVC(loss="squared_hinge", random_state=0), {"C": CS}, cv=folds)
     gs.fit(X_train, y_train)
     pred = gs.predict(X_test)
     res = gs.cv_results_
     out = {
-        "name": name,
-        "X_train": [r6(x) for x in X_train], "y_train": [int(v) for v in y_train],
-        "X_test": [r6(x) for x in X_test], "y_test": [int(v) for v in y_test],
-        "cs": CS, "folds": folds,
-        "test_folds": [int(v) for v in test_folds],
         "mean_accuracy": [float(v) for v in res["mean_test_score"]],
         "fold_accuracy": [[float(res[f"split{f}_test_score"][i]) for f in range(folds)] for i in range(len(CS))],
         "best_c": float(gs.best_params_["C"]),
@@ -165,16 +196,92 @@ def grid_reference(name, X_train, y_train, X_test, y_test, folds=3):
         "f1": float(f1_score(y_test, pred, average="macro")),
         "accuracy": float(np.mean(np.asarray(pred) == np.asarray(y_test))),
     }
-    assert len(set(out["mean_accuracy"])) > 2, f"{name}: C hardly matters: {out['mean_accuracy']}"
     if LIBLINEAR is not None:
         for ci, C in enumerate(CS):
             for f in range(folds):
                 tr, te = test_folds != f, test_folds == f
                 ours = liblinear_predict(X_train[tr], list(y_train[tr]), X_train[te], C)
                 ref = LinearSVC(loss="squared_hinge", random_state=0, C=C).fit(X_train[tr], y_train[tr])
-                assert list(ref.predict(X_train[te])) == ours, f"{name}: C={C} fold {f}: LIBLINEAR and sklearn differ"
+                assert list(ref.predict(X_train[te])) == ours, f"C={C} fold {f}: LIBLINEAR and sklearn differ"
         ours = liblinear_predict(X_train, list(y_train), X_test, out["best_c"])
-        assert ours == out["pred"], f"{name}: refit: LIBLINEAR and sklearn differ"
+        assert ours == out["pred"], "refit: LIBLINEAR and sklearn differ"
+    return out
+
+
+def margin(scores, X):
+    """How far predictions are from a tie: |w.x| (one vector), else the gap between the two largest w_k.x. Zero
+    rows (papers without an embedding) are left out: without an intercept all their scores are exactly 0, a tie
+    that every implementation breaks the same way (the first class)."""
+    scores = np.asarray(scores)[np.any(X != 0, axis=1)]
+    if scores.ndim == 1 or scores.shape[1] == 1:
+        return float(np.min(np.abs(scores)))
+    top = np.sort(scores, axis=1)
+    return float(np.min(top[:, -1] - top[:, -2]))
+
+
+def lightning_reference(X_train, y_train, X_test, y_test, test_folds, folds):
+    """SciDocs' classify(): GridSearchCV(lightning LinearSVC(loss="squared_hinge", random_state=42), {"C": Cs},
+    cv=3), predict, f1_score(average="macro"); with every fold's and the refit's weights (coef_), and the refit C's
+    problem solved to a tight tolerance by lightning and by sklearn.svm.LinearSVC(fit_intercept=False), the same
+    objective (0.5 |w|^2 + C sum squared hinge, one-vs-rest, no intercept) by another solver."""
+    gs = GridSearchCV(LIGHTNING_SVC(loss="squared_hinge", random_state=SVM_SEED), param_grid={"C": CS}, cv=folds)
+    gs.fit(X_train, y_train)
+    pred = gs.predict(X_test)
+    res = gs.cv_results_
+    margins = [margin(gs.best_estimator_.decision_function(X_test), X_test)]
+    fold_coef = []
+    for ci, C in enumerate(CS):
+        per_fold = []
+        for f in range(folds):
+            tr, te = np.flatnonzero(test_folds != f), np.flatnonzero(test_folds == f)
+            m = LIGHTNING_SVC(loss="squared_hinge", random_state=SVM_SEED, C=C).fit(X_train[tr], y_train[tr])
+            acc = float(np.mean(m.predict(X_train[te]) == y_train[te]))
+            assert acc == res[f"split{f}_test_score"][ci], f"C={C} fold {f}: not GridSearchCV's fold"
+            margins.append(margin(m.decision_function(X_train[te]), X_train[te]))
+            per_fold.append([[float(v) for v in row] for row in m.coef_])
+        fold_coef.append(per_fold)
+    # Predictions are decided by at least this much (so summation-order rounding cannot flip one).
+    assert min(margins) > 1e-9, f"a prediction is a near tie: {min(margins)}"
+    best_c = float(gs.best_params_["C"])
+    tight = dict(tol=1e-10, max_iter=1000000)
+    light = LIGHTNING_SVC(loss="squared_hinge", random_state=SVM_SEED, C=best_c, **tight).fit(X_train, y_train)
+    sk = LinearSVC(loss="squared_hinge", dual=True, fit_intercept=False, C=best_c, random_state=0,
+                   **tight).fit(X_train, y_train)
+    diff = float(np.max(np.abs(light.coef_ - sk.coef_)))
+    assert diff < 1e-8 * max(1.0, float(np.max(np.abs(sk.coef_)))), f"lightning and sklearn disagree by {diff}"
+    return {
+        "mean_accuracy": [float(v) for v in res["mean_test_score"]],
+        "fold_accuracy": [[float(res[f"split{f}_test_score"][i]) for f in range(folds)] for i in range(len(CS))],
+        "best_c": best_c,
+        "pred": [int(v) for v in pred],
+        "f1": float(f1_score(y_test, pred, average="macro")),
+        "accuracy": float(np.mean(np.asarray(pred) == np.asarray(y_test))),
+        "coef": [[float(v) for v in row] for row in gs.best_estimator_.coef_],
+        "fold_coef": fold_coef,
+        "min_margin": min(margins),
+        "tight": {**tight, "sklearn_coef": [[float(v) for v in row] for row in sk.coef_],
+                  "lightning_minus_sklearn": diff},
+    }
+
+
+def grid_reference(name, X_train, y_train, X_test, y_test, folds=3):
+    y_train = np.asarray(y_train)
+    skf = StratifiedKFold(n_splits=folds)
+    test_folds = np.empty(len(y_train), dtype=int)
+    for f, (_, te) in enumerate(skf.split(X_train, y_train)):
+        test_folds[te] = f
+    out = {
+        "name": name,
+        "X_train": [r6(x) for x in X_train], "y_train": [int(v) for v in y_train],
+        "X_test": [r6(x) for x in X_test], "y_test": [int(v) for v in y_test],
+        "cs": CS, "folds": folds,
+        "test_folds": [int(v) for v in test_folds],
+        "lightning": lightning_reference(X_train, y_train, X_test, y_test, test_folds, folds),
+        "liblinear": sklearn_reference(X_train, y_train, X_test, y_test, test_folds, folds),
+    }
+    for kind in ("lightning", "liblinear"):
+        acc = out[kind]["mean_accuracy"]
+        assert len(set(acc)) > 1, f"{name}: C does not matter for {kind}: {acc}"
     return out
 
 
@@ -386,6 +493,25 @@ def f1_cases():
     return cases
 
 
+def shuffle_cases():
+    """lightning's RandomState(42).shuffle on a prefix of an index array, one generator across the steps as in one
+    fit (the dual solver shuffles its active set, a shrinking prefix, every pass). fresh: start from 0..size-1."""
+    rs = LIGHTNING_RANDOM_STATE(seed=SVM_SEED)
+    legacy = np.random.RandomState(SVM_SEED)   # numpy's legacy generator draws the same stream
+    steps = []
+    a = b = None
+    for size, prefix in ((12, 12), (12, 9), (12, 1), (12, 2), (600, 600), (600, 317)):
+        fresh = a is None or len(a) != size
+        if fresh:
+            a = np.arange(size, dtype=np.int32)
+            b = a.copy()
+        rs.shuffle(a[:prefix])
+        legacy.shuffle(b[:prefix])
+        assert (a == b).all()
+        steps.append({"size": size, "prefix": prefix, "fresh": fresh, "result": [int(v) for v in a]})
+    return {"seed": SVM_SEED, "steps": steps}
+
+
 def fold_cases():
     ys = [
         [3, 3, 1, 2, 1, 3, 2, 2, 1, 3, 1, 1, 2, 3, 3, 1],
@@ -419,17 +545,31 @@ def main():
     expected = {
         "sklearn_version": sklearn.__version__,
         "liblinear_checked": LIBLINEAR is not None,
+        "lightning": LIGHTNING_VERSION,
         "folds": fold_cases(),
         "macro_f1": f1_cases(),
         "ranking": ranking_cases(rng),
         "svm": [cls_cases["mag.test"], cls_cases["mag.val"], cls_cases["mesh.test"], cls_cases["mesh.val"], binary],
+        "shuffle": shuffle_cases(),
         "user_citation": uc,
     }
     with open(os.path.join(HERE, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
         f.write("\n")
+    differ = []
     for c in expected["svm"]:
-        print(f"{c['name']}: cv {['%.3f' % v for v in c['mean_accuracy']]} best C {c['best_c']} f1 {c['f1']:.4f}")
+        for kind in ("lightning", "liblinear"):
+            r = c[kind]
+            print(f"{c['name']} {kind}: cv {['%.3f' % v for v in r['mean_accuracy']]} best C {r['best_c']} "
+                  f"f1 {r['f1']:.4f}")
+        light, lib = c["lightning"], c["liblinear"]
+        print(f"  lightning: smallest prediction margin {light['min_margin']:.3g}; at tol 1e-10 its weights are "
+              f"sklearn's (fit_intercept=False) to {light['tight']['lightning_minus_sklearn']:.3g}")
+        if light["fold_accuracy"] != lib["fold_accuracy"] or light["pred"] != lib["pred"]:
+            differ.append(c["name"])
+    # The fixture tells the two classifiers apart (a test of one fails on the other).
+    assert differ, "lightning and sklearn's LinearSVC agree on every fixture"
+    print("lightning and sklearn's LinearSVC differ on", differ)
     print("liblinear agreement checked:", LIBLINEAR is not None)
 
 
