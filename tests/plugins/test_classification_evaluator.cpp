@@ -2,10 +2,14 @@
 // The classification evaluator against scikit-learn: tests/data/metrics/classification_expected.json holds
 // sklearn's precision_recall_fscore_support (zero_division=0), accuracy and confusion matrix for fixed vectors
 // (make_classification_expected.py writes it), including a class never predicted and one never present.
-// The relation-extraction metrics (binary_* for GAD, positive_micro_* for ChemProt/DDI) are checked against
-// counts worked out by hand in the comments.
+// The relation-extraction metrics are checked against both Bio-ELECTRA scorings, computed in the fixture with
+// their own sklearn calls (etetteh's remetrics.py: binary_* for GAD, micro_* over all classes for ChemProt/DDI;
+// Ozyurt's show_re_performance.py: binary_* for GAD, positive_micro_* for ChemProt), and against counts worked
+// out by hand in the comments.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -52,28 +56,49 @@ nlohmann::json fixture() {
   return nlohmann::json::parse(read_file(std::string(STAGEHAND_TEST_DATA) + "/metrics/classification_expected.json"));
 }
 
+/// The evaluator spec of a fixture case: its positive_label / negative_labels options, quoted as YAML strings.
+std::string spec_of(const nlohmann::json& c) {
+  std::string spec = "{type: classification";
+  if (c.contains("options")) {
+    const auto& o = c["options"];
+    if (o.contains("positive_label")) spec += ", positive_label: '" + o["positive_label"].get<std::string>() + "'";
+    if (o.contains("negative_labels")) {
+      std::string list;
+      for (const auto& n : o["negative_labels"]) list += (list.empty() ? "'" : ", '") + n.get<std::string>() + "'";
+      spec += ", negative_labels: [" + list + "]";
+    }
+  }
+  return spec + "}";
+}
+
+/// The evaluator's metrics for a fixture case (labels named when the case names them).
+std::map<std::string, double> evaluate_case(const std::function<std::shared_ptr<Evaluator>(const std::string&)>& make,
+                                            const nlohmann::json& c) {
+  auto truth = c["y_true"].get<std::vector<int64_t>>();
+  auto pred = c["y_pred"].get<std::vector<int64_t>>();
+  auto ev = make(spec_of(c));
+  int64_t classes = 0;
+  for (int64_t v : truth) classes = std::max(classes, v + 1);
+  for (int64_t v : pred) classes = std::max(classes, v + 1);
+  if (c.contains("names")) {
+    auto names = c["names"].get<std::vector<std::string>>();
+    ev->set_labels(names);
+    classes = static_cast<int64_t>(names.size());
+  }
+  ev->reset();
+  add_as_logits(*ev, truth, pred, classes, truth.size() / 3);
+  return ev->compute();
+}
+
 }  // namespace
 
 TEST_F(ClassificationEvaluatorTest, MatchesScikitLearn) {
   nlohmann::json doc = fixture();
-  ASSERT_GE(doc["cases"].size(), 4u);
+  ASSERT_GE(doc["cases"].size(), 8u);
   for (const auto& c : doc["cases"]) {
     const std::string name = c["name"];
     SCOPED_TRACE(name);
-    auto truth = c["y_true"].get<std::vector<int64_t>>();
-    auto pred = c["y_pred"].get<std::vector<int64_t>>();
-    auto ev = make();
-    int64_t classes = 0;
-    for (int64_t v : truth) classes = std::max(classes, v + 1);
-    for (int64_t v : pred) classes = std::max(classes, v + 1);
-    if (c.contains("names")) {
-      auto names = c["names"].get<std::vector<std::string>>();
-      ev->set_labels(names);
-      classes = static_cast<int64_t>(names.size());
-    }
-    ev->reset();
-    add_as_logits(*ev, truth, pred, classes, truth.size() / 3);
-    auto got = ev->compute();
+    auto got = evaluate_case([&](const std::string& spec) { return make(spec); }, c);
     std::set<std::string> expected_keys;
     for (const auto& [key, value] : c["expected"].items()) {
       expected_keys.insert(key);
@@ -83,6 +108,33 @@ TEST_F(ClassificationEvaluatorTest, MatchesScikitLearn) {
     // Nothing beyond sklearn's set: a stray class would show up as an extra per-class or confusion entry.
     for (const auto& [key, value] : got) EXPECT_TRUE(expected_keys.count(key)) << "unexpected metric " << key;
   }
+}
+
+TEST_F(ClassificationEvaluatorTest, BioElectraRelationScoresAreTheReferencesOwnSklearnCalls) {
+  // etetteh/bio-electra (downstream/remetrics.py): GAD with average 'binary' is binary_* (positive_label '1');
+  // ChemProt and DDI with average 'micro' over every class, the negative one included, are micro_* (which equal
+  // the accuracy). SciCrunch/bio_electra (show_re_performance.py): GAD's class-1 scores are binary_* too;
+  // ChemProt's micro average over the CPR classes only is positive_micro_* (negative_labels [false]).
+  nlohmann::json doc = fixture();
+  int tasks = 0;
+  for (const auto& c : doc["cases"]) {
+    if (!c.contains("remetrics")) continue;
+    ++tasks;
+    const std::string name = c["name"];
+    SCOPED_TRACE(name);
+    auto got = evaluate_case([&](const std::string& spec) { return make(spec); }, c);
+    const auto& re = c["remetrics"];
+    const std::string etetteh = re["average"] == "binary" ? "binary_" : "micro_";
+    EXPECT_EQ(etetteh == "binary_", c["task"] == "gad");
+    for (const char* m : {"precision", "recall", "f1"})
+      EXPECT_NEAR(got.at(etetteh + m), re[m].get<double>(), 1e-12) << etetteh << m;
+    EXPECT_NEAR(got.at("accuracy"), re["accuracy"].get<double>(), 1e-12);
+    const auto& ozyurt = c["show_re_performance"];
+    const std::string scicrunch = c["task"] == "gad" ? "binary_" : "positive_micro_";
+    for (const char* m : {"precision", "recall", "f1"})
+      EXPECT_NEAR(got.at(scicrunch + m), ozyurt[m].get<double>(), 1e-12) << scicrunch << m;
+  }
+  EXPECT_EQ(tasks, 4);
 }
 
 TEST_F(ClassificationEvaluatorTest, UnpredictedAndAbsentClassesByHand) {

@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // ELECTRA's pre-training data: the packing rules of ExampleBuilder (driven by a scripted random source, with a
-// WordPiece tokenizer whose every id is known), their statistics over a large synthetic stream, the
-// `pretraining_data` stage through the runner (its file read back by the `pretraining` dataset equals what the
-// builder makes from the same text and seed), random access, the errors on damaged files, and the stage cache.
+// WordPiece tokenizer whose every id is known), the examples of the original build_pretraining_dataset.py itself
+// (tests/data/pretraining/electra_examples.json, replayed draw by draw), their statistics over a large synthetic
+// stream, the `pretraining_data` stage through the runner (its file read back by the `pretraining` dataset equals
+// what the builder makes from the same text and seed), four-byte ids for Bio-ELECTRA's 169,300-entry vocabulary,
+// random access, the errors on damaged files, and the stage cache.
 //
 // The tiny vocabulary (id = line number):
 //   [PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3, [MASK] 4, the 5, cat 6, sat 7, on 8, mat 9, dog 10, ran 11, far 12,
 //   a 13, big 14, red 15, sun 16, rose 17, run 18, ##s 19, . 20        ("runs" is two pieces: run ##s)
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <fstream>
@@ -26,6 +31,7 @@
 #include "stagehand/loader.h"
 #include "stagehand/registry.h"
 #include "stagehand/tokenizer.h"
+#include "stagehand/util.h"
 
 using namespace sh_test;
 using stagehand::pretraining::Example;
@@ -90,8 +96,9 @@ struct Emitted {
   Example example;
 };
 
-// The reading loop of ELECTRA's write_examples, as the reference: each line stripped, passed on when non-empty
-// or when blanks separate documents, then one empty line at the end of each file.
+// The reading loop of ELECTRA's write_examples, as the stage runs it: each line read as GFile reads it and
+// stripped (reference_line), passed on when non-empty or when blanks separate documents, then one empty line at
+// the end of each file. (The ElectraReference tests hold it against the original code's own output.)
 void feed_file(ExampleBuilder& b, const stagehand::Tokenizer& tok, const std::string& text, bool blanks_separate_docs,
                std::vector<Emitted>& out) {
   std::istringstream in(text);
@@ -100,7 +107,7 @@ void feed_file(ExampleBuilder& b, const stagehand::Tokenizer& tok, const std::st
   Example e;
   while (std::getline(in, raw)) {
     ++line_no;
-    std::string line(stagehand::pretraining::python_strip(raw));
+    std::string line(stagehand::pretraining::reference_line(raw));
     if (line.empty() && !blanks_separate_docs) continue;
     if (b.add_line(line.empty(), line.empty() ? Ids{} : tok.encode_ids(line), e)) out.push_back({line_no, e});
   }
@@ -129,11 +136,13 @@ class PretrainingDataTest : public ::testing::Test {
     ASSERT_TRUE(registry_->find("tokenizer", "wordpiece")) << "tokenizer_wordpiece.so not loaded";
     ASSERT_TRUE(registry_->find("dataset", "pretraining")) << "dataset_pretraining.so not loaded";
     write_text(dir_ / "vocab.txt", vocab_text());
+    tok_ = tokenizer(fmt::format("{{type: wordpiece, vocab: {}}}", (dir_ / "vocab.txt").string()));
+  }
+
+  std::shared_ptr<stagehand::Tokenizer> tokenizer(const std::string& spec) {
     stagehand::BuildContext ctx;
     ctx.registry = registry_;
-    tok_ = registry_->create<stagehand::Tokenizer>(
-        stagehand::parse_yaml(fmt::format("{{type: wordpiece, vocab: {}}}", (dir_ / "vocab.txt").string()), "test"),
-        ctx);
+    return registry_->create<stagehand::Tokenizer>(stagehand::parse_yaml(spec, "test"), ctx);
   }
 
   std::vector<Emitted> build(const std::string& text, int32_t max_length, RandomSource& rng,
@@ -338,6 +347,15 @@ TEST(PretrainingBuilder, PythonStripRemovesWhatStrIsspaceCalls) {
   EXPECT_EQ(python_strip("\xc3\xa9"), "\xc3\xa9");  // é stays
 }
 
+TEST(PretrainingBuilder, ReferenceLineDropsEveryCarriageReturnThenStrips) {
+  using stagehand::pretraining::reference_line;
+  auto read = [](std::string raw) { return std::string(reference_line(raw)); };
+  EXPECT_EQ(read("the\rcat sat .\r"), "thecat sat .");  // TensorFlow's reader drops the inner one too
+  EXPECT_EQ(read("\r\r"), "");
+  EXPECT_EQ(read(" \r a b \r\t"), "a b");
+  EXPECT_EQ(read("\xe3\x80\x80\r"), "");  // U+3000 then CR: blank
+}
+
 TEST(PretrainingBuilder, MersenneSourceDrawsUniformly) {
   Mt19937Random a(3), b(3);
   EXPECT_EQ(a.random(), b.random());  // seeded: reproducible
@@ -356,6 +374,90 @@ TEST(PretrainingBuilder, MersenneSourceDrawsUniformly) {
   for (int c : counts) EXPECT_NEAR(c, 10000, 400);
   EXPECT_NEAR(sum / 30000, 0.5, 0.01);
   EXPECT_EQ(a.randint(4, 4), 4);
+}
+
+// ---------------------------------------------------------------- against the original code's own output
+
+// tests/data/pretraining/electra_examples.json (make_electra_examples.py): ELECTRA's build_pretraining_dataset.py,
+// run unmodified on four files (documents between blank lines, blank lines of spaces, U+00A0 or U+3000, CRLF line
+// endings, a carriage return inside a line, a word of 150 characters, a sentence longer than an example, an empty
+// file, files without a final newline), with the Bio-ELECTRA tokenizer settings (lower-cased, accents stripped), in
+// four runs (max_length 128, 12 and 24; blank lines separating documents or skipped), every random draw logged.
+class ElectraReference : public PretrainingDataTest {
+ protected:
+  void SetUp() override {
+    PretrainingDataTest::SetUp();
+    doc_ = nlohmann::json::parse(
+        stagehand::read_file(std::string(STAGEHAND_TEST_DATA) + "/pretraining/electra_examples.json"));
+    std::string vocab;
+    for (const auto& t : doc_["vocab"]) vocab += t.get<std::string>() + "\n";
+    write_text(dir_ / "electra_vocab.txt", vocab);
+    // The tokenizer bio-electra.yaml trains: ELECTRA's FullTokenizer(do_lower_case=True, strip_accents=True),
+    // whose words may have up to 200 characters.
+    electra_tok_ = tokenizer(fmt::format(
+        "{{type: wordpiece, vocab: {}, lowercase: true, strip_accents: true, max_input_chars_per_word: 200}}",
+        (dir_ / "electra_vocab.txt").string()));
+  }
+  nlohmann::json doc_;
+  std::shared_ptr<stagehand::Tokenizer> electra_tok_;
+};
+
+TEST_F(ElectraReference, EveryLineIsReadAndTokenizedAsTheOriginalReadsIt) {
+  ASSERT_EQ(doc_["files"].size(), 4u);
+  for (const auto& f : doc_["files"]) {
+    const std::string text = f["text"];
+    SCOPED_TRACE(f["name"].get<std::string>());
+    std::vector<std::pair<std::string, Ids>> got;
+    std::istringstream in(text);
+    for (std::string raw; std::getline(in, raw);) {
+      std::string line(stagehand::pretraining::reference_line(raw));
+      got.emplace_back(line, line.empty() ? Ids{} : electra_tok_->encode_ids(line));
+    }
+    // A last line of carriage returns only, without a '\n': TensorFlow's reader returns nothing for it (an empty
+    // read at the end of the file), getline an empty line. Both end the file with the same flush.
+    if (!text.empty() && text.back() == '\r' && !got.empty() && got.back().first.empty()) got.pop_back();
+    const auto& lines = f["lines"];
+    ASSERT_EQ(got.size(), lines.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].first, lines[i][0].get<std::string>()) << "line " << i + 1;
+      EXPECT_EQ(got[i].second, lines[i][1].get<Ids>()) << "line " << i + 1 << ": " << got[i].first;
+    }
+  }
+}
+
+TEST_F(ElectraReference, TheBuilderMakesTheOriginalsExamplesFromTheSameDraws) {
+  ASSERT_EQ(doc_["runs"].size(), 4u);
+  const int32_t cls = electra_tok_->special().cls, sep = electra_tok_->special().sep;
+  for (const auto& run : doc_["runs"]) {
+    SCOPED_TRACE(run["name"].get<std::string>());
+    std::deque<double> randoms;
+    std::deque<int64_t> ints;
+    std::string expected_log;
+    for (const auto& d : run["draws"]) {
+      expected_log += expected_log.empty() ? "" : " ";
+      if (d[0] == "r") {
+        randoms.push_back(d[1].get<double>());
+        expected_log += "r";
+      } else {
+        ints.push_back(d[3].get<int64_t>());
+        expected_log += fmt::format("i({},{})", d[1].get<int64_t>(), d[2].get<int64_t>());
+      }
+    }
+    ScriptedRandom rng(randoms, ints);
+    ExampleBuilder b(run["max_length"].get<int32_t>(), cls, sep, rng);
+    std::vector<Emitted> out;
+    for (const auto& f : doc_["files"])
+      feed_file(b, *electra_tok_, f["text"].get<std::string>(), run["blanks_separate_docs"].get<bool>(), out);
+    const auto& examples = run["examples"];
+    ASSERT_EQ(out.size(), examples.size());
+    for (size_t i = 0; i < out.size(); ++i) {
+      ASSERT_EQ(out[i].example.ids, examples[i]["input_ids"].get<Ids>()) << "example " << i;
+      ASSERT_EQ(out[i].example.segment_ids(), examples[i]["segment_ids"].get<Ids>()) << "example " << i;
+    }
+    // The same decisions in the same order: no draw more, none fewer, randint over the same range.
+    EXPECT_EQ(rng.log, expected_log);
+    EXPECT_TRUE(rng.all_used());
+  }
 }
 
 // ---------------------------------------------------------------- statistics over a long stream
@@ -678,6 +780,48 @@ TEST_F(PretrainingStageTest, TheStageWritesWhatTheBuilderMakesAndTheDatasetReads
   auto changed = runner("p.yaml stages.data.max_length=16", dir_.path());
   ASSERT_EQ(changed.exit_code, 0) << changed.output;
   EXPECT_EQ(count_occurrences(changed.output, "reused cached output"), 2u) << changed.output;
+}
+
+TEST_F(PretrainingDataTest, BioElectrasVocabularyOf169300EntriesIsStoredInFourByteIds) {
+  // etetteh/bio-electra's vocabulary size: ids past 65535 need four bytes a token, through the stage, the file
+  // and the dataset that reads it back. Vocabulary: the five specials, then w0 ... w169294 (w<k> has id k + 5).
+  constexpr int32_t kBig = 169300;
+  std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
+  for (int32_t k = 0; k < kBig - 5; ++k) vocab += fmt::format("w{}\n", k);
+  write_text(dir_ / "big_vocab.txt", vocab);
+  write_text(dir_ / "big.txt", "w169294 w0 w65531\nw65530 w100000\n\nw7\n");
+  write_text(dir_ / "big.yaml", R"(name: big
+seed: 1
+threads: {intra_op: 1, blas: 1}
+stages:
+  tok:
+    kind: tokenizer
+    load: {type: wordpiece, vocab: big_vocab.txt}
+  data:
+    kind: pretraining_data
+    tokenizer: tok
+    files: [big.txt]
+    max_length: 12
+)");
+  auto r = runner("big.yaml", dir_.path());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path file = dir_ / "runs" / "big" / "latest" / "stages" / "data" / "examples.bin";
+  const std::string bytes = read_text(file);
+  ASSERT_GE(bytes.size(), 76u);
+  const auto h = stagehand::pretraining::decode_fixed_header(reinterpret_cast<const unsigned char*>(bytes.data()));
+  EXPECT_EQ(h.id_bytes, 4u);
+  EXPECT_EQ(h.row_bytes, 12u * 4 + 4);
+  EXPECT_EQ(h.vocab_size, kBig);
+  auto d = open(file);
+  EXPECT_EQ(d->hints().at("vocab_size"), kBig);
+  const auto rows = read_split(*d, "train");
+  ASSERT_EQ(rows.size(), 2u);  // the blank line ends the first document
+  // A holds everything that keeps it under (12 - 3) / 2 = 4 tokens, or on a draw; whatever the split, the ids
+  // are the five words' in order.
+  Ids first = rows[0].first;
+  first.erase(std::remove(first.begin(), first.end(), kSep), first.end());
+  EXPECT_EQ(first, (Ids{kCls, 169294 + 5, 5, 65536, 65535, 100005}));
+  EXPECT_EQ(rows[1].first, (Ids{kCls, 12, kSep}));
 }
 
 TEST_F(PretrainingStageTest, DamagedFilesGiveOneClearError) {

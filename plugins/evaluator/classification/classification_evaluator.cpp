@@ -4,14 +4,20 @@
 // The class set is the dataset's labels when given (sklearn's `labels=`), else the classes seen in the labels
 // or the predictions; a class with no predictions has precision 0, one with no examples recall 0.
 //
-// Relation extraction as Bio-ELECTRA reports it (SciCrunch/bio_electra show_re_performance.py):
-//  - `positive_label` (GAD): binary_precision/recall/f1 = the precision/recall/F1 of that one class;
-//  - `negative_labels` (ChemProt: [false], DDI: [DDI-false]): positive_micro_precision/recall/f1, micro-averaged
-//    over every class that is not negative: tp = examples predicted correctly whose gold class is positive,
-//    predicted positives = examples predicted as a positive class, gold positives = examples whose gold class is
-//    positive. A wrong positive class counts against both precision and recall; the negative class only through
-//    them. (The ELECTRA TF scorer this descends from increments its gold count when the prediction is positive, so
-//    its recall always equals its precision; these are the definitions it intended.)
+// Relation extraction as the two Bio-ELECTRA codes score it (tests/data/metrics holds both, made with their own
+// sklearn calls):
+//  - etetteh/bio-electra (downstream/remetrics.py, called by finetune.py): GAD f1_score(average='binary',
+//    pos_label=1) = binary_f1 with `positive_label: '1'`; ChemProt and DDI f1_score(average='micro') over ALL
+//    classes, the negative one included = micro_f1 (which always equals the accuracy);
+//  - SciCrunch/bio_electra (show_re_performance.py): GAD the class-1 scores = binary_*; ChemProt micro-averaged over
+//    the five CPR classes only = positive_micro_* with `negative_labels: [false]` (DDI: [DDI-false]).
+// `positive_label`: binary_precision/recall/f1 = the precision/recall/F1 of that one class.
+// `negative_labels`: positive_micro_precision/recall/f1, micro-averaged over every class that is not negative (as
+//    sklearn's labels=<the others>, average='micro'): tp = examples predicted correctly whose gold class is
+//    positive, predicted positives = examples predicted as a positive class, gold positives = examples whose gold
+//    class is positive. A wrong positive class counts against both precision and recall; the negative class only
+//    through them. (The ELECTRA TF scorer this descends from increments its gold count when the prediction is
+//    positive, so its recall always equals its precision; these are the definitions it intended.)
 // Every ratio with a zero denominator is 0, never NaN.
 #include <algorithm>
 #include <optional>
@@ -278,12 +284,13 @@ STAGEHAND_PLUGIN(registrar) {
                "f1.<label>, ...; binary_f1 with positive_label, positive_micro_f1 with negative_labels)")
           .optional("positive_label", stagehand::OptionType::String,
                     "a label name (e.g. '1' for GAD): adds binary_precision, binary_recall and binary_f1 of that "
-                    "class (Bio-ELECTRA's GAD metric)")
+                    "class (both Bio-ELECTRA codes' GAD metric, sklearn average='binary')")
           .list("negative_labels", stagehand::OptionType::String, stagehand::ConfigNode::null(),
                 "label names of the 'no relation' classes (e.g. [false] for ChemProt, [DDI-false] for DDI): adds "
                 "positive_micro_precision/recall/f1, micro-averaged over the other classes: tp = correct "
                 "predictions whose gold class is positive, over predictions of a positive class (precision) "
-                "and over gold positives (recall) (Bio-ELECTRA's ChemProt/DDI metric)")
+                "and over gold positives (recall) (SciCrunch/bio_electra's ChemProt metric; etetteh/bio-electra's "
+                "is micro_f1, over all classes)")
           .nullable()
           .opt("ignore_index", int64_t{-100}, "examples with this label are not counted")
           .opt("confusion_max_classes", int64_t{50},

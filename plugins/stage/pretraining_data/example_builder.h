@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -191,6 +192,16 @@ inline std::string_view python_strip(std::string_view s) {
     end = start;
   }
   return s.substr(begin, end - begin);
+}
+
+/// The line the original's builder receives from one line of a file. Its reader, TensorFlow's GFile, returns the
+/// line with every carriage return dropped, inside the line too, not only before the '\n' (BufferedInputStream::
+/// ReadLineHelper in tensorflow/core/lib/io/buffered_inputstream.cc: "We don't append '\r' to *result"), so
+/// "the\rcat" is read as "thecat"; write_examples then strips it (python_strip). `raw` is the line without its
+/// '\n' and is modified in place; the result views it.
+inline std::string_view reference_line(std::string& raw) {
+  raw.erase(std::remove(raw.begin(), raw.end(), '\r'), raw.end());
+  return python_strip(raw);
 }
 
 }  // namespace stagehand::pretraining

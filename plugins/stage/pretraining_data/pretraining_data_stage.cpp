@@ -5,9 +5,12 @@
 // (plugins/dataset/pretraining/pretraining_format.h), that the `pretraining` dataset memory-maps. The stage
 // provides that dataset, and a self-contained copy of its tokenizer.
 //
-// The reading loop is the original's write_examples: per file, each line is stripped (Python's str.strip());
-// with blanks_separate_docs every line goes to the builder, otherwise only non-empty ones; after the last line
-// of each file the builder gets one empty line (which ends a non-empty example: documents never span files).
+// The reading loop is the original's write_examples: per file, each line is read as TensorFlow's GFile reads it
+// (every carriage return dropped, reference_line) and stripped (Python's str.strip()); with blanks_separate_docs
+// every line goes to the builder, otherwise only non-empty ones; after the last line of each file the builder gets
+// one empty line (which ends a non-empty example: documents never span files).
+// tests/data/pretraining/electra_examples.json holds what the original code makes of four files (its tokenizer
+// lower-casing and stripping accents), draw by draw; the tests replay those draws and compare every example.
 // One difference: the original shuffles its (per-process) file list with `random`; files are taken here in the
 // order given (globs sorted), so the order is visible in the pipeline and independent of the seed.
 //
@@ -294,7 +297,7 @@ class PretrainingDataStage : public Stage {
           ++line_no;
           if (std::string p = utf8_problem(raw); !p.empty())
             throw Error(fmt::format("{}:{}: the line is {}", f.string(), line_no, p));
-          std::string_view stripped = pretraining::python_strip(raw);
+          std::string_view stripped = pretraining::reference_line(raw);
           if (!stripped.empty() || blanks_separate_docs) lines.emplace_back(stripped);
         }
         SH_CHECK(!in.bad(), "error while reading '{}'; check the file", f.string());
@@ -375,8 +378,9 @@ STAGEHAND_PLUGIN(registrar) {
               .min(5)
               .max(65535)
               .opt("blanks_separate_docs", true,
-                   "a blank line ends the current example (a document boundary); false: blank lines are skipped and "
-                   "only the end of a file ends an example")
+                   "a blank line ends the current example (a document boundary; ELECTRA's --blanks-separate-docs, "
+                   "which its argparse type=bool makes true for any value given, 'False' too); false: blank lines "
+                   "are skipped and only the end of a file ends an example")
               .opt("validation_fraction", 0.0,
                    "when > 0, every k-th example (k = round(1/fraction); examples k-1, 2k-1, ...) goes to a "
                    "'validation' split")
