@@ -124,7 +124,10 @@ TEST(ResultsTable, CellsReadAsThePapersPrintThem) {
   EXPECT_EQ(t.cell("test.f1", "gad"), "80.00");
   EXPECT_EQ(t.cell("loss", "ner"), "2.0000 (0.5000)");
   EXPECT_EQ(t.cell("loss", "gad"), "");
-  EXPECT_EQ(t.cell("examples", "gad"), "1.0000");
+  EXPECT_EQ(t.cell("examples", "gad"), "1");  // a count reads as one
+  t.set("examples", "ner", {400.0});
+  EXPECT_EQ(t.cell("examples", "ner"), "400");
+
   EXPECT_TRUE(contains(t.markdown(), "| test.f1 | 78.33 (0.27) | 80.00 |"));
   EXPECT_TRUE(contains(t.csv(), "test.f1,ner,3,0.7833,"));
 }

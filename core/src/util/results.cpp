@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
+
 #include "stagehand/util.h"
 
 namespace stagehand {
@@ -52,6 +54,10 @@ std::string ResultsTable::cell(const std::string& metric, const std::string& col
   auto it = cells_.find({metric, column});
   if (it == cells_.end() || it->second.empty()) return "";
   const bool pct = percent(metric);
+  // Counts (examples, parameters, steps) are whole numbers in every run: shown as such.
+  const bool whole = !pct && std::all_of(it->second.begin(), it->second.end(),
+                                         [](double v) { return std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 1e15; });
+  if (whole && it->second.size() == 1) return fmt::format("{}", static_cast<int64_t>(it->second[0]));
   if (it->second.size() == 1) return pct ? fmt::format("{:.2f}", it->second[0] * 100) : fmt::format("{:.4f}", it->second[0]);
   return format_mean_std(summarize(it->second), pct, pct ? 2 : 4);
 }
