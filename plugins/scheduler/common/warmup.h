@@ -39,13 +39,16 @@ class Warmup {
   explicit Warmup(const Options& o)
       : steps_(o.has("warmup_steps") ? std::optional<int64_t>(o.get<int64_t>("warmup_steps")) : std::nullopt),
         fraction_(o.get<double>("warmup_fraction")),
-        rounding_(o.get<std::string>("warmup_rounding")) {}
+        rounding_(parse_rounding(o.get<std::string>("warmup_rounding"))) {}
   /// The warmup length in steps; a fraction of a step only with warmup_rounding none.
   double length(int64_t total) const {
     if (steps_) return static_cast<double>(*steps_);
     const double exact = fraction_ * static_cast<double>(total);
-    if (rounding_ == "ceil") return std::ceil(exact - 1e-9);
-    if (rounding_ == "floor") return std::floor(exact);
+    switch (rounding_) {
+      case Rounding::kCeil: return std::ceil(exact - 1e-9);
+      case Rounding::kFloor: return std::floor(exact);
+      case Rounding::kNone: break;
+    }
     return exact;
   }
   /// min(1, step / warmup), 1 without warmup.
@@ -55,9 +58,13 @@ class Warmup {
   }
 
  private:
+  enum class Rounding { kCeil, kFloor, kNone };
+  static Rounding parse_rounding(const std::string& r) {
+    return r == "ceil" ? Rounding::kCeil : r == "floor" ? Rounding::kFloor : Rounding::kNone;
+  }
   std::optional<int64_t> steps_;
   double fraction_;
-  std::string rounding_;
+  Rounding rounding_;
 };
 
 }  // namespace stagehand::scheduler_common
