@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Learning-rate schedules: hand-computed factors at step 0, the end of warmup, the middle and the end, and the
-// cyclic schedule against the values PyTorch's own CyclicLR produces.
+// Learning-rate schedules: hand-computed factors at step 0, the end of warmup, the middle and the end; ELECTRA's,
+// Hugging Face's, BertAdam's and AllenNLP's schedules against their reference formulas (tests/data/optim/
+// schedules.json, written by make_optim_fixtures.py); the cyclic schedule against PyTorch's own CyclicLR.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "stagehand/config.h"
 #include "stagehand/loader.h"
 #include "stagehand/optim.h"
 
@@ -15,7 +17,8 @@ namespace {
 class Schedulers : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* name : {"constant", "linear", "cosine", "cyclic", "slanted_triangular"}) {
+    for (const char* name : {"constant", "linear", "cosine", "cyclic", "slanted_triangular", "linear_with_warmup",
+                             "bert_warmup_linear"}) {
       loader_.load(std::string(STAGEHAND_PLUGIN_DIR) + "/scheduler_" + name + ".so");
       ASSERT_TRUE(registry_.find("scheduler", name)) << "scheduler_" << name << ".so not loaded";
     }
@@ -132,26 +135,78 @@ TEST_F(Schedulers, CyclicMatchesTorchCyclicLR) {
   EXPECT_NEAR(ex->factor(4, 10), 0.1 + 0.9 * 0.6561, kTol);
 }
 
-TEST_F(Schedulers, SlantedTriangularFollowsUlmfit) {
-  auto s = make("{type: slanted_triangular}");  // cut = 10 of 100, ratio 32
-  EXPECT_NEAR(s->factor(0, 100), 1.0 / 32.0, kTol);
-  EXPECT_NEAR(s->factor(5, 100), 16.5 / 32.0, kTol);
+TEST_F(Schedulers, FactorsMatchTheReferenceFormulas) {
+  const ConfigNode f = load_yaml_file(std::string(STAGEHAND_TEST_DATA) + "/optim/schedules.json");
+  ASSERT_GE(f.at("cases").size(), 16u);
+  for (const auto& c : f.at("cases").items()) {
+    SCOPED_TRACE(c.at("name").as_string() + ": " + c.at("spec").as_string());
+    auto s = make(c.at("spec").as_string());
+    const int64_t total = c.at("total").as_int();
+    const auto& steps = c.at("steps").items();
+    const auto& factors = c.at("factors").items();
+    ASSERT_EQ(steps.size(), factors.size());
+    for (size_t i = 0; i < steps.size(); ++i)
+      EXPECT_NEAR(s->factor(steps[i].as_int(), total), factors[i].as_double(), kTol)
+          << "step " << steps[i].as_int() << " of " << total;
+  }
+}
+
+TEST_F(Schedulers, ElectraWarmupIsNotRounded) {
+  // ELECTRA: warmup = 25 x 0.1 = 2.5 steps, so step 1 gets 1 / 2.5 of the decayed rate (rounding up would give 1/3).
+  auto s = make("{type: linear, warmup_fraction: 0.1}");
+  EXPECT_NEAR(s->factor(1, 25), 0.4 * 0.96, kTol);
+  EXPECT_NEAR(s->factor(2, 25), 0.8 * 0.92, kTol);
+  EXPECT_NEAR(s->factor(3, 25), 0.88, kTol);
+  auto up = make("{type: linear, warmup_fraction: 0.1, warmup_rounding: ceil}");
+  EXPECT_NEAR(up->factor(1, 25), 0.96 / 3.0, kTol);
+}
+
+TEST_F(Schedulers, HuggingFaceLinearWarmsUpToOneThenDecaysToZero) {
+  auto s = make("{type: linear_with_warmup, warmup_steps: 10}");
+  EXPECT_EQ(s->factor(0, 100), 0.0);
+  EXPECT_NEAR(s->factor(5, 100), 0.5, kTol);
+  EXPECT_EQ(s->factor(10, 100), 1.0);  // the peak is 1, unlike ELECTRA's
+  EXPECT_NEAR(s->factor(55, 100), 0.5, kTol);
+  EXPECT_NEAR(s->factor(99, 100), 1.0 / 90.0, kTol);
+  EXPECT_EQ(s->factor(100, 100), 0.0);
+  EXPECT_EQ(s->factor(130, 100), 0.0);
+}
+
+TEST_F(Schedulers, BertWarmupLinearFollowsProgress) {
+  // x = t / t_total; x / 0.1 during warmup, then (1 - x) / 0.9.
+  auto s = make("{type: bert_warmup_linear}");
+  EXPECT_EQ(s->factor(0, 100), 0.0);
+  EXPECT_NEAR(s->factor(5, 100), 0.5, kTol);
   EXPECT_NEAR(s->factor(10, 100), 1.0, kTol);
-  EXPECT_NEAR(s->factor(55, 100), 16.5 / 32.0, kTol);
-  EXPECT_NEAR(s->factor(99, 100), (1.0 + 31.0 / 90.0) / 32.0, kTol);
-  EXPECT_NEAR(s->factor(100, 100), 1.0 / 32.0, kTol);
+  EXPECT_NEAR(s->factor(55, 100), 0.5, kTol);
+  EXPECT_NEAR(s->factor(99, 100), 0.01 / 0.9, kTol);
+  // DSE: t_total counts micro-batches, 2 per update: the last of 50 updates is at x = 0.49, factor 0.51 / 0.9.
+  auto dse = make("{type: bert_warmup_linear, t_total_scale: 2}");
+  EXPECT_NEAR(dse->factor(49, 50), 0.51 / 0.9, kTol);
+}
+
+TEST_F(Schedulers, SlantedTriangularIsAllenNlps) {
+  // AllenNLP counts updates from 1: the first update (step 0) is t = 1 of cut = 10, the peak is the 10th update.
+  auto s = make("{type: slanted_triangular}");  // cut = 10 of 100, ratio 32
+  EXPECT_NEAR(s->factor(0, 100), (1.0 + 0.1 * 31.0) / 32.0, kTol);
+  EXPECT_NEAR(s->factor(4, 100), 16.5 / 32.0, kTol);
+  EXPECT_NEAR(s->factor(9, 100), 1.0, kTol);
+  EXPECT_NEAR(s->factor(54, 100), 16.5 / 32.0, kTol);  // t = 55: p = 1 - 45 / 90
+  EXPECT_NEAR(s->factor(99, 100), 1.0 / 32.0, kTol);
+  EXPECT_NEAR(s->factor(120, 100), 1.0 / 32.0, kTol);
 
   auto r = make("{type: slanted_triangular, cut_frac: 0.25, ratio: 5.0}");  // cut = 2 of 8
-  EXPECT_NEAR(r->factor(1, 8), (1.0 + 0.5 * 4.0) / 5.0, kTol);
-  EXPECT_NEAR(r->factor(2, 8), 1.0, kTol);
-  EXPECT_NEAR(r->factor(5, 8), (1.0 + 0.5 * 4.0) / 5.0, kTol);  // p = 1 - 3/6
-  // Shorter than 1 / cut_frac: one rising step instead of a division by zero.
-  EXPECT_NEAR(s->factor(1, 5), 1.0, kTol);
+  EXPECT_NEAR(r->factor(0, 8), (1.0 + 0.5 * 4.0) / 5.0, kTol);
+  EXPECT_NEAR(r->factor(1, 8), 1.0, kTol);
+  EXPECT_NEAR(r->factor(4, 8), (1.0 + 0.5 * 4.0) / 5.0, kTol);  // t = 5: p = 1 - 3/6
+  // Shorter than 1 / cut_frac: cut = 0, no rise, p = 1 - t / T.
+  EXPECT_NEAR(s->factor(0, 5), (1.0 + 0.8 * 31.0) / 32.0, kTol);
 }
 
 TEST_F(Schedulers, FactorsArePureFunctionsOfTheStep) {
   for (const char* spec : {"{type: linear}", "{type: cosine}", "{type: cyclic, step_size_up: 3}",
-                           "{type: slanted_triangular}", "{type: constant, warmup_steps: 3}"}) {
+                           "{type: slanted_triangular}", "{type: constant, warmup_steps: 3}",
+                           "{type: linear_with_warmup, warmup_fraction: 0.1}", "{type: bert_warmup_linear}"}) {
     auto a = make(spec);
     auto b = make(spec);
     std::vector<double> forward;
@@ -167,4 +222,7 @@ TEST_F(Schedulers, RejectsBadArguments) {
   EXPECT_THROW(s->factor(-1, 10), Error);
   EXPECT_THROW(make("{type: cyclic, mode: triangle}"), Error);
   EXPECT_THROW(make("{type: linear, warmup_fraction: 1.5}"), Error);
+  EXPECT_THROW(make("{type: linear, warmup_rounding: nearest}"), Error);
+  EXPECT_THROW(make("{type: linear_with_warmup, warmup_rounding: none}"), Error);
+  EXPECT_THROW(make("{type: bert_warmup_linear, warmup_fraction: 1.0}"), Error);
 }

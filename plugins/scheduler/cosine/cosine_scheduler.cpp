@@ -15,10 +15,11 @@ class CosineScheduler : public Scheduler {
   explicit CosineScheduler(const Options& o) : warmup_(o), min_(o.get<double>("min_factor")) {}
   double factor(int64_t step, int64_t total) const override {
     scheduler_common::check_step(step, total, "scheduler/cosine");
-    const int64_t w = warmup_.steps(total);
-    if (step < w) return static_cast<double>(step) / static_cast<double>(w);
-    const double span = static_cast<double>(std::max<int64_t>(1, total - w));
-    const double progress = std::min(1.0, static_cast<double>(step - w) / span);
+    const double w = warmup_.length(total);
+    const double t = static_cast<double>(step);
+    if (t < w) return t / w;
+    const double span = std::max(1.0, static_cast<double>(total) - w);
+    const double progress = std::min(1.0, (t - w) / span);
     return min_ + (1.0 - min_) * 0.5 * (1.0 + std::cos(M_PI * progress));
   }
 

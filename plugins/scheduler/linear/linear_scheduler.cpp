@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Scheduler `linear`: BERT/ELECTRA's schedule, a polynomial decay over the whole run multiplied by a linear
-// warmup, min(1, t / W) * (f + (1 - f) * (1 - t / T)^power). The warmup multiplies rather than replaces the
-// decay (ELECTRA's optimization.py), so the peak is slightly below 1 when warmup ends.
+// Scheduler `linear`: ELECTRA's schedule (google-research/electra model/optimization.py, create_optimizer): TF's
+// polynomial_decay over the whole run multiplied by a linear warmup ramp,
+//   factor = ((1 - f) * (1 - min(t, T) / T)^power + f) * min(1, t / W)
+// with f = end_learning_rate / lr (ELECTRA: 0), t the 0-based step (TF's global_step before its increment) and W
+// warmup_steps or T x warmup_fraction, not rounded (ELECTRA: max(T x warmup_proportion, warmup_steps), one of them
+// 0). The warmup multiplies rather than replaces the decay, so the peak is slightly below 1 where warmup ends.
+// BERT's TF code replaces the decay during warmup instead, which is not this shape; the Hugging Face shape is
+// `linear_with_warmup`, BertAdam's `bert_warmup_linear`.
 #include <cmath>
 
 #include <stagehand/optim.h>
@@ -18,8 +23,9 @@ class LinearScheduler : public Scheduler {
       : warmup_(o), final_(o.get<double>("final_factor")), power_(o.get<double>("power")) {}
   double factor(int64_t step, int64_t total) const override {
     scheduler_common::check_step(step, total, "scheduler/linear");
-    const double progress = std::min(1.0, static_cast<double>(step) / static_cast<double>(total));
-    return warmup_.factor(step, total) * (final_ + (1.0 - final_) * std::pow(1.0 - progress, power_));
+    const double progress = static_cast<double>(std::min(step, total)) / static_cast<double>(total);
+    const double decayed = (1.0 - final_) * std::pow(1.0 - progress, power_) + final_;
+    return decayed * warmup_.factor(step, total);
   }
 
  private:
@@ -32,13 +38,15 @@ class LinearScheduler : public Scheduler {
 
 STAGEHAND_PLUGIN(registrar) {
   stagehand::Schema s;
-  stagehand::scheduler_common::warmup_options(s, 0.1)
+  stagehand::scheduler_common::warmup_options(s, 0.1, "none")
       .opt("final_factor", 0.0, "factor reached at the last step (TF polynomial_decay's end_learning_rate / lr)")
       .min(0)
       .max(1)
       .opt("power", 1.0, "exponent of the decay: 1 linear, >1 polynomial")
       .min(0);
   registrar.add<stagehand::Scheduler>(
-      "linear", "linear warmup times (polynomial) decay to final_factor at the last step, as BERT/ELECTRA", s,
-      [](const stagehand::Options& o) { return std::make_shared<stagehand::LinearScheduler>(o); });
+      "linear",
+      "ELECTRA's schedule: (polynomial) decay to final_factor over the whole run times a linear warmup ramp, "
+      "(1 - t/T)^power * min(1, t/W)",
+      s, [](const stagehand::Options& o) { return std::make_shared<stagehand::LinearScheduler>(o); });
 }

@@ -33,6 +33,7 @@
 #include <stagehand/stage.h>
 #include <stagehand/util.h>
 
+#include "clip_gradients.h"
 #include "hf_checkpoint.h"
 #include "train_plugin.h"
 
@@ -567,14 +568,7 @@ void TrainStage::run(StageContext& ctx) {
                               step_loss, step + 1,
                               last.empty() ? "" : fmt::format(" (the last good checkpoint, step {}, is kept)", last.front().step)));
     }
-    if (clip > 0) {
-      if (clip_per_tensor) {
-        // DSE's trainer: every tensor's gradient clipped to the norm on its own.
-        for (auto& t : trainable) torch::nn::utils::clip_grad_norm_(t, clip);
-      } else {
-        torch::nn::utils::clip_grad_norm_(trainable, clip);
-      }
-    }
+    clip_gradients(trainable, clip, clip_per_tensor);
     double lr = base_lr * scheduler->factor(step, total);
     optimizer->step(lr);
     ++step;
