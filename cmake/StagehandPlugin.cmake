@@ -2,8 +2,9 @@
 # stagehand_add_plugin(NAME SOURCES src... [VERSION v] [LIBRARIES lib...] [NO_INSTALL])
 #
 # Builds a stagehand plugin: a MODULE library with hidden visibility, no undefined symbols, linked against
-# the core and LibTorch, whose manifest carries NAME, VERSION and the build's ABI facts. Works in the
-# stagehand tree (target stagehand_core) and out of tree after find_package(Stagehand) (Stagehand::core).
+# the core, the plugin SDK and LibTorch, whose manifest carries NAME, VERSION and the build's ABI facts. Works in
+# the stagehand tree (targets stagehand_core, stagehand_sdk) and out of tree after find_package(Stagehand)
+# (Stagehand::core, Stagehand::sdk).
 function(stagehand_add_plugin NAME)
   cmake_parse_arguments(ARG "NO_INSTALL" "VERSION;OUTPUT_DIRECTORY" "SOURCES;LIBRARIES" ${ARGN})
   if(NOT ARG_SOURCES)
@@ -17,9 +18,9 @@ function(stagehand_add_plugin NAME)
   endif()
   add_library(${NAME} MODULE ${ARG_SOURCES})
   if(TARGET stagehand_core)
-    target_link_libraries(${NAME} PRIVATE stagehand_core)
+    target_link_libraries(${NAME} PRIVATE stagehand_sdk stagehand_core)
   else()
-    target_link_libraries(${NAME} PRIVATE Stagehand::core)
+    target_link_libraries(${NAME} PRIVATE Stagehand::sdk Stagehand::core)
   endif()
   target_link_libraries(${NAME} PRIVATE ${ARG_LIBRARIES})
   target_compile_definitions(${NAME} PRIVATE
