@@ -131,60 +131,76 @@ std::set<std::string> keys(const stagehand::ConfigNode* map) {
   return out;
 }
 
+/// Faults of the published file itself: an include, a name other than <seed>-published.
+void file_problems(const std::string& seed, const stagehand::ConfigNode& raw, std::vector<std::string>& out) {
+  std::vector<std::string> includes;
+  find_includes(raw, "", includes);
+  for (const auto& at : includes) out.push_back(seed + ": includes another file at '" + at + "'; write every setting in it");
+  if (!raw.has("name") || raw.at("name").as_string() != seed + "-published")
+    out.push_back(seed + ": its name must be '" + seed + "-published'");
+}
+
+/// Faults of the stand-ins: a var without one, one without a var, a path that does not exist (for a glob, its
+/// folder).
+void stand_in_problems(const std::string& seed, const stagehand::ConfigNode& raw, const stagehand::ConfigNode& stand_ins,
+                       const std::string& file, const fs::path& root, std::vector<std::string>& out) {
+  std::set<std::string> given = keys(stand_ins.find("vars"));
+  for (const auto& k : keys(stand_ins.find("values"))) given.insert(k);
+  const auto vars = keys(raw.find("vars"));
+  for (const auto& v : vars)
+    if (!given.count(v)) out.push_back(seed + ": vars." + v + " has no stand-in in " + file);
+  for (const auto& g : given)
+    if (!vars.count(g)) out.push_back(seed + ": " + file + " gives a stand-in for vars." + g + ", which the file lacks");
+  const auto* paths = stand_ins.find("vars");
+  if (!paths) return;
+  for (const auto& [key, value] : paths->entries())
+    for (const auto& item : value.is_sequence() ? value.items() : std::vector<stagehand::ConfigNode>{value}) {
+      fs::path p = absolute(item, root);
+      if (p.string().find('*') != std::string::npos) p = p.parent_path();
+      if (!fs::exists(p)) out.push_back(seed + ": the stand-in of vars." + key + " does not exist: " + p.string());
+    }
+}
+
+/// `runner check` with the stand-ins, then every listed setting in `runner check --print`.
+void runner_problems(const std::string& seed, const fs::path& pipeline, const stagehand::ConfigNode& stand_ins,
+                     const std::string& file, const fs::path& root, std::vector<std::string>& out) {
+  const auto args = overrides(stand_ins, root);
+  CommandResult r;
+  for (const bool print : {false, true}) {
+    r = check(pipeline, args, print);
+    if (r.exit_code == 0) continue;
+    out.push_back(seed + ": runner check" + (print ? " --print" : "") + " exits " + std::to_string(r.exit_code) + ": " +
+                  r.output);
+    return;
+  }
+  const auto resolved = stagehand::parse_yaml(r.output, "runner check --print");
+  const auto* settings = stand_ins.find("settings");
+  if (!settings || settings->size() == 0) out.push_back(seed + ": " + file + " lists no settings to assert");
+  if (!settings) return;
+  for (const auto& [path, want] : settings->entries()) {
+    const auto* got = resolved.find_path(path);
+    if (!got)
+      out.push_back(seed + ": " + path + " is not in the resolved pipeline");
+    else if (!holds(*got, want))
+      out.push_back(seed + ": " + path + " is " + flow(*got) + ", expected " + flow(want));
+  }
+}
+
 /// What is wrong with the published file `pipeline` and its stand-ins folder (empty: nothing). `root` is the folder
 /// the stand-in paths are relative to.
 std::vector<std::string> problems(const fs::path& pipeline, const fs::path& stand_in_dir, const fs::path& root) {
   std::vector<std::string> out;
   const std::string seed = pipeline.stem().string();
   const auto raw = stagehand::load_yaml_file(pipeline);
-  std::vector<std::string> includes;
-  find_includes(raw, "", includes);
-  for (const auto& at : includes) out.push_back(seed + ": includes another file at '" + at + "'; write every setting in it");
-  if (!raw.has("name") || raw.at("name").as_string() != seed + "-published")
-    out.push_back(seed + ": its name must be '" + seed + "-published'");
-
+  file_problems(seed, raw, out);
   const fs::path file = stand_in_dir / "stand-ins.yaml";
   if (!fs::exists(file)) {
     out.push_back(seed + ": no stand-ins: " + file.string() + " is missing");
     return out;
   }
   const auto stand_ins = stagehand::load_yaml_file(file);
-  std::set<std::string> given = keys(stand_ins.find("vars"));
-  for (const auto& k : keys(stand_ins.find("values"))) given.insert(k);
-  const auto vars = keys(raw.find("vars"));
-  for (const auto& v : vars)
-    if (!given.count(v)) out.push_back(seed + ": vars." + v + " has no stand-in in " + file.string());
-  for (const auto& g : given)
-    if (!vars.count(g)) out.push_back(seed + ": " + file.string() + " gives a stand-in for vars." + g + ", which the file lacks");
-  if (const auto* paths = stand_ins.find("vars"))
-    for (const auto& [key, value] : paths->entries())
-      for (const auto& item : value.is_sequence() ? value.items() : std::vector<stagehand::ConfigNode>{value})
-        if (item.as_string().find('*') == std::string::npos && !fs::exists(absolute(item, root)))
-          out.push_back(seed + ": the stand-in of vars." + key + " does not exist: " + absolute(item, root));
-  if (!out.empty()) return out;
-
-  const auto args = overrides(stand_ins, root);
-  const auto r = check(pipeline, args, false);
-  if (r.exit_code != 0) {
-    out.push_back(seed + ": runner check exits " + std::to_string(r.exit_code) + ": " + r.output);
-    return out;
-  }
-  const auto printed = check(pipeline, args, true);
-  if (printed.exit_code != 0) {
-    out.push_back(seed + ": runner check --print exits " + std::to_string(printed.exit_code) + ": " + printed.output);
-    return out;
-  }
-  const auto resolved = stagehand::parse_yaml(printed.output, "runner check --print");
-  const auto* settings = stand_ins.find("settings");
-  if (!settings || settings->size() == 0) out.push_back(seed + ": " + file.string() + " lists no settings to assert");
-  if (settings)
-    for (const auto& [path, want] : settings->entries()) {
-      const auto* got = resolved.find_path(path);
-      if (!got)
-        out.push_back(seed + ": " + path + " is not in the resolved pipeline");
-      else if (!holds(*got, want))
-        out.push_back(seed + ": " + path + " is " + flow(*got) + ", expected " + flow(want));
-    }
+  stand_in_problems(seed, raw, stand_ins, file.string(), root, out);
+  if (out.empty()) runner_problems(seed, pipeline, stand_ins, file.string(), root, out);
   return out;
 }
 
