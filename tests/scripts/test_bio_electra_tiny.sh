@@ -9,7 +9,7 @@ BUILD=$2
 WORK=$(mktemp -d /tmp/stagehand-bioelectra.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 TINY=(vars.trials=3 vars.pretrain_steps=3 vars.pretrain_warmup=1 vars.pretrain_batch=8
-      stages.tokenizer.train.vocab_size=2000 stages.tokenizer.train.max_lines=3000
+      vars.vocab_size=2000 stages.tokenizer.train.max_lines=3000
       stages.pretrain.eval_every=3 stages.ner.epochs=0.05 stages.re.epochs=0.3)
 "$BUILD/bin/runner" "$SRC/pipelines/bio-electra.yaml" "${TINY[@]}" --runs-dir "$WORK/runs" > "$WORK/run.log" 2>&1 ||
   { cat "$WORK/run.log"; exit 1; }
