@@ -58,6 +58,17 @@ void add_jsonl(LogitsById& out, const fs::path& file) {
   }
 }
 
+// The ids file of a tensor archive: one id per row, in row order (a final newline ends the last one).
+std::vector<std::string> read_ids(const fs::path& ids_file, const fs::path& logits_file) {
+  std::ifstream in(ids_file);
+  SH_CHECK(in.good(), "teacher_logits: cannot read '{}', the example ids of the rows of '{}'; the predict stage that "
+           "wrote the logits writes both", ids_file.string(), logits_file.string());
+  std::vector<std::string> ids;
+  std::string id;
+  while (std::getline(in, id)) ids.push_back(id);
+  return ids;
+}
+
 void add_archive(LogitsById& out, const fs::path& file) {
   torch::serialize::InputArchive ar;
   read_archive(file, ar);
@@ -66,13 +77,15 @@ void add_archive(LogitsById& out, const fs::path& file) {
   t = t.to(torch::kFloat32).contiguous().view({t.size(0), -1});
   fs::path ids_file = file;
   ids_file.replace_extension(".ids.txt");
-  std::ifstream in(ids_file);
-  std::string id;
+  const std::vector<std::string> ids = read_ids(ids_file, file);
+  // Row r is example ids[r]: counts that differ mean the two files are not one predict stage's output.
+  SH_CHECK(static_cast<int64_t>(ids.size()) == t.size(0),
+           "teacher_logits: '{}' holds {} rows of logits but '{}' lists {} example ids; they must match one for one "
+           "(write both with one predict stage, output: tensor)",
+           file.string(), t.size(0), ids_file.string(), ids.size());
   for (int64_t r = 0; r < t.size(0); ++r) {
-    SH_CHECK(static_cast<bool>(std::getline(in, id)), "teacher_logits: '{}' has fewer ids than '{}' has rows",
-             ids_file.string(), file.string());
     const float* p = t[r].data_ptr<float>();
-    out.add(id, std::vector<float>(p, p + t.size(1)), fmt::format("{} row {}", file.string(), r));
+    out.add(ids[static_cast<size_t>(r)], std::vector<float>(p, p + t.size(1)), fmt::format("{} row {}", file.string(), r));
   }
 }
 
