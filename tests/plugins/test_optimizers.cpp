@@ -8,10 +8,10 @@
 #include <cmath>
 #include <sstream>
 
-#include "../../plugins/stage/train/clip_gradients.h"
 #include "stagehand/config.h"
 #include "stagehand/loader.h"
 #include "stagehand/optim.h"
+#include "stagehand/sdk/train/clip_gradients.h"
 
 using namespace stagehand;
 
@@ -122,7 +122,7 @@ TEST_F(Optimizers, AdamwFollowsEachReferenceStepByStep) {
         tensors[i].mutable_grad() = torch::tensor(doubles(f.at("gradients").items()[k].items()[i]), torch::kDouble)
                                         .reshape(tensors[i].sizes())
                                         .clone();  // not a view: zero_grad() detaches gradients in place
-      train::clip_gradients(tensors, clip_norm, per_tensor);
+      sdk::train::clip_gradients(tensors, clip_norm, per_tensor);
       opt->step(lrs[k]);
       for (size_t i = 0; i < tensors.size(); ++i) {
         const auto expected = doubles(c.at("after_step").items()[k].items()[i]);
@@ -143,14 +143,14 @@ TEST_F(Optimizers, PerTensorClippingIsBertAdamsNotGlobal) {
   auto a = big.detach().clone().requires_grad_(true);
   auto b = small.detach().clone().requires_grad_(true);
   for (auto* t : {&big, &small, &a, &b}) t->mutable_grad() = t->detach().clone();
-  train::clip_gradients({big, small}, 1.0, true);
+  sdk::train::clip_gradients({big, small}, 1.0, true);
   EXPECT_NEAR(big.grad()[0].item<double>(), 3.0 / (5.0 + 1e-6), 1e-15);
   EXPECT_NEAR(big.grad()[1].item<double>(), 4.0 / (5.0 + 1e-6), 1e-15);
   EXPECT_EQ(small.grad()[0].item<double>(), 0.3) << "a gradient of norm 0.5 is below the limit and kept";
-  train::clip_gradients({a, b}, 1.0, false);
+  sdk::train::clip_gradients({a, b}, 1.0, false);
   const double global = std::sqrt(25.0 + 0.25);
   EXPECT_NEAR(b.grad()[0].item<double>(), 0.3 / (global + 1e-6), 1e-15);
-  train::clip_gradients({a, b}, 0.0, true);  // 0: off
+  sdk::train::clip_gradients({a, b}, 0.0, true);  // 0: off
   EXPECT_NEAR(b.grad()[0].item<double>(), 0.3 / (global + 1e-6), 1e-15);
 }
 

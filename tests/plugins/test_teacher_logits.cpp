@@ -2,7 +2,8 @@
 // DSE's logits file as pipeline stages: a teacher's logits written once by a `predict` stage (keyed by example id)
 // and read by a student's `train` stage through `teacher_logits:` must train the student exactly as the live
 // teacher (`teacher:`) does, although the student visits the examples in a shuffled order and the file is in
-// dataset order; an example the file lacks is a one-line error naming it.
+// dataset order; an example the file lacks is a one-line error naming it, and so is a logits archive whose ids file
+// lists a different number of examples than it has rows.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,11 +11,13 @@
 #include <torch/types.h>
 
 #include "core/helpers.h"
+#include "plugins/plugin_helpers.h"
 #include "stagehand/checkpoint.h"
 #include "stagehand/engine.h"
 #include "stagehand/loader.h"
 #include "stagehand/model.h"
 #include "stagehand/pipeline.h"
+#include "stagehand/sdk/train/teacher.h"
 #include "stagehand/util.h"
 
 namespace fs = std::filesystem;
@@ -139,4 +142,40 @@ TEST(TeacherLogits, AMissingExampleIsNamed) {
   EXPECT_NE(r.error.find("logits_train"), std::string::npos) << r.error;
   // The stages before it ran, the cached student among them.
   EXPECT_EQ(r.stages["cached"].status, "ran");
+}
+
+// A predict stage's tensor output is two files: the logits archive (one row per example) and <stem>.ids.txt (the
+// examples' ids, one per row). Rows are matched to ids by position, so counts that differ are an error naming both
+// files and both counts, in one line, rather than logits silently given to the wrong examples or left out.
+TEST(TeacherLogits, AnArchiveAndItsIdsFileOfDifferentCountsAreOneLineError) {
+  sh_test::TempFolder dir;
+  const fs::path file = dir / "predictions.pt";
+  torch::serialize::OutputArchive ar;
+  ar.write("logits", torch::tensor({1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f}).view({3, 2}));
+  write_archive(file, ar);
+  auto read = [&](const std::string& ids) {
+    if (ids.empty())
+      fs::remove(dir / "predictions.ids.txt");
+    else
+      write_file_atomic(dir / "predictions.ids.txt", ids);
+    sdk::train::LogitsById logits;
+    logits.add_file(file);
+    return logits;
+  };
+  const sdk::train::LogitsById ok = read("a\nb\nc\n");
+  EXPECT_EQ(ok.width, 2);
+  EXPECT_TRUE(torch::equal(ok.lookup({"c", "a"}), torch::tensor({5.0f, 6.0f, 1.0f, 2.0f}).view({2, 2})));
+  for (const auto& [ids, count] : {std::pair<std::string, int>{"a\nb\nc\nd\n", 4}, {"a\nb\n", 2}}) {
+    const std::string err = sh_test::error_of([&, ids = ids] { read(ids); });
+    EXPECT_NE(err.find(fmt::format("teacher_logits: '{}' holds 3 rows of logits but '{}' lists {} example ids; they "
+                                   "must match one for one",
+                                   file.string(), (dir / "predictions.ids.txt").string(), count)),
+              std::string::npos)
+        << err;
+    EXPECT_EQ(err.find('\n'), std::string::npos) << err;
+  }
+  const std::string missing = sh_test::error_of([&] { read(""); });
+  EXPECT_NE(missing.find(fmt::format("teacher_logits: cannot read '{}'", (dir / "predictions.ids.txt").string())),
+            std::string::npos)
+      << missing;
 }

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// Gradient clipping of the train stage (header-only, so that tests/plugins/test_optimizers.cpp checks this very code
-// against BertAdam).
-//   global      torch.nn.utils.clip_grad_norm_ over all gradients together (ELECTRA's clip_by_global_norm, the
-//               Hugging Face scripts);
-//   per_tensor  every tensor's gradient clipped to max_norm on its own: BertAdam's max_grad_norm, which calls
-//               clip_grad_norm_(p, max_grad_norm) for each parameter inside step() (DSE, SPECTER's bert_adam).
+/// Gradient clipping of the Trainer (header-only: tests/plugins/test_optimizers.cpp checks this very code against
+/// BertAdam).
+///   global      torch.nn.utils.clip_grad_norm_ over all gradients together (ELECTRA's clip_by_global_norm, the
+///               Hugging Face scripts);
+///   per_tensor  every tensor's gradient clipped to max_norm on its own: BertAdam's max_grad_norm, which calls
+///               clip_grad_norm_(p, max_grad_norm) for each parameter inside step() (DSE, SPECTER's bert_adam).
 #include <vector>
 
 #include <torch/types.h>
@@ -13,7 +13,7 @@
 // clip_grad.h needs torch::Tensor declared first.
 #include <torch/nn/utils/clip_grad.h>
 
-namespace stagehand::train {
+namespace stagehand::sdk::train {
 
 inline void clip_gradients(const std::vector<torch::Tensor>& params, double max_norm, bool per_tensor) {
   if (max_norm <= 0) return;
@@ -31,4 +31,4 @@ inline void clip_gradients(const std::vector<torch::Tensor>& params, double max_
   }
 }
 
-}  // namespace stagehand::train
+}  // namespace stagehand::sdk::train
