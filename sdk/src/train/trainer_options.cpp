@@ -19,7 +19,7 @@ Schema trainer_schema() {
       .min(0)
       .choice("clip_mode", "global", {"global", "per_tensor"},
               "global: one norm over all gradients (torch's clip_grad_norm_); per_tensor: each tensor clipped on its "
-              "own (DSE's trainer)")
+              "own to clip_norm before the update (BertAdam's max_grad_norm, as DSE trains)")
       .opt("layerwise_lr_decay", 1.0, "lr x decay^(L+2-depth): embeddings 0, block i at i+1, heads L+2 (ELECTRA)")
       .min(0)
       .max(1)
