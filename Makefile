@@ -36,6 +36,7 @@ install: build
 bench: build
 	python3 scripts/bench.py $(RUNNER)
 	bash scripts/bench_check.sh $(RUNNER)
+	$(BUILD)/bin/micro_bench
 
 # Data-parallel training on this machine (docs/distributed.md): 1 rank x 2 threads against 2 ranks x 1 thread.
 bench-dp: build

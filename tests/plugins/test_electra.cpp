@@ -6,11 +6,14 @@
 
 #include <cmath>
 #include <set>
+#include <sstream>
 
 #include <torch/types.h>
 
 #include "core/helpers.h"
 #include "stagehand/loader.h"
+#include "stagehand/encoder.h"
+#include "stagehand/engine.h"
 #include "stagehand/model.h"
 #include "stagehand/util.h"
 
@@ -322,9 +325,49 @@ stages:
                                                                 "/tokenizers/bert-base-uncased-vocab.txt")));
   auto r = runner("run p.yaml", dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  // The shared embedding tensors are trained once: the log counts unique tensors.
-  EXPECT_NE(r.output.find("[pretrain]"), std::string::npos);
-  auto record = load_yaml_file(dir / "runs" / "electra_tiny" / "latest" / "record.yaml");
+  const fs::path run = dir / "runs" / "electra_tiny" / "latest";
+  // Pretraining optimised ELECTRA's two losses: every logged step has the generator's MLM loss and the
+  // discriminator's replaced-token loss, finite, and a share of replaced tokens in (0, 0.2] (15% are masked; some samples equal the original).
+  int64_t logged = 0;
+  std::istringstream jsonl(read_text(run / "metrics.jsonl"));
+  for (std::string line; std::getline(jsonl, line);) {
+    if (line.find("\"stage\":\"pretrain\"") == std::string::npos || line.find("\"rtd\"") == std::string::npos) continue;
+    ++logged;
+    for (const char* part : {"mlm", "rtd", "replaced"}) {
+      const size_t at = line.find(fmt::format("\"{}\":", part));
+      ASSERT_NE(at, std::string::npos) << part << " missing from " << line;
+      const double v = std::stod(line.substr(at + std::string(part).size() + 3));
+      EXPECT_TRUE(std::isfinite(v)) << line;
+      if (std::string(part) == "replaced") EXPECT_TRUE(v > 0 && v <= 0.2) << line;  // 15% of the tokens are masked
+    }
+  }
+  EXPECT_GT(logged, 0) << "no pretraining step logged its loss parts";
+  // The encoder that pretraining hands on is the discriminator (hidden 64 over 32-wide embeddings; the generator is
+  // narrower, so its weights would not load), and fine-tuning starts from it: after 4 small steps the fine-tuned
+  // encoder's word embeddings are still far closer to the pretrained ones than a fresh initialisation is.
+  BuildContext ctx;
+  ctx.registry = &registry_;
+  const std::string spec =
+      "{type: transformer, vocab_size: 30522, hidden_size: 64, embedding_size: 32, num_layers: 2, num_heads: 2, "
+      "intermediate_size: 128, max_positions: 32}";
+  auto pre = registry_.create<Encoder>(parse_yaml(spec, "test"), ctx);
+  auto tuned = registry_.create<Encoder>(parse_yaml(spec, "test"), ctx);
+  ctx.seed = 99;
+  auto fresh = registry_.create<Encoder>(parse_yaml(spec, "test"), ctx);
+  ASSERT_NO_THROW(load_weights(run / "stages" / "pretrain" / "encoder.pt", *pre));
+  ASSERT_NO_THROW(load_weights(run / "stages" / "finetune" / "model.pt", *tuned, "encoder"));
+  auto embeddings = [](Encoder& e) {
+    for (const auto& p : e.named_parameters())
+      if (p.key().find("word_embeddings") != std::string::npos) return p.value().detach().clone();
+    ADD_FAILURE() << "no word_embeddings parameter";
+    return torch::Tensor();
+  };
+  const torch::Tensor e_pre = embeddings(*pre), e_tuned = embeddings(*tuned), e_fresh = embeddings(*fresh);
+  const double moved = (e_tuned - e_pre).norm().item<double>(), apart = (e_fresh - e_pre).norm().item<double>();
+  EXPECT_GT(apart, 0);
+  EXPECT_LT(moved, 0.1 * apart) << "fine-tuning moved the embeddings by " << moved << "; a fresh init is " << apart
+                                << " away: did fine-tuning start from the discriminator?";
+  auto record = load_yaml_file(run / "record.yaml");
   const auto& metrics = record.at("stages").at("finetune").at("metrics");
   EXPECT_TRUE(metrics.has("validation.accuracy")) << to_yaml(metrics);
 }

@@ -619,27 +619,4 @@ TEST_F(Transformer, RunsInBfloat16) {
   EXPECT_LT(max_abs_diff(bf16.narrow(1, 0, 4), f32.narrow(1, 0, 4)), 0.2);
 }
 
-// Not a pass/fail check: prints the time of one bert-tiny forward on a (8, 128) batch (eval, no grad).
-TEST_F(Transformer, BertTinyForwardTiming) {
-  auto enc = make("{type: transformer, preset: bert-tiny}");
-  enc->eval();
-  torch::NoGradGuard no_grad;
-  torch::manual_seed(0);
-  Tensor ids = torch::randint(1000, 30000, {8, 128}, torch::kLong);
-  Tensor mask = torch::ones({8, 128}, torch::kLong);
-  for (int i = 0; i < 3; ++i) enc->encode({ids, mask, {}});
-  std::vector<double> ms;
-  for (int i = 0; i < 20; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    auto out = enc->encode({ids, mask, {}});
-    (void)out.last().sum().item<float>();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  std::cout << fmt::format("[ bert-tiny forward (8, 128), {} intra-op threads ] median {:.2f} ms, min {:.2f} ms",
-                           at::get_num_threads(), ms[ms.size() / 2], ms.front())
-            << std::endl;
-  RecordProperty("bert_tiny_forward_ms_median", fmt::format("{:.3f}", ms[ms.size() / 2]));
-}
-
 }  // namespace

@@ -774,49 +774,4 @@ TEST_F(WordPiece, TrainerAgreesWithHuggingFaceTrainer) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Throughput (printed; compare with tests/data/tokenizers/bench_hf_wordpiece.js on the same texts)
-
-TEST_F(WordPiece, Throughput) {
-  std::shared_ptr<Tokenizer> tok = tokenizer();
-  std::vector<std::string> texts;
-  size_t bytes = 0;
-  for (const auto& c : fixtures()) {
-    texts.push_back(c.text);
-    bytes += c.text.size();
-  }
-  size_t tokens = 0, passes = 0;
-  auto start = std::chrono::steady_clock::now();
-  double seconds = 0;
-  while (seconds < 1.0 || passes < 3) {
-    for (const std::string& t : texts) tokens += tok->pieces(t).size();
-    ++passes;
-    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  }
-  std::printf("[ bench  ] wordpiece pieces() (uncased, 1 thread): %zu texts x %zu passes: %.2f M tokens/s, %.1f MB/s\n",
-              texts.size(), passes, static_cast<double>(tokens) / seconds / 1e6,
-              static_cast<double>(bytes * passes) / seconds / 1e6);
-
-  // Training speed on a synthetic ~5 MB corpus with many distinct words.
-  sh_test::TempFolder tmp;
-  {
-    std::ofstream out(tmp.path() / "corpus.txt", std::ios::binary);
-    std::vector<std::string> lines = read_all_lines(kCorpus);
-    size_t written = 0;
-    for (size_t round = 0; written < 5'000'000; ++round) {
-      for (const std::string& l : lines) {
-        // Glue some word pairs together so that the corpus keeps bringing new words.
-        std::string s = l;
-        for (size_t at = (round * 7) % 13 + 1; at < s.size(); at += 17 + round % 11)
-          if (s[at] == ' ') s.erase(at, 1);
-        out << s << '\n';
-        written += s.size() + 1;
-      }
-    }
-  }
-  auto t0 = std::chrono::steady_clock::now();
-  trainer()->train({tmp.path() / "corpus.txt"}, tmp.path() / "out", {});
-  double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("[ bench  ] wordpiece trainer (vocab_size 30522): 5 MB corpus in %.2f s\n", train_s);
-}
-
 }  // namespace
