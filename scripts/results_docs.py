@@ -60,16 +60,45 @@ def provenance_line(name, run_dir, rec):
             f"regenerate: `scripts/results_docs.py {name}` after `runner {rec['pipeline']['file_relative']}`")
 
 
+def layers_table(path):
+    """A probe stage's layers.csv (encoder, layer, metrics..., train_loss) as markdown: one row per encoder and layer;
+    a metric whose every value lies in [0, 1] is shown in percent, as the report tables show them."""
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    metrics = [k for k in rows[0] if k not in ("encoder", "layer", "train_loss")]
+    values = {m: [float(r[m]) for r in rows if r[m] != ""] for m in metrics}
+    percent = {m for m in metrics if values[m] and all(0 <= v <= 1 for v in values[m])}
+    lines = ["| encoder | layer | " + " | ".join(metrics) + " |", "|---|---|" + "---|" * len(metrics)]
+    for r in rows:
+        cells = ["" if r[m] == "" else (f"{100 * float(r[m]):.2f}" if m in percent else f"{float(r[m]):.2f}")
+                 for m in metrics]
+        lines.append(f"| {r['encoder']} | {r['layer']} | " + " | ".join(cells) + " |")
+    if percent:
+        lines += ["", "(" + ", ".join(sorted(percent)) + " in percent)"]
+    return "\n".join(lines)
+
+
 def report_tables(run_dir, rec, only=None):
-    """(stage, title, markdown) of every stage that wrote a results table (report, evaluate, ...), in order."""
+    """(stage, title, markdown) of every stage that wrote a results table (report, evaluate, ...; a probe stage's
+    layers.csv), in order."""
     out = []
     resolved = rec["resolved"]["stages"]
     for stage, info in rec["stages"].items():
-        path = os.path.join(run_dir, "stages", stage, "results.md")
-        if (only and stage != only) or not os.path.isfile(path):
+        if only and stage != only:
             continue
-        with open(path) as f:
-            table = f.read().strip()
+        path = os.path.join(run_dir, "stages", stage, "results.md")
+        layers = os.path.join(run_dir, "stages", stage, "layers.csv")
+        if os.path.isfile(path):
+            with open(path) as f:
+                table = f.read().strip()
+        elif os.path.isfile(layers):
+            table = layers_table(layers)
+        else:
+            table = None
+        if table is None:
+            continue
         title = resolved.get(stage, {}).get("title") or f"stage `{stage}` ({info.get('kind')})"
         out.append((stage, title, table))
     return out

@@ -327,10 +327,11 @@ stages:
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const fs::path run = dir / "runs" / "electra_tiny" / "latest";
   // Pretraining optimised ELECTRA's two losses: every logged step has the generator's MLM loss and the
-  // discriminator's replaced-token loss, finite, and a share of replaced tokens in (0, 0.2] (15% are masked; some samples equal the original).
+  // discriminator's replaced-token loss, finite, and a share of replaced tokens in (0, 0.2] (15% are masked; some
+  // of the generator's samples equal the original).
   int64_t logged = 0;
-  std::istringstream jsonl(read_text(run / "metrics.jsonl"));
-  for (std::string line; std::getline(jsonl, line);) {
+  std::istringstream curves(read_text(run / "metrics.jsonl"));
+  for (std::string line; std::getline(curves, line);) {
     if (line.find("\"stage\":\"pretrain\"") == std::string::npos || line.find("\"rtd\"") == std::string::npos) continue;
     ++logged;
     for (const char* part : {"mlm", "rtd", "replaced"}) {
