@@ -14,14 +14,32 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "stagehand/error.h"
+
 namespace sh_test {
 
 namespace fs = std::filesystem;
+
+/// The message of the stagehand::Error that `f` throws. Anything else fails the calling test: another exception
+/// type (errors have one type, with the house fields) or nothing thrown (a check that should have refused did not).
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const stagehand::Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected a stagehand::Error, got another exception: " << e.what();
+    return std::string("(not a stagehand::Error) ") + e.what();
+  }
+  ADD_FAILURE() << "expected a stagehand::Error, nothing was thrown";
+  return "(no error)";
+}
 
 inline const fs::path kFixtureDir = STAGEHAND_FIXTURE_DIR;
 inline const fs::path kFixtureGood = kFixtureDir / "fixture_good.so";

@@ -25,20 +25,9 @@ using stagehand::parse_yaml;
 
 namespace {
 
-/// Calls `f` and returns the message of the stagehand::Error it throws (fails the test if none).
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected stagehand::Error, got another exception: " << e.what();
-    return std::string("<non-stagehand exception> ") + e.what();
-  }
-  ADD_FAILURE() << "expected a stagehand::Error, nothing was thrown";
-  return "";
-}
+using sh_test::error_of;
 
+/// Calls `f` and returns the message of the stagehand::Error it throws (fails the test if none).
 ConfigNode resolved(const std::string& yaml, const std::string& name = "r.yaml") {
   ConfigNode n = parse_yaml(yaml, name);
   stagehand::resolve_references(n);

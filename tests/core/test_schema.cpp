@@ -27,18 +27,7 @@ using stagehand::Schema;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected stagehand::Error, got another exception: " << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a stagehand::Error, nothing was thrown";
-  return "";
-}
+using sh_test::error_of;
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "core/helpers.h"
 #include "stagehand/config.h"
 #include "stagehand/error.h"
 #include "stagehand/loader.h"
@@ -34,16 +35,6 @@ inline stagehand::BuildContext build_context(stagehand::Registry& registry, uint
 template <class T>
 std::shared_ptr<T> make_component(stagehand::Registry& registry, const std::string& yaml, uint64_t seed = 1) {
   return registry.create<T>(stagehand::parse_yaml(yaml, "test"), build_context(registry, seed));
-}
-
-/// The message of the stagehand::Error that `f` throws, or "(no error)".
-inline std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const stagehand::Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace sh_test

@@ -15,6 +15,7 @@
 
 #include <torch/types.h>
 
+#include "core/helpers.h"
 #include "../plugins/model/siamese/poolers.h"
 #include "stagehand/loader.h"
 #include "stagehand/model.h"
@@ -24,6 +25,8 @@ using namespace stagehand;
 using torch::Tensor;
 
 namespace {
+
+using sh_test::error_of;
 
 const char* const kTinyEncoder =
     "{type: transformer, vocab_size: 50, hidden_size: 16, num_layers: 2, num_heads: 2, intermediate_size: 32, "
@@ -65,15 +68,6 @@ Tensor param(torch::nn::Module& m, const std::string& name) {
     return {};
   }
   return *p;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 Tensor dbl(std::vector<double> v, std::vector<int64_t> shape) {

@@ -14,6 +14,7 @@
 
 #include <torch/types.h>
 
+#include "core/helpers.h"
 #include "stagehand/loader.h"
 #include "stagehand/model.h"
 #include "stagehand/registry.h"
@@ -22,6 +23,8 @@ using namespace stagehand;
 using torch::Tensor;
 
 namespace {
+
+using sh_test::error_of;
 
 const char* const kTinyEncoder =
     "{type: transformer, vocab_size: 50, hidden_size: 16, num_layers: 1, num_heads: 2, intermediate_size: 32, "
@@ -69,15 +72,6 @@ Tensor param(torch::nn::Module& m, const std::string& name) {
     return {};
   }
   return *p;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 /// BERT-like rows: [CLS] body [SEP] [PAD]...; lengths in [min_len, t]; body ids in [kFirstOrdinary, body_high).

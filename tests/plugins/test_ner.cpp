@@ -35,6 +35,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using sh_test::error_of;
+
 constexpr int64_t kPad = 0, kUnk = 100, kCls = 101, kSep = 102;
 const std::vector<int64_t> kInterleukin = {6970, 2571, 14228, 2078};
 
@@ -60,15 +62,6 @@ BuildContext context(uint64_t seed = 1) {
 template <class T>
 std::shared_ptr<T> make(const std::string& yaml, uint64_t seed = 1) {
   return registry().create<T>(parse_yaml(yaml, "test"), context(seed));
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 std::vector<int64_t> values(const Tensor& t) {

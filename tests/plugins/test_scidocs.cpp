@@ -46,15 +46,6 @@ std::vector<double> flatten(const json& rows, size_t& dim) {
 
 // The message of the stagehand::Error thrown by `f` ("" when nothing is thrown).
 template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const stagehand::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 // ---------------------------------------------------------------- scikit-learn: folds, macro-F1, LinearSVC
 
 TEST(ScidocsFolds, MatchStratifiedKFold) {

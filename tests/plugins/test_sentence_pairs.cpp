@@ -16,6 +16,7 @@
 #include <numeric>
 #include <set>
 
+#include "core/helpers.h"
 #include "stagehand/dataset.h"
 #include "stagehand/error.h"
 #include "stagehand/loader.h"
@@ -26,6 +27,8 @@ using stagehand::Batch;
 using stagehand::Dataset;
 
 namespace {
+
+using sh_test::error_of;
 
 constexpr int64_t kCls = 101, kSep = 102;
 constexpr int64_t kThe = 1996, kCat = 4937, kSat = 2938, kA = 1037, kDog = 3899, kRan = 2743, kOn = 2006,
@@ -56,15 +59,6 @@ std::shared_ptr<Dataset> make(const std::string& type, const std::string& option
 }
 std::shared_ptr<Dataset> glue(const std::string& task, const std::string& dir, const std::string& more = "") {
   return make("glue", fmt::format("task: {}, data_dir: {}{}{}", task, dir, more.empty() ? "" : ", ", more));
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 std::vector<int64_t> all(const Dataset& d, const std::string& split) {

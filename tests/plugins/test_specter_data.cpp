@@ -39,6 +39,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using sh_test::error_of;
+
 Registry& registry() {
   static Registry* reg = [] {
     auto* r = new Registry;
@@ -67,17 +69,6 @@ std::shared_ptr<Dataset> make(const std::string& type, const std::string& option
 
 std::shared_ptr<Dataset> triplets_from(const fs::path& dir, const std::string& more = "") {
   return make("specter_triplets", fmt::format("data_dir: '{}'{}", dir.string(), more.empty() ? "" : ", " + more));
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("(not a stagehand::Error) ") + e.what();
-  }
-  return "(no error)";
 }
 
 std::vector<int64_t> values(const torch::Tensor& t) {

@@ -30,6 +30,8 @@ using torch::Tensor;
 
 namespace {
 
+using sh_test::error_of;
+
 Registry& registry() {
   static Registry* reg = [] {
     auto* r = new Registry;
@@ -51,15 +53,6 @@ BuildContext context(uint64_t seed = 1) {
 template <class T>
 std::shared_ptr<T> make(const std::string& yaml, uint64_t seed = 1) {
   return registry().create<T>(parse_yaml(yaml, "test"), context(seed));
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 const char* kBase =
