@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <set>
 
 #include <CLI/CLI.hpp>
@@ -116,7 +118,7 @@ int cmd_check(const std::string& file, const std::vector<std::string>& overrides
     std::cout << to_yaml(p.root);
     return 0;
   }
-  std::cout << fmt::format("pipeline '{}': {} stages, all options valid\n", p.name, p.stages.size());
+  std::cout << fmt::format("pipeline '{}': {} stages\n", p.name, p.stages.size());
   for (const auto& s : p.stages) {
     std::string deps;
     for (const auto& d : s.deps) deps += (deps.empty() ? "" : ", ") + d;
@@ -133,7 +135,10 @@ int cmd_check(const std::string& file, const std::vector<std::string>& overrides
                              load_ms, loader.loaded().size(), check_ms);
     for (const auto& l : loader.loaded()) std::cout << fmt::format("  {:<28} {:.2f} ms\n", l.name, l.load_ms);
   }
-  return loader.refused().empty() ? 0 : 0;
+  // A refused plugin that the pipeline does not use was reported as a warning when loading; one it uses made
+  // load_pipeline fail. So reaching here means the pipeline is valid: the verdict comes last, exit 0.
+  std::cout << fmt::format("pipeline '{}': {} stages, all options valid\n", p.name, p.stages.size());
+  return 0;
 }
 
 // ---------------------------------------------------------------- plugins / describe
@@ -489,23 +494,315 @@ int cmd_tokenize(const Tokenizer& tok, const TokenizeOptions& t, std::istream& i
   return 0;
 }
 
-}  // namespace
+// ---------------------------------------------------------------- the subcommand table
 
-int main(int argc, char** argv) {
-  stagehand::configure_allocator();
-  // `runner PIPELINE.yaml ...` is `runner run PIPELINE.yaml ...`.
-  static const std::set<std::string> kCommands = {"run", "check", "plugins", "describe", "replay", "diff", "test-plugin", "tokenize",
-                                                   "bench", "help"};
-  std::vector<std::string> args(argv, argv + argc);
-  // So is `runner --nproc 2 PIPELINE.yaml ...` (torchrun's order): the launcher options belong to `run`.
+/// What every subcommand shares: plugins named with --plugin, the runs folder, the arguments.
+struct Common {
+  std::vector<std::string> extra_plugins;
+  std::string runs_dir = "runs";
+  std::vector<std::string> args;  // as parsed (`run` inserted where implied)
+  std::vector<std::string> argv;  // as typed, for the record
+};
+
+/// One subcommand: declares its options on its own CLI11 sub-app, then handles the call.
+class Command {
+ public:
+  virtual ~Command() = default;
+  virtual void declare(CLI::App& sub, Common& c) = 0;
+  virtual int handle(Common& c) = 0;
+};
+
+struct Entry {
+  const char* name;
+  const char* help;
+  std::unique_ptr<Command> command;
+};
+
+std::vector<std::string> with_overrides(const std::vector<std::string>& positional) {
+  return std::vector<std::string>(positional.begin() + 1, positional.end());
+}
+
+class RunCommand final : public Command {
+ public:
+  void declare(CLI::App& sub, Common& c) override {
+    sub.add_option("pipeline_and_overrides", positional_, "the pipeline file, then overrides")->required();
+    sub.add_option("--only", ro_.only, "run only this stage (repeatable); upstream stages must be cached")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->allow_extra_args(false);
+    sub.add_option("--from", ro_.from, "re-run this stage and everything downstream of it");
+    force_opt_ = sub.add_option("--force", force_, "re-run this stage (and downstream); alone: re-run every stage")
+                     ->expected(0, 1)
+                     ->allow_extra_args(false);
+    sub.add_option("--runs-dir", c.runs_dir, "where runs and the stage cache live")->capture_default_str();
+    sub.add_option("--cache-dir", cache_dir_, "stage cache folder (default: <runs-dir>/.cache)");
+    nproc_ = sub.add_option("--nproc", lo_.nproc, "data-parallel: start N ranks on this machine (docs/distributed.md)")
+                 ->check(CLI::PositiveNumber);
+    nnodes_ = sub.add_option("--nnodes", lo_.nnodes, "data-parallel: machines taking part (default 1)")
+                  ->check(CLI::PositiveNumber);
+    sub.add_option("--node-rank", lo_.node_rank, "data-parallel: this machine's index, 0..nnodes-1 (default 0)");
+    sub.add_option("--master-addr", lo_.master_addr, "data-parallel: address of node 0 (default 127.0.0.1)");
+    sub.add_option("--master-port", lo_.master_port, "data-parallel: rendezvous port on node 0 (default: a free one)");
+    sub.add_option("--dist-timeout", lo_.timeout_s, "data-parallel: seconds a collective waits for the other ranks")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+  }
+  int handle(Common& c) override {
+    ro_.runs_dir = c.runs_dir;
+    ro_.cache_dir = cache_dir_;
+    ro_.command_line = c.argv;
+    if (force_opt_->count() > 0) {
+      // `--force` without a value reaches us as one empty string.
+      std::vector<std::string> named;
+      for (const auto& f : force_)
+        if (!f.empty()) named.push_back(f);
+      if (named.empty())
+        ro_.force_all = true;
+      else
+        ro_.force = named;
+    }
+    const std::vector<std::string> overrides = with_overrides(positional_);
+    if (nproc_->count() + nnodes_->count() == 0 || lo_.nproc * lo_.nnodes <= 1)
+      return cmd_run(positional_[0], overrides, c.extra_plugins, ro_);
+    if (std::getenv("RANK") && std::getenv("WORLD_SIZE"))
+      throw Error("--nproc inside a rank of a data-parallel run (RANK and WORLD_SIZE are set): start the ranks "
+                  "either with --nproc or with torchrun's environment, not both");
+    // Check the pipeline once here, so that a mistake is reported once, not by every rank.
+    Registry registry;
+    PluginLoader loader(registry);
+    load_plugins(loader, c.extra_plugins);
+    load_pipeline(positional_[0], overrides, loader);
+    return launch::run_ranks(lo_, launch::rank_arguments(c.args));
+  }
+
+ private:
+  std::vector<std::string> positional_, force_;
+  std::string cache_dir_;
+  RunOptions ro_;
+  launch::LaunchOptions lo_;
+  CLI::Option* force_opt_ = nullptr;
+  CLI::Option* nproc_ = nullptr;
+  CLI::Option* nnodes_ = nullptr;
+};
+
+class CheckCommand final : public Command {
+ public:
+  void declare(CLI::App& sub, Common&) override {
+    sub.add_option("pipeline_and_overrides", positional_, "the pipeline file, then overrides")->required();
+    sub.add_flag("--print", print_, "print the fully resolved pipeline (every default filled in)");
+    sub.add_flag("--timing", timing_, "print how long loading plugins and checking took");
+  }
+  int handle(Common& c) override {
+    return cmd_check(positional_[0], with_overrides(positional_), c.extra_plugins, print_, timing_);
+  }
+
+ private:
+  std::vector<std::string> positional_;
+  bool print_ = false, timing_ = false;
+};
+
+class PluginsCommand final : public Command {
+ public:
+  void declare(CLI::App& sub, Common&) override { sub.add_option("--kind", kind_, "only this kind"); }
+  int handle(Common& c) override { return cmd_plugins(c.extra_plugins, kind_); }
+
+ private:
+  std::string kind_;
+};
+
+class DescribeCommand final : public Command {
+ public:
+  void declare(CLI::App& sub, Common&) override {
+    sub.add_option("component", what_, "KIND/NAME (or NAME when unique)")->required();
+  }
+  int handle(Common& c) override { return cmd_describe(what_, c.extra_plugins); }
+
+ private:
+  std::string what_;
+};
+
+class ReplayCommand final : public Command {
+ public:
+  void declare(CLI::App& sub, Common& c) override {
+    sub.add_option("record", record_, "a record.yaml (or its run folder)")->required();
+    sub.add_flag("--allow-plugin-change", allow_plugin_change_, "replay even if plugin files differ from the record");
+    sub.add_option("--tolerance", tolerance_, "relative tolerance for metrics (default 0: exact)");
+    sub.add_option("--runs-dir", c.runs_dir, "where the replay's run folder goes");
+  }
+  int handle(Common& c) override {
+    RunOptions ro;
+    ro.runs_dir = c.runs_dir;
+    ro.command_line = c.argv;
+    return cmd_replay(record_, c.extra_plugins, allow_plugin_change_, tolerance_, ro);
+  }
+
+ private:
+  std::string record_;
+  bool allow_plugin_change_ = false;
+  double tolerance_ = 0.0;
+};
+
+class DiffCommand final : public Command {
+ public:
+  void declare(CLI::App& sub, Common&) override {
+    sub.add_option("a", a_, "first record")->required();
+    sub.add_option("b", b_, "second record")->required();
+  }
+  int handle(Common&) override { return cmd_diff(a_, b_); }
+
+ private:
+  std::string a_, b_;
+};
+
+class TestPluginCommand final : public Command {
+ public:
+  void declare(CLI::App& sub, Common&) override { sub.add_option("plugin", file_, "the plugin .so")->required(); }
+  int handle(Common& c) override { return cmd_test_plugin(file_, c.extra_plugins); }
+
+ private:
+  std::string file_;
+};
+
+class TokenizeCommand final : public Command {
+ public:
+  void declare(CLI::App& sub, Common& c) override {
+    sub.add_option("--tokenizer", spec_, "a tokenizer spec, e.g. \"{type: wordpiece, vocab: v.txt}\"");
+    sub.add_option("--pipeline", pipeline_, "take the tokenizer from this pipeline's --stage");
+    sub.add_option("--stage", stage_, "a tokenizer stage of --pipeline (trained ones: its latest run)");
+    sub.add_option("--runs-dir", c.runs_dir, "where the pipeline's runs live")->capture_default_str();
+    sub.add_flag("--ids", opts_.ids, "print ids instead of tokens (with --pair, segment ids on a 'types:' line)");
+    sub.add_flag("--pair", opts_.pair, "each line is TEXT_A<TAB>TEXT_B: [CLS] a [SEP] b [SEP]");
+    sub.add_option("--max-length", opts_.max_length, "truncate to N tokens, special tokens included (longest first)")
+        ->check(CLI::PositiveNumber);
+    sub.add_flag("--no-special", opts_.no_special, "no [CLS]/[SEP]");
+  }
+  int handle(Common& c) override {
+    if (spec_.empty() == pipeline_.empty() || pipeline_.empty() != stage_.empty()) {
+      std::cerr << "runner tokenize: give either --tokenizer SPEC or --pipeline P.yaml --stage NAME (see runner "
+                   "tokenize --help)\n";
+      return 2;
+    }
+    Registry registry;
+    PluginLoader loader(registry);
+    load_plugins(loader, c.extra_plugins);
+    std::shared_ptr<Tokenizer> tok;
+    if (!spec_.empty()) {
+      BuildContext bc;
+      bc.registry = &registry;
+      bc.base_dir = fs::current_path();
+      tok = registry.create<Tokenizer>(parse_yaml(spec_, "<command line>"), bc);
+    } else {
+      Pipeline p = load_pipeline(pipeline_, {}, loader);
+      tok = tokenizer_of_stage(p, stage_, c.runs_dir, registry);
+    }
+    return cmd_tokenize(*tok, opts_, std::cin);
+  }
+
+ private:
+  std::string spec_, pipeline_, stage_;
+  TokenizeOptions opts_;
+};
+
+class BenchCommand final : public Command {
+ public:
+  void declare(CLI::App& sub, Common&) override {
+    sub.add_option("workload", bo_.workload, "pretrain, finetune or embed")
+        ->required()
+        ->check(CLI::IsMember({"pretrain", "finetune", "embed"}));
+    sub.add_option("--batch", bo_.batch, "examples per step")->capture_default_str()->check(CLI::PositiveNumber);
+    sub.add_option("--seq", bo_.seq, "sequence length (one eighth of it padding)")
+        ->capture_default_str()
+        ->check(CLI::Range(8, 512));
+    sub.add_option("--seconds", bo_.seconds, "how long to measure, after two warm-up steps")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    sub.add_option("--dtype", bo_.dtype, "fp32, or bf16 (autocast, fp32 master weights)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"fp32", "bf16"}));
+    sub.add_option("--threads", bo_.threads,
+                   "LibTorch intra-op threads (default: fp32 1, bf16 one per core; 0: one per core)")
+        ->check(CLI::NonNegativeNumber);
+    sub.add_option("--blas-threads", bo_.blas, "OpenBLAS threads (default: the cores the intra-op threads leave)")
+        ->check(CLI::NonNegativeNumber);
+    sub.add_flag("--fixed-width", bo_.fixed_width,
+                 "batches seq wide as the peer's (default: as wide as the longest row, as the datasets make them)");
+    for (auto [flag, field] : std::initializer_list<std::pair<const char*, int64_t*>>{
+             {"--vocab", &bo_.vocab}, {"--hidden", &bo_.hidden}, {"--layers", &bo_.layers}, {"--heads", &bo_.heads},
+             {"--ffn", &bo_.ffn}, {"--embed", &bo_.embed}, {"--labels", &bo_.labels}})
+      sub.add_option(flag, *field, "model size (default: ELECTRA-small, as the peer)")
+          ->capture_default_str()
+          ->check(CLI::PositiveNumber);
+    sub.add_option("--dropout", bo_.dropout, "hidden and attention dropout while training (the peer's: 0.1)")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 0.9));
+    sub.add_option("--gen-fraction", bo_.gen_fraction, "generator size as a fraction of the discriminator")
+        ->capture_default_str()
+        ->check(CLI::Range(0.01, 1.0));
+  }
+  int handle(Common& c) override { return cmd_bench(bo_, c.extra_plugins); }
+
+ private:
+  BenchOptions bo_;
+};
+
+std::vector<Entry> command_table() {
+  std::vector<Entry> t;
+  t.push_back({"run", "run a pipeline: runner [run] PIPELINE.yaml [key.path=value ...]", std::make_unique<RunCommand>()});
+  t.push_back({"check", "validate a pipeline (plugins, options, references, files, graph); runs nothing",
+               std::make_unique<CheckCommand>()});
+  t.push_back({"plugins", "list components by kind, with their plugin files", std::make_unique<PluginsCommand>()});
+  t.push_back({"describe", "print a component's options: runner describe KIND/NAME", std::make_unique<DescribeCommand>()});
+  t.push_back({"replay", "re-run a recorded run and report any metric that differs", std::make_unique<ReplayCommand>()});
+  t.push_back({"diff", "explain how two run records differ (options, plugins, data, metrics)",
+               std::make_unique<DiffCommand>()});
+  t.push_back({"test-plugin", "conformance kit for plugin authors: runner test-plugin PATH.so",
+               std::make_unique<TestPluginCommand>()});
+  t.push_back({"tokenize", "print the tokens (or ids) of each line of standard input", std::make_unique<TokenizeCommand>()});
+  t.push_back({"bench",
+               "time a workload of the peer benchmark through stagehand's plugins: runner bench pretrain|finetune|embed "
+               "(docs/performance.md)",
+               std::make_unique<BenchCommand>()});
+  return t;
+}
+
+/// `runner PIPELINE.yaml ...` and `runner --nproc 2 PIPELINE.yaml ...` (torchrun's order) are `runner run ...`;
+/// `runner help` is `runner --help`.
+std::vector<std::string> normalized(std::vector<std::string> args, const std::vector<Entry>& table) {
+  auto is_command = [&](const std::string& a) {
+    if (a == "help") return true;
+    for (const auto& e : table)
+      if (a == e.name) return true;
+    return false;
+  };
   auto launcher_option = [](const std::string& a) {
     for (const char* o : {"--nproc", "--nnodes", "--node-rank", "--master-addr", "--master-port", "--dist-timeout"})
       if (a == o || a.rfind(std::string(o) + "=", 0) == 0) return true;
     return false;
   };
-  if (args.size() > 1 && ((args[1][0] != '-' && !kCommands.count(args[1])) || launcher_option(args[1])))
+  if (args.size() > 1 && ((args[1][0] != '-' && !is_command(args[1])) || launcher_option(args[1])))
     args.insert(args.begin() + 1, "run");
   if (args.size() > 1 && args[1] == "help") args[1] = "--help";
+  return args;
+}
+
+/// Every error ends as one line on stderr and exit code 1.
+int guarded(const std::function<int()>& f) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    std::cerr << "runner: error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  stagehand::configure_allocator();
+  Common c;
+  c.argv.assign(argv, argv + argc);
+  std::vector<Entry> table = command_table();
+  c.args = normalized(c.argv, table);
 
   CLI::App app{fmt::format("stagehand runner {} — train and study transformer text encoders from a pipeline file",
                            STAGEHAND_VERSION)};
@@ -513,191 +810,21 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   app.fallthrough(true);
   app.set_version_flag("--version", std::string("stagehand ") + STAGEHAND_VERSION);
-  std::vector<std::string> extra_plugins;
-  app.add_option("--plugin", extra_plugins, "load this plugin file too (repeatable)");
-
-  RunOptions ro;
-  std::string runs_dir = "runs", cache_dir;
-  std::vector<std::string> positional;
-
-  auto* run = app.add_subcommand("run", "run a pipeline: runner [run] PIPELINE.yaml [key.path=value ...]");
-  run->add_option("pipeline_and_overrides", positional, "the pipeline file, then overrides")->required();
-  std::vector<std::string> force;
-  run->add_option("--only", ro.only, "run only this stage (repeatable); upstream stages must be cached")
-      ->expected(1)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
-      ->allow_extra_args(false);
-  run->add_option("--from", ro.from, "re-run this stage and everything downstream of it");
-  auto* force_opt = run->add_option("--force", force, "re-run this stage (and downstream); alone: re-run every stage")
-                        ->expected(0, 1)
-                        ->allow_extra_args(false);
-  run->add_option("--runs-dir", runs_dir, "where runs and the stage cache live")->capture_default_str();
-  run->add_option("--cache-dir", cache_dir, "stage cache folder (default: <runs-dir>/.cache)");
-  launch::LaunchOptions lo;
-  auto* nproc_opt = run->add_option("--nproc", lo.nproc, "data-parallel: start N ranks on this machine (docs/distributed.md)")
-                        ->check(CLI::PositiveNumber);
-  auto* nnodes_opt = run->add_option("--nnodes", lo.nnodes, "data-parallel: machines taking part (default 1)")
-                         ->check(CLI::PositiveNumber);
-  run->add_option("--node-rank", lo.node_rank, "data-parallel: this machine's index, 0..nnodes-1 (default 0)");
-  run->add_option("--master-addr", lo.master_addr, "data-parallel: address of node 0 (default 127.0.0.1)");
-  run->add_option("--master-port", lo.master_port, "data-parallel: rendezvous port on node 0 (default: a free one)");
-  run->add_option("--dist-timeout", lo.timeout_s, "data-parallel: seconds a collective waits for the other ranks")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-
-  auto* check = app.add_subcommand("check", "validate a pipeline (plugins, options, references, files, graph); runs nothing");
-  bool print = false, timing = false;
-  check->add_option("pipeline_and_overrides", positional, "the pipeline file, then overrides")->required();
-  check->add_flag("--print", print, "print the fully resolved pipeline (every default filled in)");
-  check->add_flag("--timing", timing, "print how long loading plugins and checking took");
-
-  auto* plugins = app.add_subcommand("plugins", "list components by kind, with their plugin files");
-  std::string kind_filter;
-  plugins->add_option("--kind", kind_filter, "only this kind");
-
-  auto* describe = app.add_subcommand("describe", "print a component's options: runner describe KIND/NAME");
-  std::string what;
-  describe->add_option("component", what, "KIND/NAME (or NAME when unique)")->required();
-
-  auto* replay = app.add_subcommand("replay", "re-run a recorded run and report any metric that differs");
-  std::string record_file;
-  bool allow_plugin_change = false;
-  double tolerance = 0.0;
-  replay->add_option("record", record_file, "a record.yaml (or its run folder)")->required();
-  replay->add_flag("--allow-plugin-change", allow_plugin_change, "replay even if plugin files differ from the record");
-  replay->add_option("--tolerance", tolerance, "relative tolerance for metrics (default 0: exact)");
-  replay->add_option("--runs-dir", runs_dir, "where the replay's run folder goes");
-
-  auto* diff = app.add_subcommand("diff", "explain how two run records differ (options, plugins, data, metrics)");
-  std::string da, db;
-  diff->add_option("a", da, "first record")->required();
-  diff->add_option("b", db, "second record")->required();
-
-  auto* test_plugin = app.add_subcommand("test-plugin", "conformance kit for plugin authors: runner test-plugin PATH.so");
-  std::string plugin_file;
-  test_plugin->add_option("plugin", plugin_file, "the plugin .so")->required();
-
-  auto* tokenize = app.add_subcommand("tokenize", "print the tokens (or ids) of each line of standard input");
-  std::string tokenizer_spec, tok_pipeline, tok_stage;
-  TokenizeOptions tok_opts;
-  tokenize->add_option("--tokenizer", tokenizer_spec, "a tokenizer spec, e.g. \"{type: wordpiece, vocab: v.txt}\"");
-  tokenize->add_option("--pipeline", tok_pipeline, "take the tokenizer from this pipeline's --stage");
-  tokenize->add_option("--stage", tok_stage, "a tokenizer stage of --pipeline (trained ones: its latest run)");
-  tokenize->add_option("--runs-dir", runs_dir, "where the pipeline's runs live")->capture_default_str();
-  tokenize->add_flag("--ids", tok_opts.ids, "print ids instead of tokens (with --pair, segment ids on a 'types:' line)");
-  tokenize->add_flag("--pair", tok_opts.pair, "each line is TEXT_A<TAB>TEXT_B: [CLS] a [SEP] b [SEP]");
-  tokenize->add_option("--max-length", tok_opts.max_length, "truncate to N tokens, special tokens included (longest first)")
-      ->check(CLI::PositiveNumber);
-  tokenize->add_flag("--no-special", tok_opts.no_special, "no [CLS]/[SEP]");
-
-  auto* bench = app.add_subcommand("bench", "time a workload of the peer benchmark through stagehand's plugins: "
-                                            "runner bench pretrain|finetune|embed (docs/performance.md)");
-  BenchOptions bo;
-  bench->add_option("workload", bo.workload, "pretrain, finetune or embed")
-      ->required()
-      ->check(CLI::IsMember({"pretrain", "finetune", "embed"}));
-  bench->add_option("--batch", bo.batch, "examples per step")->capture_default_str()->check(CLI::PositiveNumber);
-  bench->add_option("--seq", bo.seq, "sequence length (one eighth of it padding)")->capture_default_str()->check(CLI::Range(8, 512));
-  bench->add_option("--seconds", bo.seconds, "how long to measure, after two warm-up steps")->capture_default_str()->check(CLI::PositiveNumber);
-  bench->add_option("--dtype", bo.dtype, "fp32, or bf16 (autocast, fp32 master weights)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"fp32", "bf16"}));
-  bench->add_option("--threads", bo.threads, "LibTorch intra-op threads (default: fp32 1, bf16 one per core; 0: one per core)")
-      ->check(CLI::NonNegativeNumber);
-  bench->add_option("--blas-threads", bo.blas, "OpenBLAS threads (default: the cores the intra-op threads leave)")
-      ->check(CLI::NonNegativeNumber);
-  bench->add_flag("--fixed-width", bo.fixed_width, "batches seq wide as the peer's (default: as wide as the longest row, as the datasets make them)");
-  for (auto [flag, field] : std::initializer_list<std::pair<const char*, int64_t*>>{
-           {"--vocab", &bo.vocab}, {"--hidden", &bo.hidden}, {"--layers", &bo.layers}, {"--heads", &bo.heads},
-           {"--ffn", &bo.ffn}, {"--embed", &bo.embed}, {"--labels", &bo.labels}})
-    bench->add_option(flag, *field, "model size (default: ELECTRA-small, as the peer)")->capture_default_str()->check(CLI::PositiveNumber);
-  bench->add_option("--dropout", bo.dropout, "hidden and attention dropout while training (the peer's: 0.1)")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.9));
-  bench->add_option("--gen-fraction", bo.gen_fraction, "generator size as a fraction of the discriminator")
-      ->capture_default_str()
-      ->check(CLI::Range(0.01, 1.0));
-
+  app.add_option("--plugin", c.extra_plugins, "load this plugin file too (repeatable)");
+  std::vector<CLI::App*> subs;
+  for (auto& e : table) {
+    subs.push_back(app.add_subcommand(e.name, e.help));
+    e.command->declare(*subs.back(), c);
+  }
   try {
     std::vector<const char*> cargs;
-    for (auto& a : args) cargs.push_back(a.c_str());
+    for (auto& a : c.args) cargs.push_back(a.c_str());
     app.parse(static_cast<int>(cargs.size()), cargs.data());
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    return app.exit(e) == 0 ? 0 : 2;
   }
-  if (!app.got_subcommand(run) && !app.got_subcommand(check) && !app.got_subcommand(plugins) &&
-      !app.got_subcommand(describe) && !app.got_subcommand(replay) && !app.got_subcommand(diff) &&
-      !app.got_subcommand(test_plugin) && !app.got_subcommand(tokenize) && !app.got_subcommand(bench)) {
-    std::cerr << app.help() << "\n";
-    return 2;
-  }
-  try {
-    ro.runs_dir = runs_dir;
-    ro.cache_dir = cache_dir;
-    ro.command_line.assign(argv, argv + argc);
-    if (app.got_subcommand(run)) {
-      if (force_opt->count() > 0) {
-        // `--force` without a value reaches us as one empty string.
-        std::vector<std::string> named;
-        for (const auto& f : force)
-          if (!f.empty()) named.push_back(f);
-        if (named.empty())
-          ro.force_all = true;
-        else
-          ro.force = named;
-      }
-      std::vector<std::string> overrides(positional.begin() + 1, positional.end());
-      if (nproc_opt->count() + nnodes_opt->count() > 0 && lo.nproc * lo.nnodes > 1) {
-        if (std::getenv("RANK") && std::getenv("WORLD_SIZE"))
-          throw Error("--nproc inside a rank of a data-parallel run (RANK and WORLD_SIZE are set): start the ranks "
-                      "either with --nproc or with torchrun's environment, not both");
-        // Check the pipeline once here, so that a mistake is reported once, not by every rank.
-        Registry registry;
-        PluginLoader loader(registry);
-        load_plugins(loader, extra_plugins);
-        load_pipeline(positional[0], overrides, loader);
-        return launch::run_ranks(lo, launch::rank_arguments(args));
-      }
-      return cmd_run(positional[0], overrides, extra_plugins, ro);
-    }
-    if (app.got_subcommand(check)) {
-      std::vector<std::string> overrides(positional.begin() + 1, positional.end());
-      return cmd_check(positional[0], overrides, extra_plugins, print, timing);
-    }
-    if (app.got_subcommand(plugins)) return cmd_plugins(extra_plugins, kind_filter);
-    if (app.got_subcommand(describe)) return cmd_describe(what, extra_plugins);
-    if (app.got_subcommand(replay)) return cmd_replay(record_file, extra_plugins, allow_plugin_change, tolerance, ro);
-    if (app.got_subcommand(diff)) return cmd_diff(da, db);
-    if (app.got_subcommand(bench)) return cmd_bench(bo, extra_plugins);
-    if (app.got_subcommand(test_plugin)) return cmd_test_plugin(plugin_file, extra_plugins);
-    if (app.got_subcommand(tokenize)) {
-      if (tokenizer_spec.empty() == tok_pipeline.empty() || tok_pipeline.empty() != tok_stage.empty()) {
-        std::cerr << "runner tokenize: give either --tokenizer SPEC or --pipeline P.yaml --stage NAME (see runner "
-                     "tokenize --help)\n";
-        return 2;
-      }
-      Registry registry;
-      PluginLoader loader(registry);
-      load_plugins(loader, extra_plugins);
-      std::shared_ptr<Tokenizer> tok;
-      if (!tokenizer_spec.empty()) {
-        BuildContext bc;
-        bc.registry = &registry;
-        bc.base_dir = fs::current_path();
-        tok = registry.create<Tokenizer>(parse_yaml(tokenizer_spec, "<command line>"), bc);
-      } else {
-        Pipeline p = load_pipeline(tok_pipeline, {}, loader);
-        tok = tokenizer_of_stage(p, tok_stage, runs_dir, registry);
-      }
-      return cmd_tokenize(*tok, tok_opts, std::cin);
-    }
-  } catch (const Error& e) {
-    std::cerr << "runner: error: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "runner: error: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+  for (size_t i = 0; i < table.size(); ++i)
+    if (app.got_subcommand(subs[i])) return guarded([&] { return table[i].command->handle(c); });
+  std::cerr << app.help() << "\n";
+  return 2;
 }
