@@ -44,8 +44,6 @@ std::vector<double> flatten(const json& rows, size_t& dim) {
   return out;
 }
 
-// The message of the stagehand::Error thrown by `f` ("" when nothing is thrown).
-template <class F>
 // ---------------------------------------------------------------- scikit-learn: folds, macro-F1, LinearSVC
 
 TEST(ScidocsFolds, MatchStratifiedKFold) {
