@@ -5,7 +5,7 @@
     /usr/bin/python3 scripts/results_docs.py [--runs runs] [PIPELINE ...]
 
 For each pipeline (default: every one with a record under runs/), the newest completed run record
-(runs/<name>/<run id>/record.yaml) gives:
+(runs/<name>/<run id>/record.yaml; runs with command-line overrides are other experiments and are skipped) gives:
   - docs/results/<name>.md: the run (id, date, commit, wall time, machine), the table of every stage that wrote one
     (results.md in its folder: report, evaluate, ...), and every stage's final metrics;
   - docs/results/<name>.csv: stage, metric, value, std (over trials), trials;
@@ -20,6 +20,7 @@ Needs python3-yaml (Debian).
 """
 import argparse
 import csv
+import hashlib
 import io
 import os
 import re
@@ -40,7 +41,8 @@ def newest_completed(runs_dir, name):
             continue
         with open(path) as f:
             rec = yaml.safe_load(f)
-        if rec.get("status") == "completed" and rec.get("mode", "run") == "run":
+        # The docs show what `runner <pipeline>` does: a run with command-line overrides is some other experiment.
+        if rec.get("status") == "completed" and rec.get("mode", "run") == "run" and not rec.get("overrides"):
             return os.path.join(folder, run_id), rec
     return None, None
 
@@ -251,6 +253,12 @@ def main():
                   "again so that the commit names the code", file=sys.stderr)
             return 1
         rec["pipeline"]["file_relative"] = os.path.relpath(rec["pipeline"]["file"], ROOT)
+        current = os.path.join(ROOT, "pipelines", os.path.basename(rec["pipeline"]["file"]))
+        if os.path.isfile(current):
+            with open(current, "rb") as f:
+                if hashlib.sha256(f.read()).hexdigest() != rec["pipeline"].get("sha256"):
+                    print(f"results_docs: warning: {os.path.relpath(current, ROOT)} changed since run "
+                          f"{os.path.basename(run_dir)}; its figures may be stale: run it again", file=sys.stderr)
         write_results(name, run_dir, rec, os.path.join(ROOT, "docs", "results"), papers)
         records[name] = (run_dir, rec)
         print(f"docs/results/{name}.md from {os.path.relpath(run_dir, ROOT)}")
