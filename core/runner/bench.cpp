@@ -54,6 +54,164 @@ bool embedding_table(const std::string& name) {
   return name.find("embeddings.") != std::string::npos && name.find("_embeddings") != std::string::npos;
 }
 
+/// One benchmark: the workload's model (and loss, optimizer) built through the plugins, random batches shaped as
+/// the peer's, a timed loop after two warm-up steps, and the JSON line.
+class BenchRun {
+ public:
+  BenchRun(const BenchOptions& o, const std::vector<std::string>& extra_plugins) : o_(o), loader_(registry_) {
+    loader_.load_default();
+    for (const auto& e : extra_plugins) loader_.load(e, "command line");
+    ctx_.registry = &registry_;
+    ctx_.seed = 0;
+    build_workload();
+    collect_parameters();
+  }
+
+  /// Seconds per step, measured over at least o.seconds after two warm-up steps.
+  double time_steps() {
+    for (int i = 0; i < 2; ++i) step();  // warm-up, as the peer
+    const auto t0 = std::chrono::steady_clock::now();
+    double dt = 0;
+    do {
+      step();
+      ++steps_;
+      dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    } while (dt < o_.seconds);
+    return dt / static_cast<double>(steps_);
+  }
+
+  void report(double per, const ThreadSettings& threads) const {
+    struct rusage ru {};
+    getrusage(RUSAGE_SELF, &ru);
+    const double tokens_per_s = static_cast<double>(o_.batch * o_.seq) / per;
+    auto round1 = [](double v) { return std::round(v * 10) / 10; };
+    nlohmann::ordered_json j;
+    j["workload"] = o_.workload;
+    j["impl"] = fmt::format("stagehand-libtorch-{}", TORCH_VERSION);
+    j["dtype"] = o_.dtype;
+    j["batch"] = o_.batch;
+    j["seq"] = o_.seq;
+    j["batch_width"] = width();
+    j["hidden"] = o_.hidden;
+    j["layers"] = o_.layers;
+    j["threads"] = at::get_num_threads();
+    j["blas_threads"] = threads.blas;
+    j["steps"] = steps_;
+    j["ms_per_step"] = round1(per * 1000);
+    j["tokens_per_s"] = round1(tokens_per_s);
+    j["examples_per_s"] = std::round(static_cast<double>(o_.batch) / per * 100) / 100;
+    j["peak_rss_mb"] = round1(static_cast<double>(ru.ru_maxrss) / 1024.0);
+    j["non_embedding_params"] = non_embedding_;
+    j["model_gflops_per_s"] =
+        std::round((training() ? 6.0 : 2.0) * static_cast<double>(non_embedding_) * tokens_per_s / 1e6) / 1e3;
+    j["checksum"] = checksum_;
+    std::cout << j.dump() << std::endl;
+  }
+
+ private:
+  bool training() const { return o_.workload != "embed"; }
+  /// The peer's rows are seq tokens, the last eighth padding. The project's datasets make a batch as wide as its
+  /// longest row, so by default the padding columns that every row has are not there.
+  int64_t width() const { return o_.fixed_width ? o_.seq : o_.seq - o_.seq / 8; }
+
+  void build_workload() {
+    auto spec = [](const std::string& yaml) { return parse_yaml(yaml, "runner bench"); };
+    if (o_.workload == "pretrain") {
+      model_ = registry_.create<Model>(
+          spec(fmt::format("{{type: electra, mask_id: 103, pad_id: 0, cls_id: 101, sep_id: 102, max_length: {}, "
+                           "generator_size: {}, encoder: {}}}",
+                           o_.seq, o_.gen_fraction, encoder_spec(o_))),
+          ctx_);
+      loss_ = registry_.create<Loss>(spec("{type: electra}"), ctx_);
+    } else if (o_.workload == "finetune") {
+      model_ = registry_.create<Model>(
+          spec(fmt::format("{{type: classifier, num_labels: {}, pooling: cls, dropout: 0.0, encoder: {}, "
+                           "head: {{type: mlp, hidden: [{}], activation: gelu, dropout: 0.1}}}}",
+                           o_.labels, encoder_spec(o_), o_.hidden)),
+          ctx_);
+      loss_ = registry_.create<Loss>(spec("{type: cross_entropy}"), ctx_);
+    } else if (o_.workload == "embed") {
+      model_ = registry_.create<Model>(
+          spec(fmt::format("{{type: embedder, pooling: mean, encoder: {}}}", encoder_spec(o_))), ctx_);
+    } else {
+      throw Error(fmt::format("runner bench: unknown workload '{}': expected pretrain, finetune or embed", o_.workload));
+    }
+  }
+
+  void collect_parameters() {
+    std::vector<NamedParameter> params;
+    std::set<const void*> seen;
+    for (auto& p : model_->named_parameters(true)) {
+      if (!seen.insert(p.value().unsafeGetTensorImpl()).second) continue;  // shared embeddings count once
+      params.push_back({p.key(), p.value(), 1.0, true});
+      unique_.push_back(p.value());
+      if (!embedding_table(p.key())) non_embedding_ += p.value().numel();
+    }
+    if (training()) {
+      opt_ = registry_.create<Optimizer>(parse_yaml("{type: adamw, lr: 1.0e-4, weight_decay: 0.01}", "runner bench"),
+                                         ctx_);
+      opt_->setup(params);
+      model_->train();
+    } else {
+      model_->eval();
+    }
+    torch::manual_seed(0);
+  }
+
+  Batch make_batch() const {
+    const int64_t pad = o_.seq / 8;
+    Batch b;
+    auto ids = torch::randint(5, o_.vocab, {o_.batch, width()}, torch::kLong);
+    auto mask = torch::ones({o_.batch, width()}, torch::kLong);
+    if (width() > o_.seq - pad) {
+      mask.narrow(1, o_.seq - pad, pad).zero_();
+      ids.narrow(1, o_.seq - pad, pad).zero_();
+    }
+    ids.select(1, 0).fill_(101);
+    ids.select(1, o_.seq - pad - 1).fill_(102);
+    b.set("input_ids", ids);
+    b.set("attention_mask", mask);
+    if (o_.workload == "finetune") b.set("labels", torch::randint(0, o_.labels, {o_.batch}, torch::kLong));
+    return b;
+  }
+
+  void step() {
+    const bool bf16 = o_.dtype == "bf16";
+    Batch b = make_batch();
+    if (!training()) {
+      c10::InferenceMode guard;
+      nn::Bf16Autocast ac(bf16);
+      Batch out = model_->forward(b);
+      checksum_ += out.at("embeddings").to(torch::kFloat).sum().item<double>();
+      return;
+    }
+    opt_->zero_grad();
+    std::map<std::string, torch::Tensor> parts;
+    torch::Tensor l;
+    {
+      nn::Bf16Autocast ac(bf16);
+      Batch out = model_->forward(b);
+      l = loss_->compute(out, b, parts);
+    }
+    l.backward();
+    if (o_.workload == "pretrain") torch::nn::utils::clip_grad_norm_(unique_, 1.0);
+    opt_->step(1e-4);
+    checksum_ += l.item<double>();
+  }
+
+  const BenchOptions& o_;
+  Registry registry_;
+  PluginLoader loader_;
+  BuildContext ctx_;
+  std::shared_ptr<Model> model_;
+  std::shared_ptr<Loss> loss_;
+  std::shared_ptr<Optimizer> opt_;
+  std::vector<torch::Tensor> unique_;
+  int64_t non_embedding_ = 0;
+  int64_t steps_ = 0;
+  double checksum_ = 0;  // keeps the embeddings alive (and lets two runs be compared)
+};
+
 }  // namespace
 
 int cmd_bench(const BenchOptions& o, const std::vector<std::string>& extra_plugins) {
@@ -67,137 +225,8 @@ int cmd_bench(const BenchOptions& o, const std::vector<std::string>& extra_plugi
   wanted.intra_op = o.threads >= 0 ? o.threads : (o.dtype == "bf16" ? 0 : 1);
   wanted.blas = o.blas;
   const ThreadSettings threads = apply_thread_settings(wanted);
-
-  Registry registry;
-  PluginLoader loader(registry);
-  loader.load_default();
-  for (const auto& e : extra_plugins) loader.load(e, "command line");
-  BuildContext ctx;
-  ctx.registry = &registry;
-  ctx.seed = 0;
-  auto spec = [](const std::string& yaml) { return parse_yaml(yaml, "runner bench"); };
-  std::shared_ptr<Model> model;
-  std::shared_ptr<Loss> loss;
-  if (o.workload == "pretrain") {
-    model = registry.create<Model>(
-        spec(fmt::format("{{type: electra, mask_id: 103, pad_id: 0, cls_id: 101, sep_id: 102, max_length: {}, "
-                         "generator_size: {}, encoder: {}}}",
-                         o.seq, o.gen_fraction, encoder_spec(o))),
-        ctx);
-    loss = registry.create<Loss>(spec("{type: electra}"), ctx);
-  } else if (o.workload == "finetune") {
-    model = registry.create<Model>(
-        spec(fmt::format("{{type: classifier, num_labels: {}, pooling: cls, dropout: 0.0, encoder: {}, "
-                         "head: {{type: mlp, hidden: [{}], activation: gelu, dropout: 0.1}}}}",
-                         o.labels, encoder_spec(o), o.hidden)),
-        ctx);
-    loss = registry.create<Loss>(spec("{type: cross_entropy}"), ctx);
-  } else if (o.workload == "embed") {
-    model = registry.create<Model>(spec(fmt::format("{{type: embedder, pooling: mean, encoder: {}}}", encoder_spec(o))),
-                                   ctx);
-  } else {
-    throw Error(fmt::format("runner bench: unknown workload '{}': expected pretrain, finetune or embed", o.workload));
-  }
-  const bool training = o.workload != "embed";
-  const bool bf16 = o.dtype == "bf16";
-
-  std::vector<NamedParameter> params;
-  std::vector<torch::Tensor> unique;
-  std::set<const void*> seen;
-  int64_t non_embedding = 0;
-  for (auto& p : model->named_parameters(true)) {
-    if (!seen.insert(p.value().unsafeGetTensorImpl()).second) continue;  // shared embeddings count once
-    params.push_back({p.key(), p.value(), 1.0, true});
-    unique.push_back(p.value());
-    if (!embedding_table(p.key())) non_embedding += p.value().numel();
-  }
-  std::shared_ptr<Optimizer> opt;
-  if (training) {
-    opt = registry.create<Optimizer>(spec("{type: adamw, lr: 1.0e-4, weight_decay: 0.01}"), ctx);
-    opt->setup(params);
-    model->train();
-  } else {
-    model->eval();
-  }
-  torch::manual_seed(0);
-
-  // The peer's rows: seq tokens, the last eighth padding. The project's datasets make a batch as wide as its
-  // longest row, so by default the padding columns that every row has are not there.
-  const int64_t pad = o.seq / 8;
-  const int64_t width = o.fixed_width ? o.seq : o.seq - pad;
-  auto make_batch = [&] {
-    Batch b;
-    auto ids = torch::randint(5, o.vocab, {o.batch, width}, torch::kLong);
-    auto mask = torch::ones({o.batch, width}, torch::kLong);
-    if (width > o.seq - pad) {
-      mask.narrow(1, o.seq - pad, pad).zero_();
-      ids.narrow(1, o.seq - pad, pad).zero_();
-    }
-    ids.select(1, 0).fill_(101);
-    ids.select(1, o.seq - pad - 1).fill_(102);
-    b.set("input_ids", ids);
-    b.set("attention_mask", mask);
-    if (o.workload == "finetune") b.set("labels", torch::randint(0, o.labels, {o.batch}, torch::kLong));
-    return b;
-  };
-  double checksum = 0;  // keeps the embeddings alive (and lets two runs be compared)
-  auto step = [&] {
-    Batch b = make_batch();
-    if (!training) {
-      c10::InferenceMode guard;
-      nn::Bf16Autocast ac(bf16);
-      Batch out = model->forward(b);
-      checksum += out.at("embeddings").to(torch::kFloat).sum().item<double>();
-      return;
-    }
-    opt->zero_grad();
-    std::map<std::string, torch::Tensor> parts;
-    torch::Tensor l;
-    {
-      nn::Bf16Autocast ac(bf16);
-      Batch out = model->forward(b);
-      l = loss->compute(out, b, parts);
-    }
-    l.backward();
-    if (o.workload == "pretrain") torch::nn::utils::clip_grad_norm_(unique, 1.0);
-    opt->step(1e-4);
-    checksum += l.item<double>();
-  };
-  for (int i = 0; i < 2; ++i) step();  // warm-up, as the peer
-  const auto t0 = std::chrono::steady_clock::now();
-  int64_t steps = 0;
-  double dt = 0;
-  do {
-    step();
-    ++steps;
-    dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  } while (dt < o.seconds);
-  const double per = dt / static_cast<double>(steps);
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  const double tokens_per_s = static_cast<double>(o.batch * o.seq) / per;
-  auto round1 = [](double v) { return std::round(v * 10) / 10; };
-  nlohmann::ordered_json j;
-  j["workload"] = o.workload;
-  j["impl"] = fmt::format("stagehand-libtorch-{}", TORCH_VERSION);
-  j["dtype"] = o.dtype;
-  j["batch"] = o.batch;
-  j["seq"] = o.seq;
-  j["batch_width"] = width;
-  j["hidden"] = o.hidden;
-  j["layers"] = o.layers;
-  j["threads"] = at::get_num_threads();
-  j["blas_threads"] = threads.blas;
-  j["steps"] = steps;
-  j["ms_per_step"] = round1(per * 1000);
-  j["tokens_per_s"] = round1(tokens_per_s);
-  j["examples_per_s"] = std::round(static_cast<double>(o.batch) / per * 100) / 100;
-  j["peak_rss_mb"] = round1(static_cast<double>(ru.ru_maxrss) / 1024.0);
-  j["non_embedding_params"] = non_embedding;
-  j["model_gflops_per_s"] =
-      std::round((training ? 6.0 : 2.0) * static_cast<double>(non_embedding) * tokens_per_s / 1e6) / 1e3;
-  j["checksum"] = checksum;
-  std::cout << j.dump() << std::endl;
+  BenchRun bench(o, extra_plugins);
+  bench.report(bench.time_steps(), threads);
   return 0;
 }
 

@@ -75,20 +75,10 @@ std::vector<std::string> rank_arguments(const std::vector<std::string>& args) {
   return out;
 }
 
-int run_ranks(const LaunchOptions& o, const std::vector<std::string>& rank_args) {
-  if (o.nproc < 1) throw Error(fmt::format("--nproc {}: expected at least 1 rank per machine", o.nproc));
-  if (o.nnodes < 1) throw Error(fmt::format("--nnodes {}: expected at least 1 machine", o.nnodes));
-  if (o.node_rank < 0 || o.node_rank >= o.nnodes)
-    throw Error(fmt::format("--node-rank {}: expected 0..{} for --nnodes {}", o.node_rank, o.nnodes - 1, o.nnodes));
-  if (o.nnodes > 1 && o.master_addr.empty())
-    throw Error(fmt::format("--nnodes {}: give --master-addr, the address of node 0 (where rank 0 runs), on every "
-                            "machine",
-                            o.nnodes));
-  const std::string addr = o.master_addr.empty() ? "127.0.0.1" : o.master_addr;
-  const int port = o.master_port > 0 ? o.master_port : (o.nnodes == 1 ? free_port() : 29500);
-  const int world = o.nproc * o.nnodes;
+namespace {
 
-  // The ranks get the launcher's environment plus torchrun's variables.
+/// The launcher's environment without torchrun's variables (each rank gets its own).
+std::vector<std::string> inherited_environment() {
   std::vector<std::string> base_env;
   static const std::set<std::string> kOurs = {"RANK",        "WORLD_SIZE",  "LOCAL_RANK", "LOCAL_WORLD_SIZE",
                                               "MASTER_ADDR", "MASTER_PORT", "GROUP_RANK", "STAGEHAND_DIST_TIMEOUT"};
@@ -96,15 +86,14 @@ int run_ranks(const LaunchOptions& o, const std::vector<std::string>& rank_args)
     std::string kv = *e;
     if (!kOurs.count(kv.substr(0, kv.find('=')))) base_env.push_back(kv);
   }
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
+  return base_env;
+}
 
-  std::cerr << fmt::format("runner: starting {} rank(s) on this machine ({} in all, node {} of {}), rendezvous at "
-                           "{}:{}\n",
-                           o.nproc, world, o.node_rank, o.nnodes, addr, port);
+/// Starts this machine's ranks (this executable again, with torchrun's variables); returns their pids.
+std::vector<pid_t> start_ranks(const LaunchOptions& o, const std::vector<std::string>& rank_args,
+                               const std::string& addr, int port) {
+  const int world = o.nproc * o.nnodes;
+  const std::vector<std::string> base_env = inherited_environment();
   std::vector<pid_t> pids(static_cast<size_t>(o.nproc), -1);
   for (int local = 0; local < o.nproc; ++local) {
     const int rank = o.node_rank * o.nproc + local;
@@ -131,7 +120,13 @@ int run_ranks(const LaunchOptions& o, const std::vector<std::string>& rank_args)
     }
     pids[static_cast<size_t>(local)] = pid;
   }
+  return pids;
+}
 
+/// Waits for the ranks: a rank that ends badly stops the others (SIGTERM, then SIGKILL after a grace period);
+/// Ctrl-C or SIGTERM to the launcher is passed on to every rank. Returns rank 0's exit code on node 0 when it
+/// failed, else the first failure's (0 when every rank succeeded).
+int supervise_ranks(const LaunchOptions& o, std::vector<pid_t> pids) {
   auto rank_of = [&](pid_t pid) {
     for (size_t i = 0; i < pids.size(); ++i)
       if (pids[i] == pid) return o.node_rank * o.nproc + static_cast<int>(i);
@@ -189,6 +184,30 @@ int run_ranks(const LaunchOptions& o, const std::vector<std::string>& rank_args)
   }
   if (o.node_rank == 0 && rank0_code > 0) return rank0_code;
   return first_failure;
+}
+
+}  // namespace
+
+int run_ranks(const LaunchOptions& o, const std::vector<std::string>& rank_args) {
+  if (o.nproc < 1) throw Error(fmt::format("--nproc {}: expected at least 1 rank per machine", o.nproc));
+  if (o.nnodes < 1) throw Error(fmt::format("--nnodes {}: expected at least 1 machine", o.nnodes));
+  if (o.node_rank < 0 || o.node_rank >= o.nnodes)
+    throw Error(fmt::format("--node-rank {}: expected 0..{} for --nnodes {}", o.node_rank, o.nnodes - 1, o.nnodes));
+  if (o.nnodes > 1 && o.master_addr.empty())
+    throw Error(fmt::format("--nnodes {}: give --master-addr, the address of node 0 (where rank 0 runs), on every "
+                            "machine",
+                            o.nnodes));
+  const std::string addr = o.master_addr.empty() ? "127.0.0.1" : o.master_addr;
+  const int port = o.master_port > 0 ? o.master_port : (o.nnodes == 1 ? free_port() : 29500);
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  std::cerr << fmt::format("runner: starting {} rank(s) on this machine ({} in all, node {} of {}), rendezvous at "
+                           "{}:{}\n",
+                           o.nproc, o.nproc * o.nnodes, o.node_rank, o.nnodes, addr, port);
+  return supervise_ranks(o, start_ranks(o, rank_args, addr, port));
 }
 
 }  // namespace stagehand::launch

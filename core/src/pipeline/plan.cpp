@@ -129,15 +129,15 @@ struct StageScope : ValidationScope {
 
 }  // namespace
 
-Pipeline plan_pipeline(ConfigNode root, const fs::path& file, PluginLoader& loader) {
-  Pipeline p;
-  p.file = fs::absolute(file).lexically_normal();
+namespace {
+
+/// The top level (name, description, seed, threads, plugins); `stages` is left to the per-stage pass.
+ConfigNode plan_top_level(const ConfigNode& root, Pipeline& p, PluginLoader& loader) {
   if (!root.is_map())
     throw Error(fmt::format("a pipeline file must hold a map with 'name' and 'stages', got a {}", root.type_name()),
                 root.location());
   NoStages top_scope;
   top_scope.default_base_dir = p.file.parent_path();
-  // Validate the top level, leaving `stages` to the per-stage pass below.
   ConfigNode top = validate(root, pipeline_schema(), "pipeline", top_scope, {});
   p.name = top.at("name").as_string();
   if (p.name.empty() || p.name.find_first_of("/\\ ") != std::string::npos || p.name[0] == '.')
@@ -152,7 +152,6 @@ Pipeline plan_pipeline(ConfigNode root, const fs::path& file, PluginLoader& load
   p.threads.blas = static_cast<int>(threads.at("blas").as_int());
   p.threads.data = static_cast<int>(threads.at("data").as_int());
   top.set("threads", threads);
-
   for (const auto& pf : top.at("plugins").items()) {
     fs::path f = pf.as_string();
     p.plugin_files.push_back(f);
@@ -161,12 +160,13 @@ Pipeline plan_pipeline(ConfigNode root, const fs::path& file, PluginLoader& load
       throw Error(fmt::format("plugin '{}' was refused: {}", f.string(), r.reason), pf.location());
     }
   }
-  const Registry& registry = loader.registry();
+  return top;
+}
 
-  const ConfigNode& stages = top.at("stages");
+/// Each stage's name and kind, checked before any stage's options (a stage may refer to any other by name).
+void stage_kinds(const ConfigNode& stages, const Registry& registry, std::vector<std::string>& names,
+                 std::map<std::string, const ComponentInfo*>& kinds) {
   if (stages.size() == 0) throw Error("the pipeline has no stages; add at least one under 'stages:'", stages.location());
-  std::vector<std::string> names;
-  std::map<std::string, const ComponentInfo*> kinds;
   for (const auto& [name, body] : stages.entries()) {
     Location where = stages.key_location(name);
     if (name.empty() || name.find_first_of("/\\ .") != std::string::npos)
@@ -178,12 +178,17 @@ Pipeline plan_pipeline(ConfigNode root, const fs::path& file, PluginLoader& load
     kinds[name] = &registry.get("stage", k->as_string(), k->location());
     names.push_back(name);
   }
+}
 
+/// Every stage's options validated against its kind's schema (defaults filled in), its seed, cache and trials.
+std::vector<StagePlan> stage_plans(const ConfigNode& stages, const Pipeline& p, const Registry& registry,
+                                   const std::vector<std::string>& names,
+                                   const std::map<std::string, const ComponentInfo*>& kinds) {
   std::vector<StagePlan> plans;
   for (const auto& [name, body] : stages.entries()) {
     StagePlan plan;
     plan.name = name;
-    plan.info = kinds[name];
+    plan.info = kinds.at(name);
     plan.kind = plan.info->name;
     plan.where = stages.key_location(name);
     plan.plugin_files.insert(plan.info->plugin_file);
@@ -198,7 +203,6 @@ Pipeline plan_pipeline(ConfigNode root, const fs::path& file, PluginLoader& load
     plan.trials = static_cast<int>(plan.resolved.at("trials").as_int());
     plans.push_back(std::move(plan));
   }
-
   // Trial k of a stage reads trial k of an upstream stage that has trials: the counts must agree (or one side
   // has a single run, which every trial shares).
   for (const auto& plan : plans) {
@@ -211,12 +215,16 @@ Pipeline plan_pipeline(ConfigNode root, const fs::path& file, PluginLoader& load
                     plan.where);
     }
   }
+  return plans;
+}
 
-  // Order: Kahn's algorithm, ties broken by declaration order.
+/// Kahn's algorithm, ties broken by declaration order; a cycle is an error naming its stages.
+std::vector<StagePlan> in_dependency_order(const std::vector<StagePlan>& plans, const Location& where) {
+  std::vector<StagePlan> ordered;
   std::map<std::string, size_t> index;
   for (size_t i = 0; i < plans.size(); ++i) index[plans[i].name] = i;
   std::vector<bool> placed(plans.size(), false);
-  while (p.stages.size() < plans.size()) {
+  while (ordered.size() < plans.size()) {
     bool progress = false;
     for (size_t i = 0; i < plans.size(); ++i) {
       if (placed[i]) continue;
@@ -225,7 +233,7 @@ Pipeline plan_pipeline(ConfigNode root, const fs::path& file, PluginLoader& load
         if (!placed[index[d]]) ready = false;
       if (ready) {
         placed[i] = true;
-        p.stages.push_back(plans[i]);
+        ordered.push_back(plans[i]);
         progress = true;
         break;
       }
@@ -235,9 +243,24 @@ Pipeline plan_pipeline(ConfigNode root, const fs::path& file, PluginLoader& load
       for (size_t i = 0; i < plans.size(); ++i)
         if (!placed[i]) cycle += (cycle.empty() ? "" : ", ") + plans[i].name;
       throw Error(fmt::format("the stages {} depend on each other in a cycle; remove one of the references", cycle),
-                  stages.location());
+                  where);
     }
   }
+  return ordered;
+}
+
+}  // namespace
+
+Pipeline plan_pipeline(ConfigNode root, const fs::path& file, PluginLoader& loader) {
+  Pipeline p;
+  p.file = fs::absolute(file).lexically_normal();
+  ConfigNode top = plan_top_level(root, p, loader);
+  const Registry& registry = loader.registry();
+  const ConfigNode& stages = top.at("stages");
+  std::vector<std::string> names;
+  std::map<std::string, const ComponentInfo*> kinds;
+  stage_kinds(stages, registry, names, kinds);
+  p.stages = in_dependency_order(stage_plans(stages, p, registry, names, kinds), stages.location());
   // Options that follow from upstream components (an encoder's vocab_size from the data's tokenizer).
   apply_plan_facts(p.stages, registry);
   ConfigNode resolved_stages = ConfigNode::map({}, stages.location());
