@@ -89,10 +89,9 @@ std::unique_ptr<WordPieceTokenizer> load_tokenizer(const fs::path& vocab, Tokeni
                                                    const Location& where) {
   try {
     return std::make_unique<WordPieceTokenizer>(Vocab::from_file(vocab), std::move(options), vocab.string());
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Error(e.what(), where);
+  } catch (const Error& e) {
+    if (e.location().known()) throw;
+    throw Error(e.message(), where);  // the vocabulary's errors name the file; the location names the option
   }
 }
 

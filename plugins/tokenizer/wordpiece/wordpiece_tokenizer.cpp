@@ -3,8 +3,9 @@
 
 #include <algorithm>
 #include <fstream>
-#include <stdexcept>
 #include <utility>
+
+#include "stagehand/error.h"
 
 namespace stagehand::wordpiece {
 
@@ -43,7 +44,7 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
 Vocab Vocab::from_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    throw std::runtime_error("cannot read vocabulary file '" + file.string() +
+    throw stagehand::Error("cannot read vocabulary file '" + file.string() +
                              "'; expected a readable vocab.txt with one token per line; check the path and its "
                              "permissions");
   }
@@ -52,7 +53,7 @@ Vocab Vocab::from_file(const std::filesystem::path& file) {
   in.seekg(0, std::ios::beg);
   in.read(data.data(), static_cast<std::streamsize>(data.size()));
   if (!in) {
-    throw std::runtime_error("cannot read vocabulary file '" + file.string() +
+    throw stagehand::Error("cannot read vocabulary file '" + file.string() +
                              "' to its end; expected a readable vocab.txt; check the file and its permissions");
   }
   std::vector<std::string> tokens;
@@ -66,7 +67,7 @@ Vocab Vocab::from_file(const std::filesystem::path& file) {
     start = nl == std::string::npos ? data.size() : nl + 1;
   }
   if (tokens.empty()) {
-    throw std::runtime_error("vocabulary file '" + file.string() +
+    throw stagehand::Error("vocabulary file '" + file.string() +
                              "' is empty; expected one token per line (e.g. bert-base-uncased's vocab.txt); point "
                              "`vocab` at a WordPiece vocabulary");
   }
@@ -111,7 +112,7 @@ WordPieceTokenizer::WordPieceTokenizer(Vocab vocab, TokenizerOptions options, co
     : vocab_(std::move(vocab)), options_(std::move(options)) {
   unk_id_ = vocab_.find(options_.unk_token);
   if (unk_id_ < 0) {
-    throw std::runtime_error("vocabulary '" + source + "' (" + std::to_string(vocab_.size()) +
+    throw stagehand::Error("vocabulary '" + source + "' (" + std::to_string(vocab_.size()) +
                              " tokens, first '" + (vocab_.size() > 0 ? vocab_.token(0) : std::string()) + "') has no unknown token '" + options_.unk_token +
                              "'; expected a line '" + options_.unk_token +
                              "'; add it to the vocabulary or set `unk_token` to the spelling the vocabulary uses");

@@ -18,7 +18,7 @@ namespace stagehand::wordpiece {
 /// (and a CR) is trimmed from each line and a repeated token keeps its last id.
 class Vocab {
  public:
-  /// Throws std::runtime_error naming the file when it cannot be read or is empty.
+  /// Throws stagehand::Error naming the file when it cannot be read or is empty.
   static Vocab from_file(const std::filesystem::path& file);
   static Vocab from_tokens(std::vector<std::string> tokens);
 
@@ -63,7 +63,7 @@ struct Token {
 
 class WordPieceTokenizer {
  public:
-  /// Throws std::runtime_error when the vocabulary lacks the unknown token.
+  /// Throws stagehand::Error when the vocabulary lacks the unknown token.
   WordPieceTokenizer(Vocab vocab, TokenizerOptions options, const std::string& source = "<memory>");
 
   /// Appends the tokens of `text` to `out`.
