@@ -855,13 +855,10 @@ class PipelineRun {
     log_.line(fmt::format("[{}] done in {}", plan.name, format_duration(wall_seconds() - at.t0)));
   }
 
-  /// Runs the stage once into `dir` (the partial folder or one of its trial folders) and writes outputs.yaml there.
+  /// Runs the stage once into `dir` (the partial folder or one of its trial folders; `final_dir` is where it ends
+  /// up: the entry itself, or the entry's trial-k folder) and writes outputs.yaml there.
   void run_once(const StagePlan& plan, const Options& options, uint64_t seed, int trial, const fs::path& dir,
-                const fs::path& entry, bool again) {
-    fs::path partial = entry;
-    partial += ".partial";
-    // Where `dir` ends up: the entry itself, or the entry's trial-k folder.
-    const fs::path final_dir = dir == partial ? entry : entry / dir.filename();
+                const fs::path& final_dir, bool again) {
     Context ctx(plan, seed, trial, options, dir, final_dir, again, registry_, outputs_, log_, metrics_,
                 threads_.intra_op);
     BuildContext bc = ctx.build_context();
@@ -895,7 +892,7 @@ class PipelineRun {
         const uint64_t seed = trial_seed(plan.seed, k);
         log_.line(fmt::format("[{}] trial {}/{} {}(seed {})", plan.name, k, plan.trials, again ? "resuming " : "",
                               seed));
-        run_once(plan, options, seed, k, tdir, entry, again);
+        run_once(plan, options, seed, k, tdir, entry / tdir.filename(), again);
       }
       done.push_back(read_output(plan.name, plan.kind, tdir));
     }
