@@ -11,7 +11,7 @@
 #include <string>
 
 #include "fuzz_input.h"
-#include "squad.h"
+#include "stagehand/sdk/squad.h"
 #include "stagehand/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -17,24 +17,26 @@ CXX=${FUZZ_CXX:-clang++}
 command -v "$CXX" > /dev/null || { echo "fuzz: $CXX not found; install the Debian packages clang and libclang-rt-dev"; exit 1; }
 mkdir -p "$OUT/findings" "$OUT/corpus"
 FLAGS=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=vptr -fno-sanitize-recover=all
-       -I"$SRC/core/include" -I"$SRC/plugins/tokenizer/wordpiece" -I"$SRC/plugins/dataset/squad"
+       -I"$SRC/core/include" -I"$SRC/sdk/include" -I"$SRC/plugins/tokenizer/wordpiece"
        -I"$SRC/plugins/dataset/token_classification" -I"$SRC/plugins/dataset/text_classification"
        -I"$SRC/plugins/dataset/sentence_pairs" -I"$SRC/plugins/dataset/pretraining"
        -I"$SRC/plugins/dataset/specter" -I"$SRC/plugins/tokenizer/sentencepiece"
        -I"$SRC/plugins/dataset/text_corpus")
 UTIL=("$SRC/core/src/util/error.cpp" "$SRC/core/src/util/util.cpp")
+# Tensor-free SDK sources the readers use (the SDK library itself needs LibTorch).
+SDK_RECORDS="$SRC/sdk/src/records.cpp"
 declare -A SOURCES=(
   [yaml]="$SRC/fuzz/fuzz_yaml.cpp $SRC/core/src/config/config_node.cpp $SRC/core/src/config/yaml_io.cpp"
   [resolve]="$SRC/fuzz/fuzz_resolve.cpp $SRC/core/src/config/config_node.cpp $SRC/core/src/config/yaml_io.cpp"
   [wordpiece]="$SRC/fuzz/fuzz_wordpiece.cpp $SRC/plugins/tokenizer/wordpiece/wordpiece_tokenizer.cpp $SRC/plugins/tokenizer/wordpiece/unicode_tables.cpp"
-  [records]="$SRC/fuzz/fuzz_records.cpp $SRC/plugins/dataset/text_classification/text_records.cpp"
-  [pairs]="$SRC/fuzz/fuzz_pairs.cpp $SRC/plugins/dataset/sentence_pairs/pair_files.cpp"
+  [records]="$SRC/fuzz/fuzz_records.cpp $SRC/plugins/dataset/text_classification/text_records.cpp $SDK_RECORDS"
+  [pairs]="$SRC/fuzz/fuzz_pairs.cpp $SRC/plugins/dataset/sentence_pairs/pair_files.cpp $SDK_RECORDS"
   [pretraining]="$SRC/fuzz/fuzz_pretraining.cpp"
-  [specter]="$SRC/fuzz/fuzz_specter.cpp $SRC/plugins/dataset/specter/metadata.cpp $SRC/plugins/dataset/specter/triplet_sampling.cpp"
+  [specter]="$SRC/fuzz/fuzz_specter.cpp $SRC/plugins/dataset/specter/metadata.cpp $SRC/plugins/dataset/specter/triplet_sampling.cpp $SDK_RECORDS"
   [sentencepiece]="$SRC/fuzz/fuzz_sentencepiece.cpp $SRC/plugins/tokenizer/sentencepiece/spm_bridge.cpp"
   [corpus]="$SRC/fuzz/fuzz_corpus.cpp $SRC/plugins/dataset/text_corpus/corpus_lines.cpp"
-  [conll]="$SRC/fuzz/fuzz_conll.cpp $SRC/plugins/dataset/token_classification/token_files.cpp"
-  [squad]="$SRC/fuzz/fuzz_squad.cpp $SRC/plugins/dataset/squad/squad.cpp $SRC/core/src/tokenizer/encode.cpp"
+  [conll]="$SRC/fuzz/fuzz_conll.cpp $SRC/plugins/dataset/token_classification/token_files.cpp $SDK_RECORDS"
+  [squad]="$SRC/fuzz/fuzz_squad.cpp $SRC/sdk/src/squad/squad.cpp $SRC/core/src/tokenizer/encode.cpp"
 )
 export STAGEHAND_FUZZ_VOCAB="$SRC/tests/data/tokenizers/bert-base-uncased-vocab.txt"
 export STAGEHAND_FUZZ_SPM_MODEL="$SRC/tests/data/tokenizers/albert-30k-clean.model"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Hugging Face model folders (plugin encoder_hf; hf_checkpoint.cpp compiled into this test):
+// Hugging Face model folders (plugin encoder_hf; the reader/writer stagehand/sdk/hf_checkpoint.h, in the SDK):
 //  - import: {type: hf, path: tests/data/hf-bert-tiny} reproduces the reference's embedding output, every layer
 //    and the pooled output to 1e-5 on cases.json, and the folder's vocab.txt gives the reference's WordPiece tokens;
 //  - export then import gives identical weights, for a BERT-shaped and an ELECTRA-shaped (embedding projection,
@@ -23,8 +23,8 @@
 
 #include "core/helpers.h"
 #include "plugins/plugin_helpers.h"
-#include "hf_checkpoint.h"
-#include "torch_pickle.h"
+#include "stagehand/sdk/hf_checkpoint.h"
+#include "stagehand/sdk/torch_pickle.h"
 #include "stagehand/encoder.h"
 #include "stagehand/error.h"
 #include "stagehand/loader.h"

@@ -23,7 +23,7 @@
 #include <sstream>
 #include <thread>
 
-#include "../../plugins/dataset/pretraining/pretraining_format.h"
+#include "stagehand/sdk/pretraining_format.h"
 #include "../../plugins/stage/pretraining_data/example_builder.h"
 #include "core/helpers.h"
 #include "stagehand/dataset.h"

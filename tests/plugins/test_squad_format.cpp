@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// SQuAD 2.0 as the `squad` dataset and the `probe` stage use it (plugins/dataset/squad/squad.cpp, compiled into this
-// test), with the real bert-base-uncased WordPiece vocabulary (ids = line number - 1: [CLS] 101, [SEP] 102,
+// SQuAD 2.0 as the `squad` dataset and the `probe` stage use it (sdk/src/squad/squad.cpp, in the SDK this test
+// links), with the real bert-base-uncased WordPiece vocabulary (ids = line number - 1: [CLS] 101, [SEP] 102,
 // "who" 2040, "?" 1029, "1895" 6301, "(" 1006):
 //  - the official SQuAD 2.0 scoring: normalisation, exact and token F1 by hand, several golds (max), no-answer gold,
 //    golds that normalise to nothing, the HasAns/NoAns breakdown of a 4-question set worked out by hand;
@@ -10,7 +10,8 @@
 //    two windows and outside the rest, an impossible question, query truncation, Hugging Face's answer-span
 //    tightening;
 //  - decoding: the best span inside the context, the 17-token limit, the null threshold, later ties;
-//  - the `squad` dataset through the registry: splits, features, batch tensors, the shared examples.
+//  - the `squad` dataset through the registry: splits, features, batch tensors, the shared examples (through the
+//    typed interface squad::SquadSource, which other datasets do not implement).
 #include <gtest/gtest.h>
 
 #include <torch/types.h>
@@ -22,7 +23,7 @@
 #include "stagehand/loader.h"
 #include "stagehand/registry.h"
 #include "stagehand/tokenizer.h"
-#include "squad.h"
+#include "stagehand/sdk/squad.h"
 
 using namespace stagehand;
 using sh_test::TempFolder;
@@ -32,7 +33,7 @@ namespace fs = std::filesystem;
 namespace {
 
 Registry& registry() {
-  static Registry* reg = sh_test::load_plugins({"tokenizer_wordpiece", "dataset_squad"});
+  static Registry* reg = sh_test::load_plugins({"tokenizer_wordpiece", "dataset_squad", "dataset_text_corpus"});
   return *reg;
 }
 
@@ -354,11 +355,25 @@ TEST(SquadDataset, BatchesOfFeaturesAndTheSharedExamples) {
   EXPECT_EQ(b.at("context_end")[1].item<int64_t>(), 16);
   EXPECT_EQ(b.at("example_index")[1].item<int64_t>(), 0);
   EXPECT_EQ(b.at("token_type_ids")[0][4].item<int64_t>(), 1);
-  const auto* shared = static_cast<const squad::Splits*>(data->extension(squad::kExtensionName));
-  ASSERT_NE(shared, nullptr);
+  const auto* source = dynamic_cast<const squad::SquadSource*>(data.get());
+  ASSERT_NE(source, nullptr);
+  const squad::Splits* shared = &source->squad_splits();
   EXPECT_EQ(shared->examples.at("validation").at(0).qid, "d");
   EXPECT_EQ(shared->features.at("train").size(), 7u);
-  EXPECT_EQ(data->extension("something/else"), nullptr);
   EXPECT_NE(sh_test::error_of([&] { data->batch("test", {0}); }).find("no split 'test'"), std::string::npos);
   EXPECT_NE(sh_test::error_of([&] { data->batch("train", {7}); }).find("feature index 7 is out of range"), std::string::npos);
+}
+
+// The probe stage finds the questions by a dynamic_cast of its Dataset to squad::SquadSource, across plugins (the
+// interface's type info is the SDK's); a dataset that is not SQuAD data is no SquadSource, so the stage refuses it.
+TEST(SquadDataset, OnlySquadDataIsASquadSource) {
+  TempFolder tmp;
+  write_text(tmp / "corpus.txt", "the cat sat on the mat .\nthe dog sat on the log .\n");
+  auto corpus = registry().create<Dataset>(
+      parse_yaml(fmt::format("{{type: text_corpus, files: [{}], tokenizer: {}, min_length: 2, validation_fraction: 0}}",
+                             (tmp / "corpus.txt").string(), kWordpiece),
+                 "t"),
+      context());
+  EXPECT_GT(corpus->size("train"), 0);
+  EXPECT_EQ(dynamic_cast<const squad::SquadSource*>(corpus.get()), nullptr);
 }

@@ -31,11 +31,9 @@ class STAGEHAND_API Dataset {
   /// What the model needs to know about the data, as option values a model spec may leave unset
   /// (e.g. {"num_labels": 2, "vocab_size": 8000, "pad_id": 0}); see `fill_hints`.
   virtual std::map<std::string, int64_t> hints() const { return {}; }
-  /// Typed data a dataset shares with the stages made for it, beyond tensors: the object registered under
-  /// `name` (a versioned name the dataset's header documents, e.g. "squad.examples/1" for the SQuAD examples
-  /// the `probe` stage scores against), or nullptr when this dataset has none of that name. The pointer stays
-  /// valid as long as the dataset; the caller casts it to the type that name documents.
-  virtual const void* extension(const std::string& name) const { return nullptr; }
+  // Typed data a dataset shares with the stages made for it, beyond tensors, goes through an interface of the
+  // plugin SDK that the dataset also implements and the stage dynamic_casts to (e.g. squad::SquadSource in
+  // stagehand/sdk/squad.h, for the SQuAD questions the `probe` stage scores against).
 };
 
 }  // namespace stagehand

@@ -11,7 +11,7 @@
 
 #include <stagehand/error.h>
 
-#include "pretraining_format.h"
+#include <stagehand/sdk/pretraining_format.h>
 
 namespace stagehand::pretraining {
 

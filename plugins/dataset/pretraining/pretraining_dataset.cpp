@@ -18,6 +18,8 @@
 #include <stagehand/dataset.h>
 #include <stagehand/plugin.h>
 
+#include <stagehand/sdk/collate.h>
+
 #include "pretraining_check.h"
 
 namespace stagehand {
@@ -90,26 +92,17 @@ class PretrainingDataset : public Dataset {
       rows[r] = pretraining::row_at(h_, rows_, first + static_cast<uint64_t>(i), name_, split, i);
       longest = std::max(longest, rows[r].length);
     }
-    auto input_ids = torch::full({b, longest}, static_cast<int64_t>(h_.pad_id), torch::kInt64);
-    auto mask = torch::zeros({b, longest}, torch::kInt64);
-    auto types = torch::zeros({b, longest}, torch::kInt64);
-    int64_t* ids_p = input_ids.data_ptr<int64_t>();
-    int64_t* mask_p = mask.data_ptr<int64_t>();
-    int64_t* type_p = types.data_ptr<int64_t>();
+    sdk::PaddedTokens tokens(b, longest, h_.pad_id);
     Batch out;
     out.ids.reserve(indices.size());
     for (size_t r = 0; r < indices.size(); ++r) {
-      const int64_t off = static_cast<int64_t>(r) * longest;
-      for (int64_t j = 0; j < rows[r].length; ++j) {
-        ids_p[off + j] = pretraining::id_at(h_, rows[r], j, name_, split, indices[r]);
-        mask_p[off + j] = 1;
-        type_p[off + j] = j >= rows[r].a_length + 2 ? 1 : 0;
-      }
+      const auto row = static_cast<int64_t>(r);
+      for (int64_t j = 0; j < rows[r].length; ++j)
+        tokens.set(row, j, pretraining::id_at(h_, rows[r], j, name_, split, indices[r]),
+                   j >= rows[r].a_length + 2 ? 1 : 0);
       out.ids.push_back(fmt::format("{}:{}", split, indices[r]));
     }
-    out.set("input_ids", input_ids);
-    out.set("attention_mask", mask);
-    out.set("token_type_ids", types);
+    tokens.put(out);
     return out;
   }
 

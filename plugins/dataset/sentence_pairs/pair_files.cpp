@@ -18,10 +18,7 @@ using json = nlohmann::json;
 
 namespace {
 
-// Thrown while parsing one record; becomes an Error, or a skipped record.
-struct BadRecord {
-  std::string reason;
-};
+using sdk::BadRecord;
 
 std::string trim(std::string_view s) {
   const size_t first = s.find_first_not_of(" \t\r");
@@ -37,30 +34,7 @@ std::string json_text(const json& obj, const char* name) {
   return it->get<std::string>();
 }
 
-std::string nlohmann_reason(const json::exception& e) {
-  std::string s = e.what();
-  if (auto p = s.find("] "); p != std::string::npos) s = s.substr(p + 2);
-  for (char& c : s)
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
-  return s;
-}
-
 }  // namespace
-
-void BadRecords::add(const fs::path& file, int line, const std::string& reason) {
-  const std::string where = fmt::format("{}:{}", file.string(), line);
-  if (!skip)
-    throw Error(fmt::format("{}: {}: malformed record: {}; fix the file or set on_bad_record: skip", component, where,
-                            reason));
-  if (count++ == 0) first = fmt::format("{}: {}", where, reason);
-}
-
-std::string excerpt(std::string_view s, size_t n) {
-  std::string out(s.substr(0, n));
-  for (char& c : out)
-    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-  return s.size() > n ? out + "..." : out;
-}
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string out;
@@ -91,19 +65,15 @@ bool read_glue(const std::string& task, const GlueTask& t, const fs::path& file,
                const std::string& split, const std::string& source, BadRecords& bad, int64_t& no_gold,
                std::vector<Example>& out) {
   std::string data = read_file(file);
-  if (data.rfind("\xEF\xBB\xBF", 0) == 0) data.erase(0, 3);  // MRPC's files start with a byte order mark
+  sdk::strip_bom(data);  // MRPC's files start with a byte order mark
   std::vector<std::string> header;
   int64_t a_col = -1, b_col = -1, label_col = -1, id_col = -1;
-  size_t pos = 0;
+  sdk::Lines lines(data);
+  std::string_view line;
   int line_no = 0;
   std::vector<std::string> fields;
   const std::set<std::string> classes(t.classes.begin(), t.classes.end());
-  while (pos < data.size()) {
-    size_t end = data.find('\n', pos);
-    if (end == std::string::npos) end = data.size();
-    std::string_view line(data.data() + pos, end - pos);
-    pos = end + 1;
-    ++line_no;
+  while (lines.next(line, line_no)) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty()) continue;
     fields.clear();
@@ -174,22 +144,19 @@ bool read_glue(const std::string& task, const GlueTask& t, const fs::path& file,
 
 void read_jsonl(const fs::path& file, const std::string& split, bool regression, BadRecords& bad, ReadSplit& r) {
   const std::string data = read_file(file);
-  size_t pos = data.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;
+  sdk::Lines lines(data, sdk::bom_length(data));
+  std::string_view line;
   int line_no = 0, first_line = 0;
   bool first_labelled = false;
-  while (pos < data.size()) {
-    size_t end = data.find('\n', pos);
-    if (end == std::string::npos) end = data.size();
-    std::string_view line(data.data() + pos, end - pos);
-    pos = end + 1;
-    ++line_no;
+  while (lines.next(line, line_no)) {
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     try {
       json obj;
       try {
         obj = json::parse(line);
       } catch (const json::exception& e) {
-        throw BadRecord{fmt::format("not valid JSON ({})", nlohmann_reason(e))};
+        throw BadRecord{
+            fmt::format("not valid JSON ({})", sdk::json_error_reason(e.what(), sdk::JsonPosition::kKeep))};
       }
       if (!obj.is_object()) throw BadRecord{fmt::format("expected a JSON object, got '{}'", excerpt(line))};
       Example e;

@@ -9,19 +9,14 @@
 #include <string_view>
 #include <vector>
 
+#include <stagehand/sdk/records.h>
+
 namespace stagehand::pair_files {
 
 namespace fs = std::filesystem;
 
 // Malformed records: fail at the first, or count them.
-struct BadRecords {
-  std::string component;
-  bool skip = false;
-  int64_t count = 0;
-  std::string first;
-  /// A malformed record at file:line: an Error, or (skip) counted and, when it is the first, described.
-  void add(const std::filesystem::path& file, int line, const std::string& reason);
-};
+using BadRecords = sdk::BadRecords;
 
 // One example as read: texts, id and label (text; empty with has_label false when the file has no labels).
 struct Example {
@@ -59,7 +54,7 @@ bool read_glue(const std::string& task, const GlueTask& t, const fs::path& file,
 void read_jsonl(const fs::path& file, const std::string& split, bool regression, BadRecords& bad, ReadSplit& r);
 
 /// At most `n` bytes of `s` for a message, line breaks and tabs as spaces, "..." when cut.
-std::string excerpt(std::string_view s, size_t n = 30);
+inline std::string excerpt(std::string_view s, size_t n = 30) { return sdk::excerpt(s, n); }
 /// The strings joined with `sep`.
 std::string join(const std::vector<std::string>& v, const char* sep = ", ");
 /// A whole string as a finite number into `v`; false otherwise.

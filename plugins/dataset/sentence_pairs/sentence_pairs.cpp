@@ -49,6 +49,8 @@
 #include <stagehand/numbers.h>
 #include <stagehand/util.h>
 
+#include <stagehand/sdk/collate.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -186,14 +188,9 @@ class PairDataset : public Dataset {
 
   Batch batch(const std::string& split, const std::vector<int64_t>& indices) const override {
     const Split& s = find(split);
-    const int64_t n = s.size();
-    int64_t longest = 0;
-    for (int64_t i : indices) {
-      SH_CHECK(i >= 0 && i < n, "{}: example index {} is out of range for split '{}' ({} examples)", s_.component, i,
-               split, n);
-      longest = std::max(longest, s.off[i + 1] - s.off[i]);
-      if (s_.siamese) longest = std::max(longest, s.off_b[i + 1] - s.off_b[i]);
-    }
+    sdk::check_indices(indices, s.size(), s_.component, split);
+    int64_t longest = sdk::longest_row(s.off, indices);
+    if (s_.siamese) longest = std::max(longest, sdk::longest_row(s.off_b, indices));
     const int64_t bsz = static_cast<int64_t>(indices.size());
     Batch out;
     out.ids.reserve(indices.size());
@@ -202,9 +199,7 @@ class PairDataset : public Dataset {
       fill(out, "a.", s.ids, nullptr, s.off, indices, longest);
       fill(out, "b.", s.ids_b, nullptr, s.off_b, indices, longest);
       if (s_.both) {
-        int64_t longest_x = 0;
-        for (int64_t i : indices) longest_x = std::max(longest_x, s.off_x[i + 1] - s.off_x[i]);
-        fill(out, "", s.ids_x, &s.types_x, s.off_x, indices, longest_x);
+        fill(out, "", s.ids_x, &s.types_x, s.off_x, indices, sdk::longest_row(s.off_x, indices));
       }
     } else {
       fill(out, "", s.ids, &s.types, s.off, indices, longest);
@@ -239,23 +234,16 @@ class PairDataset : public Dataset {
   void fill(Batch& out, const std::string& prefix, const std::vector<int32_t>& ids, const std::vector<uint8_t>* types,
             const std::vector<int64_t>& off, const std::vector<int64_t>& indices, int64_t longest) const {
     const int64_t bsz = static_cast<int64_t>(indices.size());
-    auto input_ids = torch::full({bsz, longest}, static_cast<int64_t>(pad_id_), torch::kInt64);
-    auto mask = torch::zeros({bsz, longest}, torch::kInt64);
-    auto type_ids = torch::zeros({bsz, longest}, torch::kInt64);
-    int64_t* ids_p = input_ids.data_ptr<int64_t>();
-    int64_t* mask_p = mask.data_ptr<int64_t>();
-    int64_t* types_p = type_ids.data_ptr<int64_t>();
+    sdk::PaddedTokens tokens(bsz, longest, pad_id_);
     for (int64_t r = 0; r < bsz; ++r) {
       const int64_t i = indices[static_cast<size_t>(r)];
-      for (int64_t k = off[i], j = r * longest; k < off[i + 1]; ++k, ++j) {
-        ids_p[j] = ids[static_cast<size_t>(k)];
-        if (types) types_p[j] = (*types)[static_cast<size_t>(k)];
-        mask_p[j] = 1;
-      }
+      const auto k = static_cast<size_t>(off[i]);
+      if (types)
+        tokens.set_row(r, ids.data() + k, types->data() + k, off[i + 1] - off[i]);
+      else
+        tokens.set_row(r, ids.data() + k, off[i + 1] - off[i]);
     }
-    out.set(prefix + "input_ids", input_ids);
-    out.set(prefix + "attention_mask", mask);
-    out.set(prefix + "token_type_ids", type_ids);
+    tokens.put(out, prefix);
   }
 
   const Split& find(const std::string& split) const {

@@ -8,6 +8,8 @@
 #include <stagehand/error.h>
 #include <stagehand/util.h>
 
+#include <stagehand/sdk/records.h>
+
 namespace stagehand::specter {
 
 namespace {
@@ -50,7 +52,8 @@ class MetadataReader {
     throw Error(
         fmt::format("{}: not valid JSON: {}; SPECTER/SciDocs metadata is one JSON object "
                     "{{paper_id: {{\"title\": ..., \"abstract\": ...}}, ...}}",
-                    position(m_.file, data_, pos > 0 ? pos - 1 : 0), json_error_reason(e.what())));
+                    position(m_.file, data_, pos > 0 ? pos - 1 : 0),
+                    sdk::json_error_reason(e.what(), sdk::JsonPosition::kDrop)));
   }
 
  private:
@@ -129,23 +132,11 @@ std::string position(const fs::path& file, const std::string& data, size_t offse
   return fmt::format("{}:{}:{}", file.string(), line, offset - line_start + 1);
 }
 
-std::string json_error_reason(const std::string& what) {
-  // "[json.exception.parse_error.101] parse error at line 3, column 5: syntax error ..." -> "syntax error ...";
-  // the "last read" excerpt may hold the offending bytes: keep the message printable ASCII.
-  std::string s = what;
-  if (auto p = s.find("] "); p != std::string::npos) s = s.substr(p + 2);
-  if (s.rfind("parse error", 0) == 0)
-    if (auto p = s.find(": "); p != std::string::npos) s = s.substr(p + 2);
-  for (char& c : s)
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
-  return s;
-}
-
 Metadata read_metadata(const fs::path& file) {
   Metadata m;
   m.file = file;
   std::string data = read_file(file);
-  if (data.rfind("\xEF\xBB\xBF", 0) == 0) data.erase(0, 3);
+  sdk::strip_bom(data);
   MetadataReader reader(m, data);
   json::sax_parse(data, &reader);
   SH_CHECK(m.size() > 0, "{}: holds no paper; expected {{paper_id: {{\"title\": ..., \"abstract\": ...}}, ...}}",

@@ -35,7 +35,5 @@ Metadata read_metadata(const fs::path& file);
 
 /// "file:line:column" of a byte offset into `data` (1-based line and column).
 std::string position(const fs::path& file, const std::string& data, size_t offset);
-/// The reason of a nlohmann::json parse error without its "[json.exception...]" tag and position, printable ASCII.
-std::string json_error_reason(const std::string& what);
 
 }  // namespace stagehand::specter

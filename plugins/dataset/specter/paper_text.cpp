@@ -12,6 +12,8 @@
 #include <stagehand/error.h>
 #include <stagehand/util.h>
 
+#include <stagehand/sdk/collate.h>
+
 namespace stagehand::specter {
 
 PaperEncoder::PaperEncoder(std::shared_ptr<Tokenizer> tokenizer, int64_t max_length)
@@ -98,24 +100,13 @@ std::shared_ptr<Tokenizer> make_tokenizer(const Options& o, const BuildContext& 
 
 void put_texts(Batch& batch, const std::string& prefix, const TokenStore& store, const std::vector<int64_t>& rows,
                int32_t pad_id) {
-  int64_t longest = 0;
-  for (int64_t r : rows) longest = std::max(longest, store.length(r));
   const auto bsz = static_cast<int64_t>(rows.size());
-  auto input_ids = torch::full({bsz, longest}, static_cast<int64_t>(pad_id), torch::kInt64);
-  auto mask = torch::zeros({bsz, longest}, torch::kInt64);
-  int64_t* ids_p = input_ids.data_ptr<int64_t>();
-  int64_t* mask_p = mask.data_ptr<int64_t>();
+  sdk::PaddedTokens tokens(bsz, sdk::longest_row(store.offsets, rows), pad_id);
   for (int64_t b = 0; b < bsz; ++b) {
     const int64_t r = rows[static_cast<size_t>(b)];
-    int64_t j = b * longest;
-    for (int64_t k = store.offsets[static_cast<size_t>(r)]; k < store.offsets[static_cast<size_t>(r) + 1]; ++k, ++j) {
-      ids_p[j] = store.ids[static_cast<size_t>(k)];
-      mask_p[j] = 1;
-    }
+    tokens.set_row(b, store.ids.data() + store.offsets[static_cast<size_t>(r)], store.length(r));
   }
-  batch.set(prefix + "input_ids", input_ids);
-  batch.set(prefix + "attention_mask", mask);
-  batch.set(prefix + "token_type_ids", torch::zeros({bsz, longest}, torch::kInt64));
+  tokens.put(batch, prefix);
 }
 
 std::vector<std::pair<std::string, fs::path>> split_files(const Options& o, const std::string& suffix) {

@@ -24,6 +24,8 @@
 #include <stagehand/numbers.h>
 #include <stagehand/util.h>
 
+#include <stagehand/sdk/records.h>
+
 #include "paper_text.h"
 
 namespace stagehand::specter {
@@ -178,15 +180,12 @@ class Papers : public Dataset {
   std::vector<Row> read_labels(const fs::path& file, const Metadata& meta, bool skip_missing) {
     std::vector<Row> out;
     const std::string data = read_file(file);
-    size_t pos = data.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;
+    sdk::Lines lines(data, sdk::bom_length(data));
+    std::string_view line_text;
     int line = 0;
     bool header = true;
-    while (pos < data.size()) {
-      size_t end = data.find('\n', pos);
-      if (end == std::string::npos) end = data.size();
-      const std::string text = data.substr(pos, end - pos);
-      pos = end + 1;
-      ++line;
+    while (lines.next(line_text, line)) {
+      const std::string text(line_text);
       if (trim(text).empty()) continue;
       const auto fields = csv_fields(text);
       int64_t label = 0;

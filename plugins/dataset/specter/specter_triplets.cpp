@@ -28,6 +28,8 @@
 #include <stagehand/error.h>
 #include <stagehand/util.h>
 
+#include <stagehand/sdk/records.h>
+
 #include "paper_text.h"
 #include "triplet_sampling.h"
 
@@ -191,14 +193,11 @@ class SpecterTriplets : public Dataset {
     std::mt19937_64 rng(derive_seed(seed, split));
     std::vector<Triplet> triplets;
     const std::string data = read_file(file);
-    size_t pos = 0;
+    sdk::Lines lines(data);
+    std::string_view text;
     int line = 0;
-    while (pos < data.size()) {
-      size_t end = data.find('\n', pos);
-      if (end == std::string::npos) end = data.size();
-      const std::string id = trim(data.substr(pos, end - pos));
-      pos = end + 1;
-      ++line;
+    while (lines.next(text, line)) {
+      const std::string id = trim(std::string(text));
       if (id.empty()) continue;
       ++out.queries;
       const int64_t q = meta.find(id);
@@ -222,14 +221,11 @@ class SpecterTriplets : public Dataset {
     Split out;
     out.name = split;
     const std::string data = read_file(file);
-    size_t pos = 0;
+    sdk::Lines lines(data);
+    std::string_view line_text;
     int line = 0;
-    while (pos < data.size()) {
-      size_t end = data.find('\n', pos);
-      if (end == std::string::npos) end = data.size();
-      const std::string text = data.substr(pos, end - pos);
-      pos = end + 1;
-      ++line;
+    while (lines.next(line_text, line)) {
+      const std::string text(line_text);
       if (trim(text).empty()) continue;
       json obj;
       try {
@@ -238,7 +234,7 @@ class SpecterTriplets : public Dataset {
         throw Error(
             fmt::format("{}:{}: not valid JSON ({}); expected one triplet a line, {{\"query\": ..., "
                         "\"pos\": ..., \"neg\": ...}}",
-                        file.string(), line, json_error_reason(e.what())));
+                        file.string(), line, sdk::json_error_reason(e.what(), sdk::JsonPosition::kDrop)));
       }
       SH_CHECK(obj.is_object(),
                "{}:{}: a line is a {}, expected an object {{\"query\": ..., \"pos\": ..., \"neg\": ...}}",

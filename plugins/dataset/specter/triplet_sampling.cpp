@@ -10,6 +10,8 @@
 #include <stagehand/error.h>
 #include <stagehand/util.h>
 
+#include <stagehand/sdk/records.h>
+
 namespace stagehand::specter {
 
 namespace {
@@ -64,7 +66,8 @@ class CitationReader {
     throw Error(
         fmt::format("{}: not valid JSON: {}; SPECTER's data.json is one JSON object "
                     "{{query_id: {{candidate_id: {{\"count\": 5}}, ...}}, ...}}",
-                    position(d_.file, data_, pos > 0 ? pos - 1 : 0), json_error_reason(e.what())));
+                    position(d_.file, data_, pos > 0 ? pos - 1 : 0),
+                    sdk::json_error_reason(e.what(), sdk::JsonPosition::kDrop)));
   }
 
  private:
@@ -158,7 +161,7 @@ CitationData read_citation_data(const fs::path& file, const Metadata& metadata) 
   CitationData d;
   d.file = file;
   std::string data = read_file(file);
-  if (data.rfind("\xEF\xBB\xBF", 0) == 0) data.erase(0, 3);
+  sdk::strip_bom(data);
   CitationReader reader(d, metadata, data);
   json::sax_parse(data, &reader);
   return d;

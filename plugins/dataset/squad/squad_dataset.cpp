@@ -15,8 +15,9 @@
 //   example_index                              (B) int64, the question's index in its split
 //   token_to_word                              (B, T) int64, the context word of each token, -1 elsewhere
 //   ids                                        "<question id>#<window>"
-// The questions themselves (gold answers, context words), which scoring needs, are shared through
-// extension("squad.examples/1"): a `const squad::Splits*` (squad.h).
+// The questions themselves (gold answers, context words), which scoring needs, are shared through the typed
+// interface squad::SquadSource (stagehand/sdk/squad.h), which this dataset implements.
+#include <algorithm>
 #include <iostream>
 
 #include <torch/types.h>
@@ -26,14 +27,15 @@
 #include <stagehand/tokenizer.h>
 #include <stagehand/util.h>
 
-#include "squad.h"
+#include <stagehand/sdk/collate.h>
+#include <stagehand/sdk/squad.h>
 
 namespace stagehand {
 namespace {
 
 constexpr const char* kOwner = "squad";
 
-class SquadDataset : public Dataset {
+class SquadDataset : public Dataset, public squad::SquadSource {
  public:
   SquadDataset(const Options& o, const BuildContext& ctx) {
     SH_CHECK(ctx.registry != nullptr, "{}: built without a registry, so its tokenizer cannot be built", kOwner);
@@ -81,41 +83,27 @@ class SquadDataset : public Dataset {
   std::vector<std::string> splits() const override { return order_; }
   int64_t size(const std::string& split) const override { return static_cast<int64_t>(features(split).size()); }
   std::map<std::string, int64_t> hints() const override { return hints_; }
-  const void* extension(const std::string& name) const override {
-    return name == squad::kExtensionName ? &splits_ : nullptr;
-  }
+  const squad::Splits& squad_splits() const override { return splits_; }
 
   Batch batch(const std::string& split, const std::vector<int64_t>& indices) const override {
     const auto& fs = features(split);
-    const auto n = static_cast<int64_t>(fs.size());
+    sdk::check_indices(indices, static_cast<int64_t>(fs.size()), kOwner, split, "feature");
     int64_t longest = 0;
-    for (int64_t i : indices) {
-      SH_CHECK(i >= 0 && i < n, "{}: feature index {} is out of range for split '{}' ({} features)", kOwner, i, split,
-               n);
+    for (int64_t i : indices)
       longest = std::max<int64_t>(longest, static_cast<int64_t>(fs[static_cast<size_t>(i)].ids.size()));
-    }
     const auto b = static_cast<int64_t>(indices.size());
-    auto ids = torch::full({b, longest}, pad_id_, torch::kLong);
-    auto mask = torch::zeros({b, longest}, torch::kLong);
-    auto types = torch::zeros({b, longest}, torch::kLong);
+    sdk::PaddedTokens tokens(b, longest, pad_id_);
     auto words = torch::full({b, longest}, int64_t{-1}, torch::kLong);
     auto start = torch::zeros({b}, torch::kLong), end = torch::zeros({b}, torch::kLong);
     auto cb = torch::zeros({b}, torch::kLong), ce = torch::zeros({b}, torch::kLong);
     auto example = torch::zeros({b}, torch::kLong);
-    auto* ip = ids.data_ptr<int64_t>();
-    auto* mp = mask.data_ptr<int64_t>();
-    auto* tp = types.data_ptr<int64_t>();
     auto* wp = words.data_ptr<int64_t>();
     Batch out;
     for (int64_t r = 0; r < b; ++r) {
       const squad::Feature& f = fs[static_cast<size_t>(indices[static_cast<size_t>(r)])];
-      for (size_t k = 0; k < f.ids.size(); ++k) {
-        const int64_t j = r * longest + static_cast<int64_t>(k);
-        ip[j] = f.ids[k];
-        mp[j] = 1;
-        tp[j] = f.type_ids[k];
-        wp[j] = f.token_to_word[k];
-      }
+      const auto n = static_cast<int64_t>(f.ids.size());
+      tokens.set_row(r, f.ids.data(), f.type_ids.data(), n);
+      std::copy_n(f.token_to_word.data(), n, wp + r * longest);
       start[r] = f.start_position;
       end[r] = f.end_position;
       cb[r] = f.context_begin;
@@ -124,9 +112,7 @@ class SquadDataset : public Dataset {
       out.ids.push_back(fmt::format("{}#{}", splits_.examples.at(split)[static_cast<size_t>(f.example_index)].qid,
                                     f.window));
     }
-    out.set("input_ids", ids);
-    out.set("attention_mask", mask);
-    out.set("token_type_ids", types);
+    tokens.put(out);
     out.set("token_to_word", words);
     out.set("start_positions", start);
     out.set("end_positions", end);

@@ -25,6 +25,8 @@
 #include <stagehand/numbers.h>
 #include <stagehand/util.h>
 
+#include <stagehand/sdk/collate.h>
+
 #include <algorithm>
 #include <cctype>
 #include <iostream>
@@ -190,37 +192,21 @@ class TextClassification : public Dataset {
 
   Batch batch(const std::string& split, const std::vector<int64_t>& indices) const override {
     const Split& s = find(split);
-    const int64_t n = s.size();
-    int64_t longest = 0;
-    for (int64_t i : indices) {
-      SH_CHECK(i >= 0 && i < n, "text_classification: example index {} is out of range for split '{}' ({} examples)", i,
-               split, n);
-      longest = std::max(longest, s.offsets[i + 1] - s.offsets[i]);
-    }
+    sdk::check_indices(indices, s.size(), "text_classification", split);
     const int64_t bsz = static_cast<int64_t>(indices.size());
-    auto input_ids = torch::full({bsz, longest}, static_cast<int64_t>(pad_id_), torch::kInt64);
-    auto mask = torch::zeros({bsz, longest}, torch::kInt64);
-    auto types = torch::zeros({bsz, longest}, torch::kInt64);
+    sdk::PaddedTokens tokens(bsz, sdk::longest_row(s.offsets, indices), pad_id_);
     auto labels = torch::empty({bsz}, torch::kInt64);
-    int64_t* ids_p = input_ids.data_ptr<int64_t>();
-    int64_t* mask_p = mask.data_ptr<int64_t>();
-    int64_t* types_p = types.data_ptr<int64_t>();
     int64_t* labels_p = labels.data_ptr<int64_t>();
     Batch out;
     out.ids.reserve(indices.size());
     for (int64_t r = 0; r < bsz; ++r) {
       const int64_t i = indices[static_cast<size_t>(r)];
-      for (int64_t k = s.offsets[i], j = r * longest; k < s.offsets[i + 1]; ++k, ++j) {
-        ids_p[j] = s.ids[static_cast<size_t>(k)];
-        types_p[j] = s.type_ids[static_cast<size_t>(k)];
-        mask_p[j] = 1;
-      }
+      const auto k = static_cast<size_t>(s.offsets[i]);
+      tokens.set_row(r, s.ids.data() + k, s.type_ids.data() + k, s.offsets[i + 1] - s.offsets[i]);
       labels_p[r] = s.labels[static_cast<size_t>(i)];
       out.ids.push_back(s.example_ids[static_cast<size_t>(i)]);
     }
-    out.set("input_ids", input_ids);
-    out.set("attention_mask", mask);
-    out.set("token_type_ids", types);
+    tokens.put(out);
     out.set("labels", labels);
     return out;
   }

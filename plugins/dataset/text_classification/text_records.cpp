@@ -10,6 +10,8 @@
 #include <stagehand/numbers.h>
 #include <stagehand/util.h>
 
+#include <stagehand/sdk/records.h>
+
 namespace stagehand::text_records {
 
 namespace fs = std::filesystem;
@@ -17,109 +19,10 @@ using json = nlohmann::json;
 
 namespace {
 
-// Thrown while parsing one record; becomes an Error, or a skipped record.
-struct BadRecord {
-  std::string reason;
-};
-
-
-std::string excerpt(std::string_view s, size_t n = 40) {
-  std::string out(s.substr(0, n));
-  for (char& c : out)
-    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-  return s.size() > n ? out + "..." : out;
-}
+using sdk::BadRecord;
+using sdk::excerpt;
 
 bool blank(std::string_view s) { return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos; }
-
-// RFC 4180 reader with line numbers: a field that starts with a double quote runs to the matching quote ("" is a
-// literal quote) and may hold delimiters and newlines; quotes inside an unquoted field are literal. Without
-// `quoting` every field runs to the next delimiter or line end and quotes are always literal (BioBERT's TSV files
-// are written and read that way, and their sentences may start with a quote).
-class DelimitedReader {
- public:
-  DelimitedReader(std::string data, char delim, bool quoting = true)
-      : data_(std::move(data)), delim_(delim), quoting_(quoting) {}
-
-  // Next non-blank record; false at the end. `line` is the line the record starts on. Throws BadRecord after
-  // moving past the damaged line, so that reading can go on.
-  bool next(std::vector<std::string>& fields, int& line) {
-    for (;;) {
-      if (pos_ >= data_.size()) return false;
-      line = line_;
-      fields.clear();
-      std::string field;
-      bool quoted_any = false;
-      for (;;) {
-        if (quoting_ && pos_ < data_.size() && data_[pos_] == '"') {
-          quoted_any = true;
-          const int open_line = line_;
-          const size_t open_pos = pos_;
-          ++pos_;
-          for (;;) {
-            if (pos_ >= data_.size()) {
-              // Resume on the line after the opening quote: the rest of the file is likely fine.
-              pos_ = open_pos;
-              line_ = open_line;
-              skip_line();
-              throw BadRecord{fmt::format("a quoted field opened on line {} is never closed", open_line)};
-            }
-            char c = data_[pos_++];
-            if (c == '"') {
-              if (pos_ < data_.size() && data_[pos_] == '"') {
-                field += '"';
-                ++pos_;
-              } else {
-                break;
-              }
-            } else {
-              if (c == '\n') ++line_;
-              field += c;
-            }
-          }
-          if (pos_ < data_.size() && data_[pos_] != delim_ && data_[pos_] != '\n' && data_[pos_] != '\r') {
-            std::string rest = excerpt(std::string_view(data_).substr(pos_), 20);
-            skip_line();
-            throw BadRecord{
-                fmt::format("text after a closing quote ('{}'); double the quotes inside a quoted field", rest)};
-          }
-        } else {
-          while (pos_ < data_.size() && data_[pos_] != delim_ && data_[pos_] != '\n') field += data_[pos_++];
-          if (!field.empty() && field.back() == '\r' && (pos_ >= data_.size() || data_[pos_] == '\n')) field.pop_back();
-        }
-        fields.push_back(std::move(field));
-        field.clear();
-        if (pos_ < data_.size() && data_[pos_] == '\r') ++pos_;
-        if (pos_ >= data_.size()) break;
-        if (data_[pos_] == delim_) {
-          ++pos_;
-          continue;
-        }
-        if (data_[pos_] == '\n') {
-          ++pos_;
-          ++line_;
-          break;
-        }
-      }
-      if (fields.size() == 1 && !quoted_any && blank(fields[0])) continue;
-      return true;
-    }
-  }
-
- private:
-  void skip_line() {
-    while (pos_ < data_.size() && data_[pos_] != '\n') ++pos_;
-    if (pos_ < data_.size()) {
-      ++pos_;
-      ++line_;
-    }
-  }
-  std::string data_;
-  char delim_;
-  bool quoting_;
-  size_t pos_ = 0;
-  int line_ = 1;
-};
 
 // A JSON value as the text of a field: strings as they are, numbers and booleans as JSON writes them.
 std::string json_field(const json& obj, const std::string& name, bool required) {
@@ -134,17 +37,6 @@ std::string json_field(const json& obj, const std::string& name, bool required) 
   if (it->is_number() || it->is_boolean()) return it->dump();
   if (it->is_null()) throw BadRecord{fmt::format("field '{}' is null", name)};
   throw BadRecord{fmt::format("field '{}' is {}, expected a string", name, it->is_array() ? "a list" : "an object")};
-}
-
-std::string nlohmann_reason(const json::exception& e) {
-  // "[json.exception.parse_error.101] parse error at line 1, column 3: ..." -> "parse error at column 3: ..."
-  std::string s = e.what();
-  if (auto p = s.find("] "); p != std::string::npos) s = s.substr(p + 2);
-  if (auto p = s.find("at line 1, "); p != std::string::npos) s.erase(p + 3, 8);
-  // Its "last read" excerpt may hold the offending bytes: keep the message printable ASCII.
-  for (char& c : s)
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
-  return s;
 }
 
 // A field option that is a 0-based column number rather than a column name.
@@ -171,7 +63,9 @@ std::string join_fields(const std::vector<std::string>& fields) {
 class FileReader {
  public:
   FileReader(const Settings& s, fs::path file, int64_t& skipped, std::string& first_skipped)
-      : s_(s), file_(std::move(file)), skipped_(skipped), first_skipped_(first_skipped) {}
+      : s_(s), file_(std::move(file)), bad_{"", s.skip_bad, skipped, first_skipped} {}
+  /// The malformed records skipped so far, this file's included.
+  const sdk::BadRecords& bad_records() const { return bad_; }
 
   std::vector<Record> read() {
     Format format = s_.format;
@@ -191,7 +85,7 @@ class FileReader {
                         file_.string(), ext));
     }
     std::string data = read_file(file_);
-    if (data.rfind("\xEF\xBB\xBF", 0) == 0) data.erase(0, 3);  // a UTF-8 byte order mark is not text
+    sdk::strip_bom(data);
     return format == Format::Jsonl ? read_jsonl(data)
                                    : read_delimited(std::move(data), format == Format::Csv ? ',' : '\t');
   }
@@ -230,15 +124,7 @@ class FileReader {
     return fmt::format("field '{}' and field {}'", auto_label_names().front(), text);
   }
 
-  void bad(int line, const std::string& reason) {
-    std::string where = fmt::format("{}:{}", file_.string(), line);
-    if (!s_.skip_bad)
-      throw Error(
-          fmt::format("{}: malformed record: {}; fix the file or set on_bad_record: "
-                      "skip",
-                      where, reason));
-    if (skipped_++ == 0) first_skipped_ = fmt::format("{}: {}", where, reason);
-  }
+  void bad(int line, const std::string& reason) { bad_.add(file_, line, reason); }
 
   void finish(Record& r) {
     if (blank(r.text))
@@ -259,21 +145,18 @@ class FileReader {
 
   std::vector<Record> read_jsonl(const std::string& data) {
     std::vector<Record> out;
+    sdk::Lines lines(data);
+    std::string_view line;
     int line_no = 0;
-    size_t pos = 0;
-    while (pos < data.size()) {
-      size_t end = data.find('\n', pos);
-      if (end == std::string::npos) end = data.size();
-      std::string_view line(data.data() + pos, end - pos);
-      pos = end + 1;
-      ++line_no;
+    while (lines.next(line, line_no)) {
       if (blank(line)) continue;
       try {
         json obj;
         try {
           obj = json::parse(line);
         } catch (const json::exception& e) {
-          throw BadRecord{fmt::format("not valid JSON ({})", nlohmann_reason(e))};
+          throw BadRecord{
+              fmt::format("not valid JSON ({})", sdk::json_error_reason(e.what(), sdk::JsonPosition::kColumn))};
         }
         if (!obj.is_object()) throw BadRecord{fmt::format("expected a JSON object, got '{}'", excerpt(line))};
         Record r;
@@ -292,7 +175,7 @@ class FileReader {
   }
 
   std::vector<Record> read_delimited(std::string data, char delim) {
-    DelimitedReader reader(std::move(data), delim, /*quoting=*/!s_.blurb);
+    sdk::DelimitedReader reader(std::move(data), delim, /*quoting=*/!s_.blurb);
     std::vector<Record> out;
     std::vector<std::string> fields;
     int line = 0;
@@ -405,15 +288,18 @@ class FileReader {
 
   const Settings& s_;
   fs::path file_;
-  int64_t& skipped_;
-  std::string& first_skipped_;
+  sdk::BadRecords bad_;
 };
 
 }  // namespace
 
 std::vector<Record> read_records(const Settings& s, const fs::path& file, int64_t& skipped,
                                  std::string& first_skipped) {
-  return FileReader(s, file, skipped, first_skipped).read();
+  FileReader reader(s, file, skipped, first_skipped);
+  std::vector<Record> out = reader.read();
+  skipped = reader.bad_records().count;
+  first_skipped = reader.bad_records().first;
+  return out;
 }
 
 }  // namespace stagehand::text_records

@@ -14,6 +14,8 @@
 #include <stagehand/tokenizer.h>
 #include <stagehand/util.h>
 
+#include <stagehand/sdk/collate.h>
+
 #include "corpus_lines.h"
 
 #include <algorithm>
@@ -148,31 +150,17 @@ class TextCorpus : public Dataset {
 
   Batch batch(const std::string& split, const std::vector<int64_t>& indices) const override {
     const PackedSplit& s = find(split);
-    const int64_t n = s.size();
-    int64_t longest = 0;
-    for (int64_t i : indices) {
-      SH_CHECK(i >= 0 && i < n, "text_corpus: example index {} is out of range for split '{}' ({} examples)", i, split,
-               n);
-      longest = std::max(longest, s.offsets[i + 1] - s.offsets[i]);
-    }
+    sdk::check_indices(indices, s.size(), "text_corpus", split);
     const int64_t b = static_cast<int64_t>(indices.size());
-    auto input_ids = torch::full({b, longest}, static_cast<int64_t>(pad_id_), torch::kInt64);
-    auto mask = torch::zeros({b, longest}, torch::kInt64);
+    sdk::PaddedTokens tokens(b, sdk::longest_row(s.offsets, indices), pad_id_);
     Batch out;
     out.ids.reserve(indices.size());
-    int64_t* ids_p = input_ids.data_ptr<int64_t>();
-    int64_t* mask_p = mask.data_ptr<int64_t>();
     for (int64_t r = 0; r < b; ++r) {
       const int64_t i = indices[static_cast<size_t>(r)];
-      for (int64_t k = s.offsets[i], j = 0; k < s.offsets[i + 1]; ++k, ++j) {
-        ids_p[r * longest + j] = s.tokens[static_cast<size_t>(k)];
-        mask_p[r * longest + j] = 1;
-      }
+      tokens.set_row(r, s.tokens.data() + s.offsets[i], s.offsets[i + 1] - s.offsets[i]);
       out.ids.push_back(fmt::format("{}:{}", split, i));
     }
-    out.set("input_ids", input_ids);
-    out.set("attention_mask", mask);
-    out.set("token_type_ids", torch::zeros({b, longest}, torch::kInt64));
+    tokens.put(out);
     return out;
   }
 

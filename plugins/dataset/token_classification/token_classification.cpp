@@ -38,6 +38,8 @@
 #include <stagehand/tokenizer.h>
 #include <stagehand/util.h>
 
+#include <stagehand/sdk/collate.h>
+
 #include <algorithm>
 #include <iostream>
 #include <map>
@@ -244,25 +246,17 @@ class TokenClassification : public Dataset {
 
   Batch batch(const std::string& split, const std::vector<int64_t>& indices) const override {
     const Split& s = find(split);
-    const int64_t n = s.size();
-    int64_t longest = 0, most_words = 0;
-    for (int64_t i : indices) {
-      SH_CHECK(i >= 0 && i < n, "{}: example index {} is out of range for split '{}' ({} examples)", kOwner, i, split,
-               n);
-      longest = std::max(longest, s.tok_offsets[i + 1] - s.tok_offsets[i]);
-      most_words = std::max(most_words, s.word_offsets[i + 1] - s.word_offsets[i]);
-    }
+    sdk::check_indices(indices, s.size(), kOwner, split);
+    const int64_t longest = sdk::longest_row(s.tok_offsets, indices);
+    const int64_t most_words = sdk::longest_row(s.word_offsets, indices);
     const int64_t bsz = static_cast<int64_t>(indices.size());
-    auto input_ids = torch::full({bsz, longest}, static_cast<int64_t>(pad_id_), torch::kInt64);
-    auto mask = torch::zeros({bsz, longest}, torch::kInt64);
-    // ELECTRA's tagging featurizer sets segment ids to 1 for every token [Q]; we use 0, the id of a single text
-    // everywhere else (BERT, Hugging Face's token classification), so a pretrained segment-0 embedding is used.
-    auto types = torch::zeros({bsz, longest}, torch::kInt64);
+    // ELECTRA's tagging featurizer sets segment ids to 1 for every token [Q]; we use 0 (PaddedTokens' token types),
+    // the id of a single text everywhere else (BERT, Hugging Face's token classification), so a pretrained
+    // segment-0 embedding is used.
+    sdk::PaddedTokens tokens(bsz, longest, pad_id_);
     auto labels = torch::full({bsz, longest}, kIgnore, torch::kInt64);
     auto word_labels = torch::full({bsz, most_words}, int64_t{-1}, torch::kInt64);
     auto word_starts = torch::full({bsz, most_words}, int64_t{-1}, torch::kInt64);
-    int64_t* ids_p = input_ids.data_ptr<int64_t>();
-    int64_t* mask_p = mask.data_ptr<int64_t>();
     int64_t* labels_p = labels.data_ptr<int64_t>();
     int64_t* wl_p = word_labels.data_ptr<int64_t>();
     int64_t* ws_p = word_starts.data_ptr<int64_t>();
@@ -270,20 +264,17 @@ class TokenClassification : public Dataset {
     out.ids.reserve(indices.size());
     for (int64_t r = 0; r < bsz; ++r) {
       const int64_t i = indices[static_cast<size_t>(r)];
-      for (int64_t k = s.tok_offsets[i], j = r * longest; k < s.tok_offsets[i + 1]; ++k, ++j) {
-        ids_p[j] = s.ids[static_cast<size_t>(k)];
-        labels_p[j] = s.token_labels[static_cast<size_t>(k)];
-        mask_p[j] = 1;
-      }
+      const auto first = static_cast<size_t>(s.tok_offsets[i]);
+      const int64_t n = s.tok_offsets[i + 1] - s.tok_offsets[i];
+      tokens.set_row(r, s.ids.data() + first, n);
+      std::copy_n(s.token_labels.data() + first, n, labels_p + r * longest);
       for (int64_t k = s.word_offsets[i], j = r * most_words; k < s.word_offsets[i + 1]; ++k, ++j) {
         wl_p[j] = s.word_labels[static_cast<size_t>(k)];
         ws_p[j] = s.word_starts[static_cast<size_t>(k)];
       }
       out.ids.push_back(fmt::format("{}:{}", split, i));
     }
-    out.set("input_ids", input_ids);
-    out.set("attention_mask", mask);
-    out.set("token_type_ids", types);
+    tokens.put(out);
     out.set("labels", labels);
     out.set("word_labels", word_labels);
     out.set("word_starts", word_starts);

@@ -12,13 +12,6 @@ namespace stagehand::token_files {
 
 namespace fs = std::filesystem;
 
-std::string excerpt(std::string_view s, size_t n) {
-  std::string out(s.substr(0, n));
-  for (char& c : out)
-    if (c == '\t') c = ' ';
-  return s.size() > n ? out + "..." : out;
-}
-
 namespace {
 
 constexpr const char* kOwner = "token_classification";
@@ -93,12 +86,13 @@ std::vector<Sentence> read_sentences(const ReadSettings& s, const fs::path& file
   } catch (const std::exception& e) {
     throw Error(fmt::format("{}: cannot read {}: {}; check the path", kOwner, file.string(), e.what()));
   }
-  if (data.rfind("\xEF\xBB\xBF", 0) == 0) data.erase(0, 3);  // a UTF-8 byte order mark is not a word
+  sdk::strip_bom(data);
   std::vector<Sentence> out;
   Sentence current;
   bool current_bad = false;
+  sdk::Lines lines(data);
+  std::string_view line;
   int line_no = 0;
-  size_t pos = 0;
   auto where = [&]() { return fmt::format("{}:{}", file.string(), line_no); };
   auto end_sentence = [&]() {
     if (current_bad)
@@ -108,12 +102,7 @@ std::vector<Sentence> read_sentences(const ReadSettings& s, const fs::path& file
     current.clear();
     current_bad = false;
   };
-  while (pos < data.size()) {
-    size_t end = data.find('\n', pos);
-    if (end == std::string::npos) end = data.size();
-    std::string_view line(data.data() + pos, end - pos);
-    pos = end + 1;
-    ++line_no;
+  while (lines.next(line, line_no)) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (std::string p = utf8_problem(line); !p.empty()) {
       bad_line(skipped, fmt::format("{}: the line is {}", where(), p), current_bad);

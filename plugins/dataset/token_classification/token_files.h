@@ -9,7 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "../../evaluator/ner/tag_scheme.h"
+#include <stagehand/sdk/records.h>
+#include <stagehand/sdk/tag_scheme.h>
 
 namespace stagehand::token_files {
 
@@ -44,7 +45,7 @@ std::vector<Sentence> read_sentences(const ReadSettings& s, const std::filesyste
 void convert(std::vector<Sentence>& sentences, const std::filesystem::path& file, ner::Scheme scheme,
              Skipped& skipped);
 
-/// At most `n` bytes of `s` for a message, tabs as spaces, "..." when cut.
-std::string excerpt(std::string_view s, size_t n = 40);
+/// At most `n` bytes of `s` for a message (default 40), line breaks and tabs as spaces, "..." when cut.
+using sdk::excerpt;
 
 }  // namespace stagehand::token_files

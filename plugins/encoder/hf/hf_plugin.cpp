@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Plugin `hf`: Hugging Face model folders in and out (hf_checkpoint.h has the mapping).
+// Plugin `hf`: Hugging Face model folders in and out (stagehand/sdk/hf_checkpoint.h has the mapping).
 //   encoder hf       {type: hf, path: FOLDER}: a `transformer` built from FOLDER/config.json with the weights of
 //                    FOLDER/model.safetensors or FOLDER/pytorch_model.bin (BERT or ELECTRA, with or without the
 //                    bert./electra. prefix). Use it wherever an encoder is named:
@@ -22,7 +22,7 @@
 #include <stagehand/tokenizer.h>
 #include <stagehand/util.h>
 
-#include "hf_checkpoint.h"
+#include <stagehand/sdk/hf_checkpoint.h>
 
 namespace stagehand {
 namespace {

@@ -7,7 +7,7 @@
 // truncation left without a sub-token (word_starts -1) is predicted "O", so truncation costs recall, honestly,
 // instead of dropping gold entities from the count. Gold tags come from `word_labels` (-1 = padding).
 // Sentences are joined with an "O" between them (so no entity crosses a sentence), entities are read from the
-// gold and the predicted tags with the chunk rules of tag_scheme.h (BIO, IOB1, BIOES alike: a BIOES-trained
+// gold and the predicted tags with the chunk rules of stagehand/sdk/tag_scheme.h (BIO, IOB1, BIOES alike: a BIOES-trained
 // model is scored on its own predicted tags with the same rules), and an entity is (type, first word, last word).
 //   precision = |gold ∩ pred| / |pred|,  recall = |gold ∩ pred| / |gold|,  f1 = 2PR / (P + R)
 // micro-averaged over types, 0 where a denominator is 0. Per type: precision.<type>, recall.<type>, f1.<type>
@@ -23,7 +23,7 @@
 #include <stagehand/model.h>
 #include <stagehand/plugin.h>
 
-#include "tag_scheme.h"
+#include <stagehand/sdk/tag_scheme.h>
 
 namespace stagehand {
 namespace {

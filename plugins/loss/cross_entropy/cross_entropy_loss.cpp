@@ -6,7 +6,7 @@
 #include <stagehand/model.h>
 #include <stagehand/plugin.h>
 
-#include "../common/classification.h"
+#include <stagehand/sdk/loss_targets.h>
 
 namespace stagehand {
 namespace {
@@ -32,9 +32,9 @@ class CrossEntropyLoss : public Loss {
   torch::Tensor compute(const Batch& outputs, const Batch& batch,
                         std::map<std::string, torch::Tensor>& parts) override {
     static const std::string kOwner = "loss/cross_entropy";
-    auto [logits, labels] = loss_common::flatten_class_targets(
-        loss_common::find_tensor(outputs, batch, logits_, kOwner, "logits"),
-        loss_common::find_tensor(outputs, batch, labels_, kOwner, "labels"), kOwner);
+    auto [logits, labels] = sdk::flatten_class_targets(
+        sdk::find_tensor(outputs, batch, logits_, kOwner, "logits"),
+        sdk::find_tensor(outputs, batch, labels_, kOwner, "labels"), kOwner);
     auto opts = F::CrossEntropyFuncOptions().ignore_index(ignore_index_).label_smoothing(label_smoothing_);
     if (!class_weights_.empty()) {
       SH_CHECK(static_cast<int64_t>(class_weights_.size()) == logits.size(1),
@@ -44,7 +44,7 @@ class CrossEntropyLoss : public Loss {
       opts.weight(torch::tensor(class_weights_, torch::TensorOptions().dtype(torch::kDouble))
                       .to(logits.device(), logits.scalar_type()));
     }
-    parts["accuracy"] = loss_common::accuracy(logits, labels, ignore_index_);
+    parts["accuracy"] = sdk::accuracy(logits, labels, ignore_index_);
     // torch's mean over zero kept labels is 0/0; a batch with nothing to predict contributes nothing instead.
     if (!(labels != ignore_index_).any().item<bool>()) return logits.sum() * 0.0;
     return F::cross_entropy(logits, labels, opts);

@@ -9,7 +9,7 @@
 #include <stagehand/model.h>
 #include <stagehand/plugin.h>
 
-#include "../common/classification.h"
+#include <stagehand/sdk/loss_targets.h>
 
 namespace stagehand {
 namespace {
@@ -35,12 +35,12 @@ class DistillationLoss : public Loss {
 
   torch::Tensor compute(const Batch& outputs, const Batch& batch,
                         std::map<std::string, torch::Tensor>& parts) override {
-    const torch::Tensor& z = loss_common::find_tensor(outputs, batch, logits_, kOwner, "logits");
-    torch::Tensor task = task_weight_ != 0 ? task_loss(z, loss_common::find_tensor(outputs, batch, labels_, kOwner,
+    const torch::Tensor& z = sdk::find_tensor(outputs, batch, logits_, kOwner, "logits");
+    torch::Tensor task = task_weight_ != 0 ? task_loss(z, sdk::find_tensor(outputs, batch, labels_, kOwner,
                                                                                    "labels"))
                                            : z.sum() * 0.0;
     torch::Tensor kd = teacher_weight_ != 0
-                           ? kd_loss(z, loss_common::find_tensor(outputs, batch, teacher_, kOwner, "teacher"))
+                           ? kd_loss(z, sdk::find_tensor(outputs, batch, teacher_, kOwner, "teacher"))
                            : z.sum() * 0.0;
     parts["task"] = task.detach();
     parts["kd"] = kd.detach();
@@ -50,14 +50,14 @@ class DistillationLoss : public Loss {
  private:
   torch::Tensor task_loss(const torch::Tensor& z, const torch::Tensor& labels) const {
     if (task_ == "ce") {
-      auto [logits, y] = loss_common::flatten_class_targets(z, labels, kOwner);
+      auto [logits, y] = sdk::flatten_class_targets(z, labels, kOwner);
       if (!(y != ignore_index_).any().item<bool>()) return logits.sum() * 0.0;
       return F::cross_entropy(logits, y, F::CrossEntropyFuncOptions().ignore_index(ignore_index_));
     }
     SH_CHECK(z.numel() == labels.numel(),
              "{}: task '{}' needs one student output per target, but the logits have shape {} and the labels {}; "
              "for class ids and (B, C) logits use task: ce",
-             kOwner, task_, loss_common::shape(z), loss_common::shape(labels));
+             kOwner, task_, sdk::shape(z), sdk::shape(labels));
     auto x = z.reshape(labels.sizes());
     auto y = labels.to(z.scalar_type());
     if (task_ == "bce") return F::binary_cross_entropy_with_logits(x, y);
@@ -72,7 +72,7 @@ class DistillationLoss : public Loss {
     SH_CHECK(z.sizes() == t.sizes(),
              "{}: student logits {} and teacher logits '{}' {} differ in shape; expected the same shape, or a "
              "(B, 1) student with a (B, 2) teacher",
-             kOwner, loss_common::shape(z), teacher_, loss_common::shape(t));
+             kOwner, sdk::shape(z), teacher_, sdk::shape(t));
     if (kd_ == "mse") return (z - t).pow(2).sum(-1).mean();
     if (z.size(-1) == 1) {
       // One logit is a Bernoulli: as a two-class softmax it is [0, z].

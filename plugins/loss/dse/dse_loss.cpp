@@ -16,7 +16,7 @@
 #include <stagehand/model.h>
 #include <stagehand/plugin.h>
 
-#include "../common/classification.h"
+#include <stagehand/sdk/loss_targets.h>
 
 namespace stagehand {
 namespace {
@@ -36,12 +36,12 @@ class DseLoss : public Loss {
 
   torch::Tensor compute(const Batch& outputs, const Batch& batch,
                         std::map<std::string, torch::Tensor>& parts) override {
-    const torch::Tensor& z = loss_common::find_tensor(outputs, batch, logits_, kOwner, "logits");
-    torch::Tensor task = alpha_ < 1 ? task_loss(z, loss_common::find_tensor(outputs, batch, labels_, kOwner,
+    const torch::Tensor& z = sdk::find_tensor(outputs, batch, logits_, kOwner, "logits");
+    torch::Tensor task = alpha_ < 1 ? task_loss(z, sdk::find_tensor(outputs, batch, labels_, kOwner,
                                                                             "labels"))
                                     : z.sum() * 0.0;
     torch::Tensor kd = alpha_ > 0
-                           ? kd_loss(z, loss_common::find_tensor(outputs, batch, teacher_, kOwner, "teacher"))
+                           ? kd_loss(z, sdk::find_tensor(outputs, batch, teacher_, kOwner, "teacher"))
                            : z.sum() * 0.0;
     parts["task"] = task.detach();
     parts["kd"] = kd.detach();
@@ -62,13 +62,13 @@ class DseLoss : public Loss {
   torch::Tensor task_loss(const torch::Tensor& z, const torch::Tensor& labels) const {
     const std::string task = resolve_task(z, labels);
     if (task == "ce") {
-      auto [logits, y] = loss_common::flatten_class_targets(z, labels, kOwner);
+      auto [logits, y] = sdk::flatten_class_targets(z, labels, kOwner);
       return F::cross_entropy(logits, y);
     }
     SH_CHECK(one_logit(z) && z.size(0) == labels.numel(),
              "{}: task '{}' needs one logit per example, (B, 1) or (B), and B labels, but the logits have shape {} "
              "and the labels {}; for (B, C) logits and class ids use task: ce (or fc_dims ending in 1)",
-             kOwner, task, loss_common::shape(z), loss_common::shape(labels));
+             kOwner, task, sdk::shape(z), sdk::shape(labels));
     auto x = z.reshape({-1});
     auto y = labels.reshape({-1}).to(x.scalar_type());
     if (task == "bce") {
@@ -91,13 +91,13 @@ class DseLoss : public Loss {
       SH_CHECK(t.dim() == 2 && t.size(1) == 2,
                "{}: binary_target 'difference' needs (B, 2) teacher logits in '{}', got shape {}; use "
                "binary_target: as_is for teacher targets that already are one score", kOwner, teacher_,
-               loss_common::shape(t));
+               sdk::shape(t));
       t = t.narrow(1, 1, 1) - t.narrow(1, 0, 1);
     }
     SH_CHECK(z.sizes() == t.sizes(),
              "{}: student logits {} and teacher logits '{}' {} differ in shape; expected the same shape, or a "
              "(B, 1) student with a (B, 2) teacher (binary_target: auto | difference)",
-             kOwner, loss_common::shape(z), teacher_, loss_common::shape(t));
+             kOwner, sdk::shape(z), teacher_, sdk::shape(t));
     return (z - t).pow(2).sum(-1).mean();
   }
 

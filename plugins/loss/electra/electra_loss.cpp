@@ -12,7 +12,7 @@
 #include <stagehand/model.h>
 #include <stagehand/plugin.h>
 
-#include "../common/classification.h"
+#include <stagehand/sdk/loss_targets.h>
 
 namespace stagehand {
 namespace {
@@ -27,7 +27,7 @@ class ElectraLoss : public Loss {
   torch::Tensor compute(const Batch& outputs, const Batch& batch,
                         std::map<std::string, torch::Tensor>& parts) override {
     static const std::string kOwner = "loss/electra";
-    using loss_common::find_tensor;
+    using sdk::find_tensor;
     const auto& mlm_logits = find_tensor(outputs, batch, "mlm_logits", kOwner, "mlm_logits");
     const auto& mlm_labels = find_tensor(outputs, batch, "mlm_labels", kOwner, "mlm_labels");
     const auto& rtd_logits = find_tensor(outputs, batch, "rtd_logits", kOwner, "rtd_logits");
@@ -36,7 +36,7 @@ class ElectraLoss : public Loss {
     SH_CHECK(rtd_logits.sizes() == rtd_labels.sizes() && rtd_logits.sizes() == weights.sizes(),
              "loss/electra: rtd_logits {}, rtd_labels {} and rtd_weights {} must have the same shape; use the "
              "electra model's outputs",
-             loss_common::shape(rtd_logits), loss_common::shape(rtd_labels), loss_common::shape(weights));
+             sdk::shape(rtd_logits), sdk::shape(rtd_labels), sdk::shape(weights));
 
     torch::Tensor mlm = mlm_labels.numel() > 0 ? F::cross_entropy(mlm_logits.to(torch::kFloat), mlm_labels)
                                                : mlm_logits.sum() * 0.0;
@@ -51,7 +51,7 @@ class ElectraLoss : public Loss {
       torch::NoGradGuard ng;
       parts["mlm"] = mlm.detach();
       parts["rtd"] = rtd.detach();
-      if (mlm_labels.numel() > 0) parts["mlm_accuracy"] = loss_common::accuracy(mlm_logits, mlm_labels, -100);
+      if (mlm_labels.numel() > 0) parts["mlm_accuracy"] = sdk::accuracy(mlm_logits, mlm_labels, -100);
       torch::Tensor correct = (rtd_logits.gt(0).to(torch::kFloat) == rtd_labels.to(torch::kFloat)).to(torch::kFloat);
       parts["rtd_accuracy"] = (correct * w).sum() / denom;
       parts["replaced"] = (rtd_labels.to(torch::kFloat) * w).sum() / denom;

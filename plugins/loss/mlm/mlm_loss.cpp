@@ -7,7 +7,7 @@
 #include <stagehand/model.h>
 #include <stagehand/plugin.h>
 
-#include "../common/classification.h"
+#include <stagehand/sdk/loss_targets.h>
 
 namespace stagehand {
 namespace {
@@ -25,10 +25,10 @@ class MlmLoss : public Loss {
   torch::Tensor compute(const Batch& outputs, const Batch& batch,
                         std::map<std::string, torch::Tensor>& parts) override {
     static const std::string kOwner = "loss/mlm";
-    auto [logits, labels] = loss_common::flatten_class_targets(
-        loss_common::find_tensor(outputs, batch, logits_, kOwner, "logits"),
-        loss_common::find_tensor(outputs, batch, labels_, kOwner, "labels"), kOwner);
-    parts["mlm_accuracy"] = loss_common::accuracy(logits, labels, ignore_index_);
+    auto [logits, labels] = sdk::flatten_class_targets(
+        sdk::find_tensor(outputs, batch, logits_, kOwner, "logits"),
+        sdk::find_tensor(outputs, batch, labels_, kOwner, "labels"), kOwner);
+    parts["mlm_accuracy"] = sdk::accuracy(logits, labels, ignore_index_);
     // A batch in which nothing was masked (possible with tiny batches) must not turn the loss into 0/0.
     if (!(labels != ignore_index_).any().item<bool>()) return logits.sum() * 0.0;
     return F::cross_entropy(

@@ -34,7 +34,7 @@
 #include <stagehand/model.h>
 #include <stagehand/plugin.h>
 
-#include "../common/classification.h"
+#include <stagehand/sdk/loss_targets.h>
 
 namespace stagehand {
 namespace {
@@ -65,7 +65,7 @@ class TripletLoss : public Loss {
  private:
   static Tensor single(const Batch& outputs, const Batch& batch, const std::string& who) {
     const std::string name = who + ".embeddings";
-    Tensor t = loss_common::find_tensor(outputs, batch, name, "loss/triplet", who);
+    Tensor t = sdk::find_tensor(outputs, batch, name, "loss/triplet", who);
     if (t.dim() == 3) {
       SH_CHECK(t.size(1) == 1,
                "loss/triplet: '{}' has {} facets per example; this loss compares one vector per paper: use "
@@ -209,7 +209,7 @@ class MultifacetTripletLoss : public Loss {
     const std::string f = who + ".facets";
     if (outputs.has(f)) return as_facets(outputs.at(f), "loss/multifacet_triplet", f);
     const std::string name = who + ".embeddings";
-    return as_facets(loss_common::find_tensor(outputs, batch, name, "loss/multifacet_triplet", who),
+    return as_facets(sdk::find_tensor(outputs, batch, name, "loss/multifacet_triplet", who),
                      "loss/multifacet_triplet", name);
   }
   std::vector<Entry> entries_;

@@ -11,18 +11,19 @@
 //           the masked positions); fake_input_ids (B, T) (what the discriminator saw)
 // The loss `electra` combines them: generator_weight * MLM + discriminator_weight * RTD.
 //
-// Masking (pretrain_helpers.mask): candidates are real tokens other than [CLS]/[SEP]/[MASK]/padding; each
-// sequence masks n = max(1, min(max_predictions, round(mask_prob * candidates))) positions drawn uniformly
-// without replacement (the TF code draws max_predictions positions with replacement and lets duplicates
-// collapse, so it masks slightly fewer than n; we mask exactly n, the rate the paper states); a masked position
-// becomes [MASK] with probability replace_mask (0.85) and keeps its token otherwise — ELECTRA never substitutes
-// a random token. max_predictions defaults to int((mask_prob + 0.005) * max_length), 19 at length 128.
+// Masking (pretrain_helpers.mask; sdk::electra_mask in stagehand/sdk/masking.h): candidates are real tokens
+// other than [CLS]/[SEP]/[MASK]/padding; each sequence masks n = max(1, min(max_predictions, round(mask_prob *
+// candidates))) positions drawn uniformly without replacement (the TF code draws max_predictions positions with
+// replacement and lets duplicates collapse, so it masks slightly fewer than n; we mask exactly n, the rate the paper
+// states); a masked position becomes [MASK] with probability replace_mask (0.85) and keeps its token otherwise —
+// ELECTRA never substitutes a random token. max_predictions defaults to int((mask_prob + 0.005) * max_length), 19 at length 128.
 //
 // Generator (get_generator_config): the discriminator's architecture with hidden size
 // round(H * generator_size), round(L * generator_layers) blocks, FFN 4x its hidden size and max(1, hidden/64)
 // heads. It shares the token, position and type embeddings and the embedding LayerNorm with the discriminator
 // (one set of tensors, Encoder::share_embeddings) and has its own embeddings_project. Its MLM head is
-// dense(h -> E) -> GELU -> LayerNorm -> x . word_embeddings^T + bias, computed at the masked positions only.
+// dense(h -> E) -> GELU -> LayerNorm -> x . word_embeddings^T + bias (sdk::MlmTransform, stagehand/sdk/mlm_head.h),
+// computed at the masked positions only.
 // Corruption (_get_fake_data): argmax(logits / temperature + Gumbel noise) with
 // Gumbel = -log(-log(u + 1e-9) + 1e-9), under no_grad, replaces the masked positions; a position is "replaced"
 // only where the sample differs from the original. Discriminator head: dense(H -> H) -> GELU -> dense(H -> 1).
@@ -54,7 +55,9 @@
 #include <stagehand/plugin.h>
 #include <stagehand/util.h>
 
-#include "../common/special_ids.h"
+#include <stagehand/sdk/masking.h>
+#include <stagehand/sdk/mlm_head.h>
+#include <stagehand/sdk/special_ids.h>
 
 namespace stagehand {
 namespace {
@@ -62,24 +65,9 @@ namespace {
 using torch::Tensor;
 
 constexpr double kInitStd = 0.02;
-constexpr double kLayerNormEps = 1e-12;
 constexpr uint64_t kEvalSeed = 0x656c65637472612dULL;  // any constant: the same masks at every evaluation
 
 using Dense = nn::Dense;
-using LayerNorm = nn::LayerNorm;
-
-/// "generator_predictions": dense (h -> E) -> GELU -> LayerNorm.
-class GeneratorPredictionsImpl : public torch::nn::Module {
- public:
-  GeneratorPredictionsImpl(int64_t hidden, int64_t embedding) {
-    dense = register_module("dense", Dense(hidden, embedding));
-    norm = register_module("LayerNorm", LayerNorm(embedding, kLayerNormEps));
-  }
-  Tensor forward(const Tensor& x) { return norm(at::gelu(dense(x))); }
-  Dense dense{nullptr};
-  LayerNorm norm{nullptr};
-};
-TORCH_MODULE(GeneratorPredictions);
 
 /// "generator_lm_head": the output bias; its weight is the shared word embedding matrix (tied).
 class LmHeadImpl : public torch::nn::Module {
@@ -100,36 +88,6 @@ class DiscriminatorPredictionsImpl : public torch::nn::Module {
   Dense dense{nullptr}, dense_prediction{nullptr};
 };
 TORCH_MODULE(DiscriminatorPredictions);
-
-struct Masking {
-  double mask_prob = 0.15;
-  double replace_mask = 0.85;
-  int64_t max_predictions = 19;
-  int64_t mask_id = -1;
-  std::vector<int64_t> specials;  // never masked
-};
-
-/// ELECTRA's masking as described at the top of this file. Returns the masked ids and the (B, T) selection.
-std::pair<Tensor, Tensor> electra_mask(const Tensor& ids, const Tensor& attention_mask, const Masking& m,
-                                       c10::optional<at::Generator> gen) {
-  const int64_t b = ids.size(0), t = ids.size(1);
-  const auto cpu = torch::TensorOptions().dtype(torch::kFloat).device(torch::kCPU);
-  Tensor u_pick = at::rand({b, t}, gen, cpu).to(ids.device());
-  Tensor u_action = at::rand({b, t}, gen, cpu).to(ids.device());
-
-  Tensor candidate = attention_mask.defined() ? attention_mask.ne(0) : at::ones_like(ids, ids.options().dtype(torch::kBool));
-  for (int64_t s : m.specials) candidate = candidate & ids.ne(s);
-  Tensor count = candidate.sum(1).to(torch::kDouble);  // (B)
-  // Python's round() and torch.round both round half to even.
-  Tensor n = at::round(count * m.mask_prob).clamp(1, static_cast<double>(m.max_predictions)).to(torch::kLong);
-  n = at::where(count.gt(0), n, at::zeros_like(n));
-  // n distinct positions uniformly among the candidates: the n smallest of independent uniform keys.
-  Tensor keys = u_pick.masked_fill(candidate.logical_not(), 2.0);
-  Tensor rank = keys.argsort(int64_t{1}, false).argsort(int64_t{1}, false);  // rank of each position's key within its row
-  Tensor selected = candidate & rank.lt(n.unsqueeze(1));
-  Tensor to_mask = selected & u_action.lt(m.replace_mask);
-  return {ids.masked_fill(to_mask, m.mask_id), selected};
-}
 
 /// The generator's architecture from the discriminator's spec, as get_generator_config derives it.
 ConfigNode generator_spec(const ConfigNode& disc, double size, double layers) {
@@ -165,7 +123,7 @@ class ElectraModel : public Model {
 
     const int64_t vocab = encoder_->vocab_size();
     const int64_t emb = encoder_->embedding_size();
-    gen_predictions_ = register_module("generator_predictions", GeneratorPredictions(generator_->hidden_size(), emb));
+    gen_predictions_ = register_module("generator_predictions", sdk::MlmTransform(generator_->hidden_size(), emb));
     lm_head_ = register_module("generator_lm_head", LmHead(vocab));
     disc_predictions_ = register_module("discriminator_predictions", DiscriminatorPredictions(encoder_->hidden_size()));
     {
@@ -177,7 +135,7 @@ class ElectraModel : public Model {
       }
     }
 
-    ids_ = model_common::SpecialIds::read(o, "electra");
+    ids_ = sdk::SpecialIds::read(o, "electra");
     ids_.check_vocab(vocab, "electra");
     m_.mask_prob = o.get<double>("mask_prob");
     m_.replace_mask = o.get<double>("replace_mask");
@@ -206,14 +164,14 @@ class ElectraModel : public Model {
     if (batch.has("token_type_ids")) in.token_type_ids = batch.at("token_type_ids");
     c10::optional<at::Generator> gen;
     if (!is_training()) gen = at::detail::createCPUGenerator(kEvalSeed);
-    auto [masked_ids, selected] = electra_mask(ids, in.attention_mask, m_, gen);
+    auto [masked_ids, selected] = sdk::electra_mask(ids, in.attention_mask, m_, gen);
 
     // ---- generator: MLM at the masked positions
     EncoderInput gin = in;
     gin.input_ids = masked_ids;
     Tensor states = generator_->encode(gin).last().index({selected});  // (M, h)
     Tensor word = encoder_->word_embeddings();
-    Tensor logits = at::linear(gen_predictions_(states), word, lm_head_->bias);  // (M, V)
+    Tensor logits = gen_predictions_->scores(states, word, lm_head_->bias);  // (M, V)
     Tensor labels = ids.index({selected}).to(torch::kLong);
 
     // ---- corruption: Gumbel-max samples replace the masked positions; no gradient flows through them
@@ -267,12 +225,12 @@ class ElectraModel : public Model {
 
  private:
   std::shared_ptr<Encoder> encoder_, generator_;
-  GeneratorPredictions gen_predictions_{nullptr};
+  sdk::MlmTransform gen_predictions_{nullptr};
   LmHead lm_head_{nullptr};
   DiscriminatorPredictions disc_predictions_{nullptr};
-  Masking m_;
+  sdk::ElectraMasking m_;
   double generator_size_ = 0.25, generator_layers_ = 1.0, temperature_ = 1.0;
-  model_common::SpecialIds ids_;
+  sdk::SpecialIds ids_;
   int64_t max_length_ = -1;
 };
 
@@ -304,7 +262,7 @@ Schema electra_schema() {
       .min(1)
       .opt("temperature", 1.0, "sampling temperature of the generator's softmax")
       .min(1e-6);
-  return model_common::special_id_options(s);
+  return sdk::special_id_options(s);
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 //           mlm_input_ids (B, T)  what the encoder saw ([MASK], random and kept tokens), e.g. for ELECTRA
 //           mlm_positions (B, T)  bool, true at the masked positions
 //
-// Masking: candidates are real tokens (attention_mask 1) that are not pad/cls/sep/mask; each is chosen with
+// Masking (sdk::bert_mask, stagehand/sdk/masking.h): candidates are real tokens (attention_mask 1) that are not pad/cls/sep/mask; each is chosen with
 // probability mask_prob (and every sequence with a candidate gets at least one); a chosen token becomes
 // [MASK] with probability replace_mask, a random non-special id with probability replace_random, and stays
 // otherwise. Training draws from LibTorch's default CPU generator, whatever the device, so that the train
@@ -15,7 +15,7 @@
 // number of draws does not depend on the data. Evaluation draws from a generator seeded with a constant on
 // every call: the same batch gets the same masks at every evaluation, and the global generator is untouched.
 //
-// Output layer (Hugging Face's BertOnlyMLMHead, same parameter names):
+// Output layer (Hugging Face's BertOnlyMLMHead, same parameter names; sdk::MlmTransform, stagehand/sdk/mlm_head.h):
 //   cls.predictions.transform.dense (H -> E) -> GELU -> cls.predictions.transform.LayerNorm (eps 1e-12)
 //   -> x . word_embeddings^T + cls.predictions.bias
 // The decoder weight is the encoder's word embedding matrix itself (tied), so it is not a parameter here.
@@ -38,7 +38,9 @@
 #include <stagehand/plugin.h>
 #include <stagehand/util.h>
 
-#include "../common/special_ids.h"
+#include <stagehand/sdk/masking.h>
+#include <stagehand/sdk/mlm_head.h>
+#include <stagehand/sdk/special_ids.h>
 
 namespace stagehand {
 namespace {
@@ -46,38 +48,20 @@ namespace {
 using torch::Tensor;
 
 constexpr double kInitStd = 0.02;
-constexpr double kLayerNormEps = 1e-12;
 // Any fixed value works; it only has to be the same at every evaluation.
 constexpr uint64_t kEvalMaskSeed = 0x6d6c6d2d6576616cULL;
-
-
-using Dense = nn::Dense;  // stagehand/nn.h: no draw from the global RNG at construction
-using LayerNorm = nn::LayerNorm;
-
-/// "cls.predictions.transform"
-class TransformImpl : public torch::nn::Module {
- public:
-  TransformImpl(int64_t hidden, int64_t embedding) {
-    dense = register_module("dense", Dense(hidden, embedding));
-    norm = register_module("LayerNorm", LayerNorm(embedding, kLayerNormEps));
-  }
-  Tensor forward(const Tensor& x) { return norm(at::gelu(dense(x))); }
-  Dense dense{nullptr};
-  LayerNorm norm{nullptr};
-};
-TORCH_MODULE(Transform);
 
 /// "cls.predictions": the transform and the output bias; the output weight is passed in (tied).
 class PredictionsImpl : public torch::nn::Module {
  public:
   PredictionsImpl(int64_t hidden, int64_t embedding, int64_t vocab) {
-    transform = register_module("transform", Transform(hidden, embedding));
+    transform = register_module("transform", sdk::MlmTransform(hidden, embedding));
     bias = register_parameter("bias", torch::zeros({vocab}));
   }
   Tensor forward(const Tensor& states, const Tensor& word_embeddings) {
-    return at::linear(transform(states), word_embeddings, bias);
+    return transform->scores(states, word_embeddings, bias);
   }
-  Transform transform{nullptr};
+  sdk::MlmTransform transform{nullptr};
   Tensor bias;
 };
 TORCH_MODULE(Predictions);
@@ -91,49 +75,6 @@ class ClsImpl : public torch::nn::Module {
   Predictions predictions{nullptr};
 };
 TORCH_MODULE(Cls);
-
-struct Masking {
-  double mask_prob = 0.15;
-  double replace_mask = 0.8;
-  double replace_random = 0.1;
-  int64_t mask_id = 0;
-  std::vector<int64_t> specials;  // never masked
-  int64_t random_low = 0;         // random replacements are drawn from [random_low, random_high)
-  int64_t random_high = 0;
-};
-
-struct Masked {
-  Tensor input_ids;  // (B, T)
-  Tensor selected;   // (B, T) bool
-};
-
-/// Masks `ids` as described at the top of this file. `gen` empty: LibTorch's default CPU generator.
-Masked mask_tokens(const Tensor& ids, const Tensor& attention_mask, const Masking& m,
-                   c10::optional<at::Generator> gen) {
-  const int64_t b = ids.size(0), t = ids.size(1);
-  const auto cpu = torch::TensorOptions().dtype(torch::kFloat).device(torch::kCPU);
-  Tensor u_select = at::rand({b, t}, gen, cpu).to(ids.device());
-  Tensor u_fallback = at::rand({b, t}, gen, cpu).to(ids.device());
-  Tensor u_action = at::rand({b, t}, gen, cpu).to(ids.device());
-  Tensor random_ids =
-      at::randint(m.random_low, m.random_high, {b, t}, gen, cpu.dtype(torch::kLong)).to(ids.device()).to(ids.dtype());
-
-  Tensor candidate = attention_mask.defined() ? attention_mask.ne(0) : at::ones_like(ids, ids.options().dtype(torch::kBool));
-  for (int64_t s : m.specials) candidate = candidate & ids.ne(s);
-  Tensor selected = candidate & u_select.lt(m.mask_prob);
-  if (m.mask_prob > 0) {
-    // A sequence with nothing masked contributes no loss; give it one candidate chosen uniformly at random.
-    Tensor needs = candidate.any(1) & selected.any(1).logical_not();  // (B)
-    Tensor pick = u_fallback.masked_fill(candidate.logical_not(), -1.0).argmax(1);  // (B)
-    Tensor one = at::arange(t, ids.options()).unsqueeze(0).eq(pick.unsqueeze(1)) & needs.unsqueeze(1);
-    selected = selected | one;
-  }
-  Tensor to_mask = selected & u_action.lt(m.replace_mask);
-  Tensor to_random = selected & u_action.ge(m.replace_mask) & u_action.lt(m.replace_mask + m.replace_random);
-  Tensor out = ids.masked_fill(to_mask, m.mask_id);
-  out = at::where(to_random, random_ids, out);
-  return {out, selected};
-}
 
 class MlmModel : public Model {
  public:
@@ -149,7 +90,7 @@ class MlmModel : public Model {
              "mlm: vocab_size is {} but the encoder's word embedding table has only {} rows; build the encoder "
              "with vocab_size >= {} (the tokenizer's vocabulary)",
              vocab_size_, enc_vocab, vocab_size_);
-    ids_ = model_common::SpecialIds::read(o, "mlm");
+    ids_ = sdk::SpecialIds::read(o, "mlm");
     SH_CHECK(m_.replace_mask + m_.replace_random <= 1.0 + 1e-9,
              "mlm: replace_mask {} + replace_random {} exceeds 1; they are the shares of the masked tokens "
              "replaced by [MASK] and by a random token, the rest stay unchanged",
@@ -177,9 +118,9 @@ class MlmModel : public Model {
     EncoderInput in;
     if (batch.has("attention_mask")) in.attention_mask = batch.at("attention_mask");
     if (batch.has("token_type_ids")) in.token_type_ids = batch.at("token_type_ids");
-    Masked masked = is_training()
-                        ? mask_tokens(ids, in.attention_mask, m_, c10::nullopt)
-                        : mask_tokens(ids, in.attention_mask, m_, at::detail::createCPUGenerator(kEvalMaskSeed));
+    sdk::Masked masked = is_training()
+                             ? sdk::bert_mask(ids, in.attention_mask, m_, c10::nullopt)
+                             : sdk::bert_mask(ids, in.attention_mask, m_, at::detail::createCPUGenerator(kEvalMaskSeed));
     in.input_ids = masked.input_ids;
     EncoderOutput enc = encoder_->encode(in);
     // Only the masked positions go through the output layer: the (M, V) product instead of (B*T, V).
@@ -209,8 +150,8 @@ class MlmModel : public Model {
  private:
   std::shared_ptr<Encoder> encoder_;
   Cls cls_{nullptr};
-  Masking m_;
-  model_common::SpecialIds ids_;
+  sdk::BertMasking m_;
+  sdk::SpecialIds ids_;
   int64_t vocab_size_ = 0;
 };
 
@@ -231,7 +172,7 @@ Schema mlm_schema() {
       .optional("vocab_size", OptionType::Int,
                 "number of token ids of the tokenizer; random replacements stay below it (default: the encoder's)")
       .min(1);
-  return model_common::special_id_options(s);
+  return sdk::special_id_options(s);
 }
 
 }  // namespace

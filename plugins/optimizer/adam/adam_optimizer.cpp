@@ -4,14 +4,14 @@
 
 #include <stagehand/plugin.h>
 
-#include "../common/torch_optimizer.h"
+#include <stagehand/sdk/torch_optimizer.h>
 
 namespace stagehand {
 namespace {
 
 std::shared_ptr<Optimizer> make_adam(const Options& o) {
   const std::string owner = "optimizer/adam";
-  const auto [beta1, beta2] = optimizer_common::read_betas(o.get<std::vector<double>>("betas"), owner);
+  const auto [beta1, beta2] = sdk::read_betas(o.get<std::vector<double>>("betas"), owner);
   const double weight_decay = o.get<double>("weight_decay");
   const double eps = o.get<double>("eps");
   const bool amsgrad = o.get<bool>("amsgrad");
@@ -22,7 +22,7 @@ std::shared_ptr<Optimizer> make_adam(const Options& o) {
         .weight_decay(decay ? weight_decay : 0.0)
         .amsgrad(amsgrad);
   };
-  return std::make_shared<optimizer_common::TorchOptimizer<torch::optim::Adam, torch::optim::AdamOptions>>(
+  return std::make_shared<sdk::TorchOptimizer<torch::optim::Adam, torch::optim::AdamOptions>>(
       "adam", o.get<double>("lr"), o.get<bool>("exclude_from_decay"), make);
 }
 

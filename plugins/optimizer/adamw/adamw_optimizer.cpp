@@ -10,7 +10,7 @@
 
 #include <stagehand/plugin.h>
 
-#include "../common/torch_optimizer.h"
+#include <stagehand/sdk/torch_optimizer.h>
 
 namespace stagehand {
 namespace {
@@ -66,7 +66,7 @@ class UncorrectedAdamW : public torch::optim::AdamW {
 
 std::shared_ptr<Optimizer> make_adamw(const Options& o) {
   const std::string owner = "optimizer/adamw";
-  const auto [beta1, beta2] = optimizer_common::read_betas(o.get<std::vector<double>>("betas"), owner);
+  const auto [beta1, beta2] = sdk::read_betas(o.get<std::vector<double>>("betas"), owner);
   const double weight_decay = o.get<double>("weight_decay");
   const double eps = o.get<double>("eps");
   const bool amsgrad = o.get<bool>("amsgrad");
@@ -85,9 +85,9 @@ std::shared_ptr<Optimizer> make_adamw(const Options& o) {
   const double lr = o.get<double>("lr");
   const bool exclude = o.get<bool>("exclude_from_decay");
   if (!corrected)
-    return std::make_shared<optimizer_common::TorchOptimizer<UncorrectedAdamW, torch::optim::AdamWOptions>>(
+    return std::make_shared<sdk::TorchOptimizer<UncorrectedAdamW, torch::optim::AdamWOptions>>(
         "adamw", lr, exclude, make);
-  return std::make_shared<optimizer_common::TorchOptimizer<torch::optim::AdamW, torch::optim::AdamWOptions>>(
+  return std::make_shared<sdk::TorchOptimizer<torch::optim::AdamW, torch::optim::AdamWOptions>>(
       "adamw", lr, exclude, make);
 }
 

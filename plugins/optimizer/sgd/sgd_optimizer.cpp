@@ -4,7 +4,7 @@
 
 #include <stagehand/plugin.h>
 
-#include "../common/torch_optimizer.h"
+#include <stagehand/sdk/torch_optimizer.h>
 
 namespace stagehand {
 namespace {
@@ -24,7 +24,7 @@ std::shared_ptr<Optimizer> make_sgd(const Options& o) {
         .weight_decay(decay ? weight_decay : 0.0)
         .nesterov(nesterov);
   };
-  return std::make_shared<optimizer_common::TorchOptimizer<torch::optim::SGD, torch::optim::SGDOptions>>(
+  return std::make_shared<sdk::TorchOptimizer<torch::optim::SGD, torch::optim::SGDOptions>>(
       "sgd", o.get<double>("lr"), o.get<bool>("exclude_from_decay"), make);
 }
 

@@ -13,7 +13,7 @@
 #include <stagehand/optim.h>
 #include <stagehand/plugin.h>
 
-#include "../common/warmup.h"
+#include <stagehand/sdk/warmup.h>
 
 namespace stagehand {
 namespace {
@@ -26,7 +26,7 @@ class BertWarmupLinearScheduler : public Scheduler {
                             "BertAdam's warmup", warmup_);
   }
   double factor(int64_t step, int64_t total) const override {
-    scheduler_common::check_step(step, total, "scheduler/bert_warmup_linear");
+    sdk::check_step(step, total, "scheduler/bert_warmup_linear");
     const double progress = static_cast<double>(step) / (static_cast<double>(total) * scale_);
     if (progress < warmup_) return progress / warmup_;
     return std::max((progress - 1.0) / (warmup_ - 1.0), 0.0);

@@ -3,7 +3,7 @@
 #include <stagehand/optim.h>
 #include <stagehand/plugin.h>
 
-#include "../common/warmup.h"
+#include <stagehand/sdk/warmup.h>
 
 namespace stagehand {
 namespace {
@@ -12,12 +12,12 @@ class ConstantScheduler : public Scheduler {
  public:
   explicit ConstantScheduler(const Options& o) : warmup_(o) {}
   double factor(int64_t step, int64_t total) const override {
-    scheduler_common::check_step(step, total, "scheduler/constant");
+    sdk::check_step(step, total, "scheduler/constant");
     return warmup_.factor(step, total);
   }
 
  private:
-  scheduler_common::Warmup warmup_;
+  sdk::Warmup warmup_;
 };
 
 }  // namespace
@@ -25,7 +25,7 @@ class ConstantScheduler : public Scheduler {
 
 STAGEHAND_PLUGIN(registrar) {
   stagehand::Schema s;
-  stagehand::scheduler_common::warmup_options(s, 0.0);
+  stagehand::sdk::warmup_options(s, 0.0);
   registrar.add<stagehand::Scheduler>(
       "constant", "constant learning rate, with an optional linear warmup: min(1, t / warmup)", s,
       [](const stagehand::Options& o) { return std::make_shared<stagehand::ConstantScheduler>(o); });

@@ -5,7 +5,7 @@
 #include <stagehand/optim.h>
 #include <stagehand/plugin.h>
 
-#include "../common/warmup.h"
+#include <stagehand/sdk/warmup.h>
 
 namespace stagehand {
 namespace {
@@ -14,7 +14,7 @@ class CosineScheduler : public Scheduler {
  public:
   explicit CosineScheduler(const Options& o) : warmup_(o), min_(o.get<double>("min_factor")) {}
   double factor(int64_t step, int64_t total) const override {
-    scheduler_common::check_step(step, total, "scheduler/cosine");
+    sdk::check_step(step, total, "scheduler/cosine");
     const double w = warmup_.length(total);
     const double t = static_cast<double>(step);
     if (t < w) return t / w;
@@ -24,7 +24,7 @@ class CosineScheduler : public Scheduler {
   }
 
  private:
-  scheduler_common::Warmup warmup_;
+  sdk::Warmup warmup_;
   double min_;
 };
 
@@ -33,7 +33,7 @@ class CosineScheduler : public Scheduler {
 
 STAGEHAND_PLUGIN(registrar) {
   stagehand::Schema s;
-  stagehand::scheduler_common::warmup_options(s, 0.1)
+  stagehand::sdk::warmup_options(s, 0.1)
       .opt("min_factor", 0.0, "factor at the end of the cosine")
       .min(0)
       .max(1);

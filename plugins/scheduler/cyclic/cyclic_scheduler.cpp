@@ -10,7 +10,7 @@
 #include <stagehand/optim.h>
 #include <stagehand/plugin.h>
 
-#include "../common/warmup.h"
+#include <stagehand/sdk/warmup.h>
 
 namespace stagehand {
 namespace {
@@ -25,7 +25,7 @@ class CyclicScheduler : public Scheduler {
         gamma_(o.get<double>("gamma")) {}
 
   double factor(int64_t step, int64_t total) const override {
-    scheduler_common::check_step(step, total, "scheduler/cyclic");
+    sdk::check_step(step, total, "scheduler/cyclic");
     const double cycle_len = static_cast<double>(up_ + down_);
     const double up_ratio = static_cast<double>(up_) / cycle_len;
     const double t = static_cast<double>(step);

@@ -12,7 +12,7 @@
 #include <stagehand/optim.h>
 #include <stagehand/plugin.h>
 
-#include "../common/warmup.h"
+#include <stagehand/sdk/warmup.h>
 
 namespace stagehand {
 namespace {
@@ -22,14 +22,14 @@ class LinearScheduler : public Scheduler {
   explicit LinearScheduler(const Options& o)
       : warmup_(o), final_(o.get<double>("final_factor")), power_(o.get<double>("power")) {}
   double factor(int64_t step, int64_t total) const override {
-    scheduler_common::check_step(step, total, "scheduler/linear");
+    sdk::check_step(step, total, "scheduler/linear");
     const double progress = static_cast<double>(std::min(step, total)) / static_cast<double>(total);
     const double decayed = (1.0 - final_) * std::pow(1.0 - progress, power_) + final_;
     return decayed * warmup_.factor(step, total);
   }
 
  private:
-  scheduler_common::Warmup warmup_;
+  sdk::Warmup warmup_;
   double final_, power_;
 };
 
@@ -38,7 +38,7 @@ class LinearScheduler : public Scheduler {
 
 STAGEHAND_PLUGIN(registrar) {
   stagehand::Schema s;
-  stagehand::scheduler_common::warmup_options(s, 0.1, "none")
+  stagehand::sdk::warmup_options(s, 0.1, "none")
       .opt("final_factor", 0.0, "factor reached at the last step (TF polynomial_decay's end_learning_rate / lr)")
       .min(0)
       .max(1)

@@ -12,7 +12,7 @@
 #include <stagehand/optim.h>
 #include <stagehand/plugin.h>
 
-#include "../common/warmup.h"
+#include <stagehand/sdk/warmup.h>
 
 namespace stagehand {
 namespace {
@@ -25,7 +25,7 @@ class LinearWithWarmupScheduler : public Scheduler {
              "whole number of steps)");
   }
   double factor(int64_t step, int64_t total) const override {
-    scheduler_common::check_step(step, total, "scheduler/linear_with_warmup");
+    sdk::check_step(step, total, "scheduler/linear_with_warmup");
     const double w = warmup_.length(total);
     const double t = static_cast<double>(step);
     if (t < w) return t / std::max(1.0, w);
@@ -33,7 +33,7 @@ class LinearWithWarmupScheduler : public Scheduler {
   }
 
  private:
-  scheduler_common::Warmup warmup_;
+  sdk::Warmup warmup_;
 };
 
 }  // namespace
@@ -41,7 +41,7 @@ class LinearWithWarmupScheduler : public Scheduler {
 
 STAGEHAND_PLUGIN(registrar) {
   stagehand::Schema s;
-  stagehand::scheduler_common::warmup_options(s, 0.0, "ceil");
+  stagehand::sdk::warmup_options(s, 0.0, "ceil");
   registrar.add<stagehand::Scheduler>(
       "linear_with_warmup",
       "Hugging Face's get_linear_schedule_with_warmup: t/W up to W, then (T - t)/(T - W) down to 0 at the last step",

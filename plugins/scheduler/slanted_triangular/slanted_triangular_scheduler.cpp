@@ -13,7 +13,7 @@
 #include <stagehand/optim.h>
 #include <stagehand/plugin.h>
 
-#include "../common/warmup.h"
+#include <stagehand/sdk/warmup.h>
 
 namespace stagehand {
 namespace {
@@ -24,7 +24,7 @@ class SlantedTriangularScheduler : public Scheduler {
       : cut_frac_(o.get<double>("cut_frac")), ratio_(o.get<double>("ratio")) {}
 
   double factor(int64_t step, int64_t total) const override {
-    scheduler_common::check_step(step, total, "scheduler/slanted_triangular");
+    sdk::check_step(step, total, "scheduler/slanted_triangular");
     const double steps = static_cast<double>(total);
     const double t = static_cast<double>(std::min(step + 1, total));
     const double cut = std::floor(steps * cut_frac_);

@@ -2,7 +2,7 @@
 // Stage kind `pretraining_data`: ELECTRA's build_pretraining_dataset.py. Text files (one sentence a line, blank
 // lines between documents) are tokenized and packed into pre-training examples by ExampleBuilder
 // (example_builder.h, the original's rules), and written to one fixed-row binary file, `examples.bin`
-// (plugins/dataset/pretraining/pretraining_format.h), that the `pretraining` dataset memory-maps. The stage
+// (stagehand/sdk/pretraining_format.h), that the `pretraining` dataset memory-maps. The stage
 // provides that dataset, and a self-contained copy of its tokenizer.
 //
 // The reading loop is the original's write_examples: per file, each line is read as TensorFlow's GFile reads it
@@ -37,7 +37,8 @@
 #include <stagehand/tokenizer.h>
 #include <stagehand/util.h>
 
-#include "../../dataset/pretraining/pretraining_format.h"
+#include <stagehand/sdk/pretraining_format.h>
+
 #include "example_builder.h"
 
 namespace stagehand {

@@ -32,7 +32,8 @@
 #include <stagehand/stage.h>
 #include <stagehand/util.h>
 
-#include "../../dataset/squad/squad.h"
+#include <stagehand/sdk/squad.h>
+
 #include "plot_svg.h"
 #include "probe.h"
 
@@ -95,7 +96,8 @@ class ProbeStage : public Stage {
                fmt::join(data->splits(), ", "));
     const squad::Splits* sq = nullptr;
     if (task == probe::Task::Span) {
-      sq = static_cast<const squad::Splits*>(data->extension(squad::kExtensionName));
+      const auto* source = dynamic_cast<const squad::SquadSource*>(data.get());
+      if (source) sq = &source->squad_splits();
       SH_CHECK(sq != nullptr,
                "{}: task span needs SQuAD data ({{type: squad, ...}}); the data given ({}) has no SQuAD examples; use "
                "task: token for tagging data",

@@ -16,7 +16,7 @@
 #include <stagehand/sdk/train/teacher.h>
 #include <stagehand/sdk/train/trainer.h>
 
-#include "hf_checkpoint.h"
+#include <stagehand/sdk/hf_checkpoint.h>
 #include "train_plugin.h"
 
 namespace stagehand::train {

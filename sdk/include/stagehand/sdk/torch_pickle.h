@@ -13,11 +13,14 @@
 
 #include <torch/types.h>
 
+#include "stagehand/sdk/export.h"
+
 namespace stagehand::hf {
 
 /// Every tensor of the state dict in `file` (CPU, contiguous, owning its memory, the stored dtype). Errors name
 /// the file and what is wrong (not a zip archive: the legacy pre-1.6 format; an unknown opcode or class; a
 /// missing storage record; a tensor that does not fit its storage).
-std::map<std::string, torch::Tensor> load_torch_state_dict(const std::filesystem::path& file);
+STAGEHAND_SDK_API std::map<std::string, torch::Tensor> load_torch_state_dict(
+    const std::filesystem::path& file);
 
 }  // namespace stagehand::hf

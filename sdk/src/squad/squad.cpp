@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "squad.h"
+// SQuAD 2.0 reading, features, decoding and scoring (squad.h). Tensor-free: fuzz/fuzz_squad.cpp compiles it.
+#include "stagehand/sdk/squad.h"
 
 #include <locale.h>
 #include <wctype.h>
@@ -462,5 +463,7 @@ std::map<std::string, double> evaluate(const std::vector<Example>& examples,
   }
   return out;
 }
+
+SquadSource::~SquadSource() = default;
 
 }  // namespace stagehand::squad

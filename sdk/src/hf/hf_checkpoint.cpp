@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "hf_checkpoint.h"
+#include "stagehand/sdk/hf_checkpoint.h"
 
 #include <functional>
 #include <set>
@@ -10,7 +10,7 @@
 #include <stagehand/safetensors.h>
 #include <stagehand/util.h>
 
-#include "torch_pickle.h"
+#include "stagehand/sdk/torch_pickle.h"
 
 namespace stagehand::hf {
 namespace {

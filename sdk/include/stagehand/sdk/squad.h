@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// SQuAD 2.0: the JSON reader, Hugging Face's feature windows (squad_convert_examples_to_features), span decoding
-/// and the official SQuAD 2.0 scoring. Tensor-free: compiled into the `squad` dataset plugin and the `probe` stage.
+/// and the official SQuAD 2.0 scoring. Used by the `squad` dataset (reading, features) and the `probe` stage
+/// (decoding, scoring). Tensor-free: fuzz/fuzz_squad.cpp compiles sdk/src/squad/squad.cpp without LibTorch.
 ///
-/// The `squad` dataset shares its examples and features with stages through Dataset::extension(kExtensionName),
-/// a `const squad::Splits*`.
+/// The `squad` dataset shares its examples and features with stages through SquadSource, which it implements:
+/// a stage dynamic_casts its Dataset to `const squad::SquadSource*`.
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -13,9 +14,9 @@
 
 #include <stagehand/tokenizer.h>
 
-namespace stagehand::squad {
+#include "stagehand/sdk/export.h"
 
-inline constexpr const char* kExtensionName = "squad.examples/1";
+namespace stagehand::squad {
 
 struct Answer {
   std::string text;
@@ -48,10 +49,21 @@ struct Feature {
   int32_t start_position = 0, end_position = 0;  ///< the answer's tokens; 0 ([CLS]) when none in this window
 };
 
-/// What the `squad` dataset shares (Dataset::extension(kExtensionName)): per split its examples and features.
+/// What the `squad` dataset shares (SquadSource): per split its examples and features.
 struct Splits {
   std::map<std::string, std::vector<Example>> examples;
   std::map<std::string, std::vector<Feature>> features;
+};
+
+/// A dataset that serves SQuAD features and shares the questions behind them (gold answers, context words), which
+/// scoring its batches' predictions needs. The `squad` dataset implements it beside stagehand::Dataset; a stage
+/// asks for it with dynamic_cast<const squad::SquadSource*>(dataset) (nullptr: not SQuAD data). Its type info lives
+/// in the SDK library (the destructor is its key function), so the cast works across plugins.
+class STAGEHAND_SDK_API SquadSource {
+ public:
+  virtual ~SquadSource();
+  /// Per split its examples and features; valid as long as the dataset.
+  virtual const Splits& squad_splits() const = 0;
 };
 
 /// Entries read_squad left out with `skip_bad`: how many, and the problem of the first.
@@ -65,13 +77,14 @@ struct ReadReport {
 /// field, an answer outside its context, an answerable question without answers, a repeated id; a paragraph
 /// without "context" or "qas"; an article without "paragraphs") is an error too, or, with `skip_bad`, left out
 /// with everything under it and counted in `report`.
-std::vector<Example> read_squad(const std::filesystem::path& file, bool skip_bad = false,
-                                ReadReport* report = nullptr);
+STAGEHAND_SDK_API std::vector<Example> read_squad(const std::filesystem::path& file, bool skip_bad = false,
+                                                  ReadReport* report = nullptr);
 
 /// Features of every example; with `training`, examples whose answer was not found give none (counted in
 /// `skipped` when given).
-std::vector<Feature> featurize(const std::vector<Example>& examples, const Tokenizer& tokenizer,
-                               const FeatureOptions& options, bool training, int64_t* skipped = nullptr);
+STAGEHAND_SDK_API std::vector<Feature> featurize(const std::vector<Example>& examples, const Tokenizer& tokenizer,
+                                                 const FeatureOptions& options, bool training,
+                                                 int64_t* skipped = nullptr);
 
 struct Prediction {
   bool null = true;
@@ -81,20 +94,20 @@ struct Prediction {
 };
 
 /// The prediction of one feature from its start and end scores (feature.ids.size() values each, or more).
-Prediction decode(const float* start_scores, const float* end_scores, const Feature& feature,
-                  int max_answer_length = 17, double null_threshold = 0.0);
+STAGEHAND_SDK_API Prediction decode(const float* start_scores, const float* end_scores, const Feature& feature,
+                                    int max_answer_length = 17, double null_threshold = 0.0);
 
 /// The answer text: "" for null, else the context's words from the first to the last word of the span.
-std::string answer_text(const Example& example, const Prediction& prediction);
+STAGEHAND_SDK_API std::string answer_text(const Example& example, const Prediction& prediction);
 
 /// The official script's normalisation: lower case, no punctuation, no articles, single spaces.
-std::string normalize_answer(const std::string& s);
-double compute_exact(const std::string& gold, const std::string& predicted);
-double compute_f1(const std::string& gold, const std::string& predicted);
+STAGEHAND_SDK_API std::string normalize_answer(const std::string& s);
+STAGEHAND_SDK_API double compute_exact(const std::string& gold, const std::string& predicted);
+STAGEHAND_SDK_API double compute_f1(const std::string& gold, const std::string& predicted);
 
 /// The official SQuAD 2.0 scores of `predictions` (qid -> text): exact, f1 (percent), total, and HasAns_* /
 /// NoAns_* (exact, f1, total) for the parts that have questions. A question without a prediction is an error.
-std::map<std::string, double> evaluate(const std::vector<Example>& examples,
-                                       const std::map<std::string, std::string>& predictions);
+STAGEHAND_SDK_API std::map<std::string, double> evaluate(const std::vector<Example>& examples,
+                                                         const std::map<std::string, std::string>& predictions);
 
 }  // namespace stagehand::squad

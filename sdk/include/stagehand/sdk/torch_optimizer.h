@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// A stagehand::Optimizer over a LibTorch optimizer. Header-only because every optimizer is its own plugin and
-// plugins share nothing but the core.
-//
-// Parameters are grouped by (lr_scale, decay) in the order the groups first appear, so the layout depends only
-// on the parameter order: that is what lets `load` map a saved state onto a freshly built model. The state is
-// torch's own serialization plus a layout record that turns a mismatched resume into a clear error.
+/// A stagehand::Optimizer over a LibTorch optimizer, used by the optimizer plugins (adam, adamw, sgd). A template
+/// over the LibTorch optimizer, so it lives in this header.
+///
+/// Parameters are grouped by (lr_scale, decay) in the order the groups first appear, so the layout depends only
+/// on the parameter order: that is what lets `load` map a saved state onto a freshly built model. The state is
+/// torch's own serialization plus a layout record that turns a mismatched resume into a clear error.
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,17 +19,15 @@
 #include <stagehand/error.h>
 #include <stagehand/optim.h>
 
-namespace stagehand::optimizer_common {
+#include "stagehand/sdk/export.h"
+
+namespace stagehand::sdk {
 
 inline constexpr const char* kKindKey = "stagehand_optimizer";
 inline constexpr const char* kLayoutKey = "stagehand_param_groups";
 
-/// Reads `betas` as two floats in [0, 1).
-inline std::pair<double, double> read_betas(const std::vector<double>& b, const std::string& owner) {
-  SH_CHECK(b.size() == 2 && b[0] >= 0 && b[0] < 1 && b[1] >= 0 && b[1] < 1,
-           "{}: option 'betas' has {} value(s); expected two floats in [0, 1) such as [0.9, 0.999]", owner, b.size());
-  return {b[0], b[1]};
-}
+/// Reads `betas` as two floats in [0, 1); `owner` names the optimizer in the message.
+STAGEHAND_SDK_API std::pair<double, double> read_betas(const std::vector<double>& b, const std::string& owner);
 
 /// TorchOptimizer<torch::optim::AdamW, torch::optim::AdamWOptions>: `make(lr, decay)` returns the options of a
 /// group with that learning rate and with or without weight decay.
@@ -146,4 +144,4 @@ class TorchOptimizer : public Optimizer {
   std::unique_ptr<TorchOpt> optimizer_;
 };
 
-}  // namespace stagehand::optimizer_common
+}  // namespace stagehand::sdk

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The stagehand pre-training example file (`examples.bin`), written by the `pretraining_data` stage and
-// memory-mapped by the `pretraining` dataset. Every integer is little-endian, whatever the host.
+// memory-mapped by the `pretraining` dataset (whose pretraining_check.h validates it). Header-only and free of
+// LibTorch, so that fuzz/fuzz_pretraining.cpp compiles it without the SDK library. Every integer is little-endian,
+// whatever the host.
 //
 //   offset  size  field
 //   0       8     magic "SHPRETR1"

@@ -3,7 +3,7 @@
 // of values, a mark stack, a memo; values are shared (a dict put in the memo and filled later by SETITEMS is the
 // same dict). Opcodes of protocols 2-4 that a state dict can contain are handled; globals are limited to the
 // classes below and are never imported or called, only recognised.
-#include "torch_pickle.h"
+#include "stagehand/sdk/torch_pickle.h"
 
 #include <cstring>
 #include <fstream>

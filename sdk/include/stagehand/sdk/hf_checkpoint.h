@@ -3,7 +3,7 @@
 /// Hugging Face model folders <-> the `transformer` encoder. A folder holds config.json and model.safetensors (or
 /// pytorch_model.bin); the encoder's parameter names are Hugging Face's BERT/ELECTRA/RoBERTa names, so the mapping
 /// is a prefix ("bert.", "electra.", "roberta.", or none), ALBERT's names are renamed (encoder_name), and the config
-/// keys are below. Compiled into the `hf` plugin, the train stage (init_hf) and the test.
+/// keys are below. Used by the `hf` encoder plugin and the train stage (init_hf, export_hf).
 ///   config.json          transformer option
 ///   model_type           bert | electra | roberta | albert (others are refused with the list of supported ones)
 ///   vocab_size, hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, max_position_embeddings,
@@ -24,6 +24,8 @@
 
 #include <stagehand/config.h>
 
+#include "stagehand/sdk/export.h"
+
 namespace stagehand::hf {
 
 /// What a folder holds, read and checked.
@@ -38,20 +40,23 @@ struct Checkpoint {
 /// The Hugging Face name of the transformer encoder's tensor `name` in a `model_type` checkpoint whose encoder
 /// tensors carry `prefix`: prefix + name, except for ALBERT (embedding_hidden_mapping_in, albert_layer_groups.0.
 /// albert_layers.0.{attention.query/key/value/dense/LayerNorm, ffn, ffn_output, full_layer_layer_norm}, pooler).
-std::string encoder_name(const std::string& model_type, const std::string& prefix, const std::string& name);
+STAGEHAND_SDK_API std::string encoder_name(const std::string& model_type, const std::string& prefix,
+                                            const std::string& name);
 
 /// The Hugging Face name of a model's head tensor: the mlm model's cls.predictions.* is BERT's name, RoBERTa's
 /// lm_head.{dense, layer_norm, bias}, ALBERT's predictions.{dense, LayerNorm, bias} and ELECTRA's (a generator,
 /// ElectraForMaskedLM) generator_predictions.{dense, LayerNorm} and generator_lm_head.bias.
-std::string head_name(const std::string& model_type, const std::string& name);
+STAGEHAND_SDK_API std::string head_name(const std::string& model_type, const std::string& name);
 
 /// Reads config.json and the weights of `folder`: model.safetensors, or else pytorch_model.bin (torch.save's zip
 /// format, torch_pickle.h). `prefix` "auto" finds it. Errors name the folder and file.
-Checkpoint read_folder(const std::filesystem::path& folder, const std::string& prefix = "auto");
+STAGEHAND_SDK_API Checkpoint read_folder(const std::filesystem::path& folder,
+                                         const std::string& prefix = "auto");
 
 /// Copies the checkpoint's tensors into `encoder` (every parameter and buffer must be there with its shape; an
 /// error names the tensor and both shapes). Returns the names of the tensors not used (heads, position_ids, ...).
-std::vector<std::string> load_into(torch::nn::Module& encoder, const Checkpoint& checkpoint);
+STAGEHAND_SDK_API std::vector<std::string> load_into(torch::nn::Module& encoder,
+                                                     const Checkpoint& checkpoint);
 
 /// What `load_model` did besides the encoder.
 struct ModelLoad {
@@ -63,8 +68,9 @@ struct ModelLoad {
 /// Loads a whole model: its `encoder_child` submodule's tensors as `load_into` does (all required), and every other
 /// parameter or buffer whose name the checkpoint has too, with the same name (Hugging Face's head names:
 /// cls.predictions.* of BertForMaskedLM is the `mlm` model's output layer). Shapes must agree.
-ModelLoad load_model(torch::nn::Module& model, const Checkpoint& checkpoint,
-                     const std::string& encoder_child = "encoder", const ConfigNode* model_spec = nullptr);
+STAGEHAND_SDK_API ModelLoad load_model(torch::nn::Module& model, const Checkpoint& checkpoint,
+                                       const std::string& encoder_child = "encoder",
+                                       const ConfigNode* model_spec = nullptr);
 
 /// How a `classifier` model's head (`model_spec`, its spec()) maps onto Hugging Face's
 /// <Type>ForSequenceClassification: model tensor name -> Hugging Face name.
@@ -76,24 +82,25 @@ struct HeadNames {
   std::map<std::string, std::string> names;
   std::string why_not;
 };
-HeadNames classifier_head_names(const std::string& model_type, const ConfigNode& model_spec);
+STAGEHAND_SDK_API HeadNames classifier_head_names(const std::string& model_type,
+                                                  const ConfigNode& model_spec);
 
 /// Adds a classifier's head to a folder written by write_folder: its tensors under Hugging Face's names, and
 /// config.json's architectures (<Type>ForSequenceClassification), id2label and label2id (LABEL_0, ...). Returns ""
 /// or, when the head does not map, why (the folder is left as it was).
-std::string add_classifier_head(const std::filesystem::path& folder, torch::nn::Module& model,
-                                const ConfigNode& model_spec, const std::string& model_type);
+STAGEHAND_SDK_API std::string add_classifier_head(const std::filesystem::path& folder, torch::nn::Module& model,
+                                                  const ConfigNode& model_spec, const std::string& model_type);
 
 /// The tokenizer spec for a Hugging Face folder: vocab.txt -> {type: wordpiece, ...}, spiece.model ->
 /// {type: sentencepiece, ...}, with lower-casing, accent stripping and the special tokens of tokenizer_config.json
 /// and special_tokens_map.json (Hugging Face's defaults where absent). Paths in the spec are absolute.
-ConfigNode tokenizer_spec(const std::filesystem::path& folder);
+STAGEHAND_SDK_API ConfigNode tokenizer_spec(const std::filesystem::path& folder);
 
 /// Writes `encoder` (a `transformer`, described by `spec`) as a Hugging Face folder: config.json and
 /// model.safetensors with the model type's prefix and names (model_type "auto": albert when the layers are shared,
 /// roberta when positions are offset, electra when the spec has no pooler or embedding_size differs from
 /// hidden_size, else bert). Returns the model type written.
-std::string write_folder(const std::filesystem::path& folder, torch::nn::Module& encoder, const ConfigNode& spec,
-                         const std::string& model_type = "auto");
+STAGEHAND_SDK_API std::string write_folder(const std::filesystem::path& folder, torch::nn::Module& encoder,
+                                           const ConfigNode& spec, const std::string& model_type = "auto");
 
 }  // namespace stagehand::hf

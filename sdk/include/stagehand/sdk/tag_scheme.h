@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// Chunk tags (BIO, IOB1, BIOES/IOBES) and the rules that turn a tag sequence into entities, shared by the `ner`
+// Chunk tags (BIO, IOB1, BIOES/IOBES) and the rules that turn a tag sequence into entities, used by the `ner`
 // evaluator (which scores entities) and the `token_classification` dataset (which converts the tags of its files
-// into the scheme the model is trained on). Header-only and free of LibTorch so both plugins compile it cheaply.
+// into the scheme the model is trained on). Header-only and free of LibTorch, so that the fuzz targets compile it
+// without the SDK library.
 //
 // A tag is "O", or a prefix B, I, E or S, optionally followed by "-" and a type: "B-PER", "I-gene-protein" (the
 // type is everything after the first '-'), "B" / "I" (untyped: one anonymous type, as BioBERT's NER files use).

@@ -1,28 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
-#pragma once
-// Helpers shared by the classification losses. Header-only because every loss is its own plugin and plugins
-// share nothing but the core.
-#include <string>
-#include <utility>
+#include "stagehand/sdk/loss_targets.h"
 
-#include <torch/types.h>
-
-#include <stagehand/batch.h>
 #include <stagehand/error.h>
 
-namespace stagehand::loss_common {
+namespace stagehand::sdk {
 
-/// "(2, 3)" for error messages.
-inline std::string shape(const torch::Tensor& t) {
+std::string shape(const torch::Tensor& t) {
   std::string s = "(";
   for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
   return s + ")";
 }
 
-/// Model outputs win over batch tensors of the same name, so that a model that gathers masked positions can
-/// hand back labels matching its logits.
-inline const torch::Tensor& find_tensor(const Batch& outputs, const Batch& batch, const std::string& name,
-                                        const std::string& owner, const std::string& option) {
+const torch::Tensor& find_tensor(const Batch& outputs, const Batch& batch, const std::string& name,
+                                 const std::string& owner, const std::string& option) {
   if (outputs.has(name)) return outputs.at(name);
   if (batch.has(name)) return batch.at(name);
   std::string have;
@@ -33,11 +23,8 @@ inline const torch::Tensor& find_tensor(const Batch& outputs, const Batch& batch
                           owner, name, have.empty() ? "nothing" : have, option, option));
 }
 
-/// (..., C) logits and (...) integer labels flattened to (N, C) and (N), so that sequence-level and token-level
-/// targets take the same path.
-inline std::pair<torch::Tensor, torch::Tensor> flatten_class_targets(const torch::Tensor& logits,
-                                                                     const torch::Tensor& labels,
-                                                                     const std::string& owner) {
+std::pair<torch::Tensor, torch::Tensor> flatten_class_targets(const torch::Tensor& logits, const torch::Tensor& labels,
+                                                              const std::string& owner) {
   SH_CHECK(logits.dim() >= 2, "{}: logits have shape {}; expected (N, C) or (B, T, C) class scores", owner,
            shape(logits));
   SH_CHECK(!labels.is_floating_point() && !labels.is_complex() && labels.scalar_type() != torch::kBool,
@@ -51,9 +38,7 @@ inline std::pair<torch::Tensor, torch::Tensor> flatten_class_targets(const torch
   return {logits.reshape({-1, classes}), labels.reshape({-1}).to(torch::kLong)};
 }
 
-/// Fraction of the labels other than `ignore_index` that the argmax of `logits` (N, C) gets right; 0 when every
-/// label is ignored. Detached: it is only reported.
-inline torch::Tensor accuracy(const torch::Tensor& logits, const torch::Tensor& labels, int64_t ignore_index) {
+torch::Tensor accuracy(const torch::Tensor& logits, const torch::Tensor& labels, int64_t ignore_index) {
   torch::NoGradGuard no_grad;
   auto keep = labels != ignore_index;
   auto correct = (logits.argmax(-1) == labels).logical_and(keep).sum().to(torch::kDouble);
@@ -61,4 +46,4 @@ inline torch::Tensor accuracy(const torch::Tensor& logits, const torch::Tensor& 
   return torch::where(n > 0, correct / n.clamp_min(1), torch::zeros_like(n)).to(torch::kFloat);
 }
 
-}  // namespace stagehand::loss_common
+}  // namespace stagehand::sdk
