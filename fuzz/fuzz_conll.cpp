@@ -13,7 +13,7 @@
 
 #include "fuzz_input.h"
 #include "stagehand/error.h"
-#include "stagehand/util.h"
+#include "stagehand/utf8.h"
 #include "token_files.h"
 
 namespace tf = stagehand::token_files;

@@ -12,7 +12,7 @@
 
 #include "corpus_lines.h"
 #include "stagehand/error.h"
-#include "stagehand/util.h"
+#include "stagehand/utf8.h"
 
 namespace cl = stagehand::corpus_lines;
 

@@ -22,7 +22,8 @@ FLAGS=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=vptr 
        -I"$SRC/plugins/dataset/sentence_pairs" -I"$SRC/plugins/dataset/pretraining"
        -I"$SRC/plugins/dataset/specter" -I"$SRC/plugins/tokenizer/sentencepiece"
        -I"$SRC/plugins/dataset/text_corpus")
-UTIL=("$SRC/core/src/util/error.cpp" "$SRC/core/src/util/util.cpp")
+UTIL=("$SRC/core/src/util/error.cpp" "$SRC/core/src/util/files.cpp" "$SRC/core/src/util/utf8.cpp" "$SRC/core/src/util/seed.cpp"
+      "$SRC/core/src/util/numbers.cpp")
 # Tensor-free SDK sources the readers use (the SDK library itself needs LibTorch).
 SDK_RECORDS="$SRC/sdk/src/records.cpp"
 declare -A SOURCES=(

@@ -7,7 +7,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread libgloo-dev
   libyaml-cpp-dev libsentencepiece-dev sentencepiece libfmt-dev
   libboost-dev libboost-filesystem-dev libgtest-dev
-  nlohmann-json3-dev libcli11-dev libssl-dev liblinear-dev
+  nlohmann-json3-dev libcli11-dev libssl-dev liblinear-dev libspdlog-dev
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

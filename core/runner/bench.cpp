@@ -30,12 +30,11 @@
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/version.h>
 
-#include "stagehand/loader.h"
+#include "pipeline/pipeline.h"
+#include "plugin/loader.h"
 #include "stagehand/model.h"
 #include "stagehand/nn.h"
 #include "stagehand/optim.h"
-#include "stagehand/pipeline.h"
-#include "stagehand/util.h"
 
 namespace stagehand {
 namespace {

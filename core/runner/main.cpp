@@ -15,12 +15,15 @@
 
 #include "bench.h"
 #include "launch.h"
-#include "stagehand/conformance.h"
+#include "runs.h"
+#include "sweep.h"
+#include "util/allocator.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/run_log.h"
+#include "plugin/loader.h"
+#include "plugin/conformance.h"
 #include "stagehand/distributed.h"
-#include "stagehand/loader.h"
-#include "stagehand/pipeline.h"
 #include "stagehand/tokenizer.h"
-#include "stagehand/util.h"
 #include "stagehand/version.h"
 
 namespace fs = std::filesystem;
@@ -39,6 +42,9 @@ Examples:
   runner describe stage/train                          options of a component
   runner replay runs/quickstart/latest/record.yaml     re-run a recorded run and compare metrics
   runner diff runs/q/A/record.yaml runs/q/B/record.yaml   how two runs differ
+  runner runs quickstart --metrics evaluate.finetune.macro_f1   a table of the runs (--compare A B: side by side)
+  runner sweep pipelines/quickstart.yaml seed=1,2,3 --jobs 2   one run per setting, then mean (std) over seeds
+  runner -q pipelines/quickstart.yaml                  warnings, errors and results only (-v: debug lines)
   runner test-plugin build/my_loss.so                  conformance kit for plugin authors
   echo "Hello, world!" | runner tokenize --tokenizer "{type: wordpiece, vocab: vocab.txt}"   tokens of each line
   echo "Hello, world!" | runner tokenize --pipeline p.yaml --stage tok --ids   ids from a pipeline's tokenizer stage
@@ -97,7 +103,7 @@ int cmd_run(const std::string& file, const std::vector<std::string>& overrides, 
     for (const auto& [k, v] : sr.metrics)
       if (std::count(k.begin(), k.end(), '.') <= 1 && k.find("examples") == std::string::npos)
         m += fmt::format("{}{}={:.4g}", m.empty() ? "" : "  ", k, v);
-    std::cout << fmt::format("{:<20} {:<18} {:<10} {}", s.name, s.kind, sr.status, m) << "\n";
+    std::cout << fmt::format("{:<20} {:<18} {:<10} {}", s.name, s.kind, to_string(sr.status), m) << "\n";
   }
   std::cout << "record: " << (r.run_dir / "record.yaml").string() << "\n";
   if (r.exit_code != 0) std::cerr << "runner: error: " << r.error << "\n";
@@ -399,11 +405,10 @@ int cmd_test_plugin(const std::string& file, const std::vector<std::string>& ext
   ConformanceReport rep = run_conformance(registry, l->file.string());
   int fails = 0, passes = 0, skips = 0;
   for (const auto& i : rep.items) {
-    std::cout << fmt::format("  [{}] {:<28} {:<26} {}\n", i.status == "pass" ? " ok " : (i.status == "fail" ? "FAIL" : "skip"),
-                             i.component, i.check, i.detail);
-    if (i.status == "fail") ++fails;
-    if (i.status == "pass") ++passes;
-    if (i.status == "skip") ++skips;
+    using Verdict = ConformanceReport::Verdict;
+    const char* mark = i.verdict == Verdict::Pass ? " ok " : (i.verdict == Verdict::Fail ? "FAIL" : "skip");
+    std::cout << fmt::format("  [{}] {:<28} {:<26} {}\n", mark, i.component, i.check, i.detail);
+    (i.verdict == Verdict::Fail ? fails : i.verdict == Verdict::Pass ? passes : skips) += 1;
   }
   std::cout << fmt::format("{} passed, {} failed, {} skipped\n", passes, fails, skips);
   return fails == 0 ? 0 : 1;
@@ -654,6 +659,50 @@ class DiffCommand final : public Command {
   std::string a_, b_;
 };
 
+class RunsCommand final : public Command {
+ public:
+  void declare(CLI::App& sub, Common& c) override {
+    sub.add_option("pipelines", ro_.pipelines, "only runs of these pipelines (names or pipeline files)");
+    sub.add_option("--runs-dir", ro_.runs_dir, "the runs folder")->capture_default_str();
+    sub.add_option("--metrics", ro_.metrics, "metric columns, STAGE.METRIC (or METRIC: the first stage that has it)")
+        ->delimiter(',');
+    sub.add_option("--sort", ro_.sort, "the column to sort by")->capture_default_str();
+    sub.add_flag("--desc", ro_.descending, "sort in descending order");
+    sub.add_option("--limit", ro_.limit, "only the last N rows after sorting");
+    sub.add_option("--format", ro_.format, "md, csv or json")->capture_default_str();
+    sub.add_option("--compare", ro_.compare, "runs side by side (ids, run folders or records), one row per metric")
+        ->expected(2, -1);
+  }
+  int handle(Common&) override { return cmd_runs(ro_); }
+
+ private:
+  RunsOptions ro_;
+};
+
+class SweepCommand final : public Command {
+ public:
+  void declare(CLI::App& sub, Common&) override {
+    sub.add_option("file", so_.file, "the pipeline (or a sweep file: pipeline, params, metrics, jobs)")->required();
+    sub.add_option("settings", so_.params,
+                   "key.path=v1,v2,... or key.path=range(a,b[,step]); every combination is one run (seed=1,2,3 for "
+                   "seeds)");
+    sub.add_option("--jobs,-j", so_.jobs, "runs at once (each takes the threads its pipeline sets)")
+        ->capture_default_str();
+    sub.add_option("--runs-dir", so_.runs_dir, "the runs folder")->capture_default_str();
+    sub.add_option("--cache-dir", so_.cache_dir, "the stage cache (default: RUNS_DIR/.cache)");
+    sub.add_option("--metrics", so_.metrics, "columns of the closing tables, STAGE.METRIC")->delimiter(',');
+  }
+  int handle(Common& c) override {
+    so_.plugins = c.extra_plugins;
+    std::error_code ec;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return cmd_sweep(so_, ec ? c.argv.front() : self.string());
+  }
+
+ private:
+  SweepOptions so_;
+};
+
 class TestPluginCommand final : public Command {
  public:
   void declare(CLI::App& sub, Common&) override { sub.add_option("plugin", file_, "the plugin .so")->required(); }
@@ -755,6 +804,11 @@ std::vector<Entry> command_table() {
   t.push_back({"replay", "re-run a recorded run and report any metric that differs", std::make_unique<ReplayCommand>()});
   t.push_back({"diff", "explain how two run records differ (options, plugins, data, metrics)",
                std::make_unique<DiffCommand>()});
+  t.push_back({"runs", "a table of the runs under runs/ (sortable, md|csv|json), or runs side by side (--compare)",
+               std::make_unique<RunsCommand>()});
+  t.push_back({"sweep", "one run per combination of settings (key=a,b seed=1,2,3), --jobs at once, resumable; "
+                        "ends with mean (std) over seeds",
+               std::make_unique<SweepCommand>()});
   t.push_back({"test-plugin", "conformance kit for plugin authors: runner test-plugin PATH.so",
                std::make_unique<TestPluginCommand>()});
   t.push_back({"tokenize", "print the tokens (or ids) of each line of standard input", std::make_unique<TokenizeCommand>()});
@@ -763,6 +817,19 @@ std::vector<Entry> command_table() {
                "(docs/performance.md)",
                std::make_unique<BenchCommand>()});
   return t;
+}
+
+/// A first word that is neither a command nor a file, and looks like a command (no dot, slash or '='), is a mistyped
+/// command: "unknown command 'chek', did you mean 'check'?" rather than "cannot read 'chek'".
+void refuse_unknown_command(const std::string& word, const std::vector<Entry>& table) {
+  std::error_code ec;
+  if (word.find_first_of("./=") != std::string::npos || std::filesystem::exists(word, ec)) return;
+  std::vector<std::string> names;
+  for (const auto& e : table) names.push_back(e.name);
+  const std::string dym = closest_match(word, names);
+  throw Error(fmt::format("unknown command '{}'{}; the commands are {} (`runner --help`), and a pipeline is named by "
+                          "its file (runner pipelines/quickstart.yaml)",
+                          word, dym.empty() ? "" : fmt::format(", did you mean '{}'?", dym), fmt::join(names, ", ")));
 }
 
 /// `runner PIPELINE.yaml ...` and `runner --nproc 2 PIPELINE.yaml ...` (torchrun's order) are `runner run ...`;
@@ -779,6 +846,7 @@ std::vector<std::string> normalized(std::vector<std::string> args, const std::ve
       if (a == o || a.rfind(std::string(o) + "=", 0) == 0) return true;
     return false;
   };
+  if (args.size() > 1 && args[1][0] != '-' && !is_command(args[1])) refuse_unknown_command(args[1], table);
   if (args.size() > 1 && ((args[1][0] != '-' && !is_command(args[1])) || launcher_option(args[1])))
     args.insert(args.begin() + 1, "run");
   if (args.size() > 1 && args[1] == "help") args[1] = "--help";
@@ -802,7 +870,12 @@ int main(int argc, char** argv) {
   Common c;
   c.argv.assign(argv, argv + argc);
   std::vector<Entry> table = command_table();
-  c.args = normalized(c.argv, table);
+  try {
+    c.args = normalized(c.argv, table);
+  } catch (const Error& e) {
+    std::cerr << "runner: error: " << e.what() << "\n";
+    return 2;
+  }
 
   CLI::App app{fmt::format("stagehand runner {} — train and study transformer text encoders from a pipeline file",
                            STAGEHAND_VERSION)};
@@ -811,6 +884,11 @@ int main(int argc, char** argv) {
   app.fallthrough(true);
   app.set_version_flag("--version", std::string("stagehand ") + STAGEHAND_VERSION);
   app.add_option("--plugin", c.extra_plugins, "load this plugin file too (repeatable)");
+  bool quiet = false, verbose = false;
+  std::string log_level;
+  app.add_flag("-q,--quiet", quiet, "print only warnings and errors (runner.log keeps every line)");
+  app.add_flag("-v,--verbose", verbose, "also print debug lines (each stage's cache key and entry)");
+  app.add_option("--log-level", log_level, "debug | info | warning | error (default: info)");
   std::vector<CLI::App*> subs;
   for (auto& e : table) {
     subs.push_back(app.add_subcommand(e.name, e.help));
@@ -822,6 +900,15 @@ int main(int argc, char** argv) {
     app.parse(static_cast<int>(cargs.size()), cargs.data());
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    if (!log_level.empty())
+      stagehand::exec::set_log_level(stagehand::exec::parse_log_level(log_level));
+    else if (quiet || verbose)
+      stagehand::exec::set_log_level(quiet ? stagehand::exec::LogLevel::Warning : stagehand::exec::LogLevel::Debug);
+  } catch (const Error& e) {
+    std::cerr << "runner: error: " << e.what() << "\n";
+    return 2;
   }
   for (size_t i = 0; i < table.size(); ++i)
     if (app.got_subcommand(subs[i])) return guarded([&] { return table[i].command->handle(c); });

@@ -24,7 +24,7 @@
 #include "stagehand/config.h"
 #include "stagehand/encoder.h"
 #include "stagehand/error.h"
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 #include "stagehand/registry.h"
 #include "stagehand/tokenizer.h"
 

@@ -11,7 +11,7 @@
 #include <map>
 #include <string>
 
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include "stagehand/config.h"
 #include "stagehand/error.h"
 #include "stagehand/schema.h"
@@ -126,6 +126,16 @@ TEST(ParseYaml, LocationsDuplicateKeysAndInvalidYaml) {
       std::string msg = e.what();
       EXPECT_EQ(msg.rfind("bad.yaml:" + std::to_string(e.location().line) + ":", 0), 0u) << msg;
       EXPECT_NE(msg.find("invalid YAML"), std::string::npos) << msg;
+      // The bracket left open, not the line after it where yaml-cpp gave up.
+      EXPECT_EQ(e.location().line, 2) << msg;
+      EXPECT_EQ(e.location().column, 4) << msg;
+      EXPECT_NE(msg.find("this '[' is never closed"), std::string::npos) << msg;
+    }
+    {
+      // Brackets inside quotes and comments, and an apostrophe in a plain word, are not the ones left open.
+      const std::string text = "a: \"[x\"  # [ note\nb: don't\nc: {k: '}', m: [1, 2]\nd: 4\n";
+      const std::string msg = error_of([&] { parse_yaml(text, "flow.yaml"); });
+      EXPECT_NE(msg.find("flow.yaml:3:4: invalid YAML: this '{' is never closed"), std::string::npos) << msg;
     }
     try {
       parse_yaml("key: value\n  other: broken: here\n", "bad2.yaml");
@@ -567,12 +577,18 @@ TEST(Overrides, SetCreateListIndexAndFlowValues) {
   }
   {
     SCOPED_TRACE("CreatesMissingKeys");
+    // A new stage starts with its kind; after that, overrides may create keys inside it.
     ConfigNode n = parse_yaml("stages: {}\n", "o.yaml");
+    stagehand::apply_override(n, "stages.new.kind=evaluate", 1);
     stagehand::apply_override(n, "stages.new.deep.key=hello", 2);
     const ConfigNode* v = n.find_path("stages.new.deep.key");
     ASSERT_NE(v, nullptr);
     EXPECT_EQ(v->as_string(), "hello");
     EXPECT_EQ(v->location().file, "<command line argument 2>");
+    // Without it, an option of a stage the pipeline lacks is a misspelt stage name.
+    ConfigNode typo = parse_yaml("stages:\n  finetune: {kind: train}\n", "o.yaml");
+    const std::string msg = error_of([&] { stagehand::apply_override(typo, "stages.finetun.steps=3", 1); });
+    EXPECT_NE(msg.find("the pipeline has no stage 'finetun' (did you mean 'finetune'?)"), std::string::npos) << msg;
     // Also on an empty root.
     ConfigNode empty;
     stagehand::apply_override(empty, "a.b=1", 1);

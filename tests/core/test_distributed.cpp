@@ -11,7 +11,7 @@
 
 #include <cstdlib>
 
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include <fmt/format.h>
 
 #include "stagehand/distributed.h"

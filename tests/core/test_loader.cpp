@@ -12,10 +12,10 @@
 #include <optional>
 #include <string>
 
-#include "core/helpers.h"
-#include "stagehand/loader.h"
+#include "support/test_support.h"
+#include "util/hash.h"
+#include "plugin/loader.h"
 #include "stagehand/registry.h"
-#include "stagehand/util.h"
 #include "stagehand/version.h"
 
 namespace fs = std::filesystem;

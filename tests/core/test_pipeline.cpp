@@ -17,18 +17,22 @@
 #include <thread>
 #include <vector>
 
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include "stagehand/config.h"
 #include "stagehand/error.h"
-#include "stagehand/loader.h"
-#include "stagehand/pipeline.h"
-#include "stagehand/util.h"
+#include "stagehand/files.h"
+#include "stagehand/seed.h"
+#include "util/hash.h"
+#include "pipeline/pipeline.h"
+#include "plugin/loader.h"
 #include "stagehand/version.h"
 
 namespace fs = std::filesystem;
 using stagehand::ConfigNode;
 using stagehand::RunOptions;
 using stagehand::RunResult;
+using stagehand::RunStatus;
+using stagehand::StageStatus;
 using namespace sh_test;
 
 namespace {
@@ -110,7 +114,7 @@ class PipelineTest : public ::testing::Test {
 
 std::map<std::string, std::string> statuses(const RunResult& r) {
   std::map<std::string, std::string> out;
-  for (const auto& [name, s] : r.stages) out[name] = s.status;
+  for (const auto& [name, s] : r.stages) out[name] = to_string(s.status);
   return out;
 }
 
@@ -156,7 +160,50 @@ TEST_F(PipelineTest, RunnerReportsTyposWrongTypesAndUsageErrors) {
     auto r = run_runner("check");
     EXPECT_EQ(r.exit_code, 2) << r.output;
     EXPECT_TRUE(contains(r.output, "pipeline_and_overrides")) << r.output;
+    // A mistyped command is named as one, with the command it is closest to, not read as a missing pipeline file.
+    r = run_runner("chek pipeline.yaml");
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_TRUE(contains(r.output, "unknown command 'chek', did you mean 'check'?")) << r.output;
+    EXPECT_FALSE(contains(r.output, "cannot read")) << r.output;
+    EXPECT_EQ(count_occurrences(r.output, "\n"), 1u) << "one line: " << r.output;
   }
+}
+
+// The console's verbosity (-q, -v, --log-level) leaves runner.log whole; warnings have one format, are counted in the
+// closing line, and are yellow only on a terminal (never in a pipe, never with NO_COLOR).
+TEST_F(PipelineTest, LogLevelsWarningsAndColour) {
+  write_text(tmp / "w.yaml", "name: w\n" + plugins_line() +
+                                 "stages:\n  a:\n    kind: fixture_append\n    text: A\n    warn: look at this\n");
+  auto r = run_runner("-q run w.yaml --runs-dir runs");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("] [a] running"), std::string::npos) << "-q printed info lines:\n" << r.output;
+  EXPECT_NE(r.output.find("] [a] warning: look at this"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("record: "), std::string::npos) << "the results table is still printed:\n" << r.output;
+  EXPECT_EQ(r.output.find("\033["), std::string::npos) << "colour codes in a pipe";
+  const std::string log = read_text(tmp / "runs" / "w" / "latest" / "runner.log");
+  EXPECT_NE(log.find("] [a] running"), std::string::npos) << "runner.log lost the info lines under -q:\n" << log;
+  EXPECT_NE(log.find("pipeline 'w' completed in 0s with 1 warning (above, and in runner.log)"), std::string::npos)
+      << log;
+
+  r = run_runner("-v run w.yaml --runs-dir runs --force");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("] [a] cache key "), std::string::npos) << "-v shows debug lines:\n" << r.output;
+  EXPECT_NE(r.output.find("] [a] running"), std::string::npos) << r.output;
+  r = run_runner("run w.yaml --runs-dir runs --force");
+  EXPECT_EQ(r.output.find("] [a] cache key "), std::string::npos) << "debug lines without -v:\n" << r.output;
+
+  // On a terminal (script(1) gives the runner one) the warning is yellow, unless NO_COLOR is set.
+  const std::string on_tty = "script -qec " + sh_quote(sh_quote(kRunner) + " run w.yaml --runs-dir runs --force") + " /dev/null";
+  r = run_command(on_tty, tmp.path());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("\033[33m"), std::string::npos) << "no colour on a terminal:\n" << r.output;
+  r = run_command("NO_COLOR=1 " + on_tty, tmp.path());
+  EXPECT_EQ(r.output.find("\033[33m"), std::string::npos) << "colour despite NO_COLOR:\n" << r.output;
+  EXPECT_NE(r.output.find("warning: look at this"), std::string::npos) << r.output;
+
+  r = run_runner("--log-level loud run w.yaml");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--log-level loud: expected debug, info, warning or error"), std::string::npos) << r.output;
 }
 
 namespace {
@@ -204,11 +251,12 @@ TEST_F(PipelineTest, LoadPipelineErrorsNameTheLocationAndTheFix) {
        {f.string() + ":5:11", "unknown stage kind 'fixture_apend'", "did you mean 'fixture_append'"}},
       {"no kind", "  a:\n    text: x\n", {}, {f.string() + ":4:3", "stage 'a' has no 'kind'"}},
       {"self reference", "  a:\n    kind: fixture_append\n    upstream: a\n", {}, {"refers to itself"}},
+      // The message names the stages on the cycle, not those downstream of it (c reads b but is not on it).
       {"cycle",
-       "  first:\n    kind: fixture_append\n  a:\n    kind: fixture_append\n    upstream: b\n"
-       "  b:\n    kind: fixture_append\n    after: [a]\n",
+       "  first:\n    kind: fixture_append\n  c:\n    kind: fixture_append\n    upstream: b\n"
+       "  a:\n    kind: fixture_append\n    upstream: b\n  b:\n    kind: fixture_append\n    after: [a]\n",
        {},
-       {"the stages a, b depend on each other in a cycle"}},
+       {"the stages a -> b -> a read each other's outputs in a cycle"}},
       {"bad stage name", "  a.b:\n    kind: fixture_append\n", {}, {f.string() + ":4:3", "stage name 'a.b'"}},
       {"override typo",
        "  a:\n    kind: fixture_append\n",
@@ -218,6 +266,10 @@ TEST_F(PipelineTest, LoadPipelineErrorsNameTheLocationAndTheFix) {
        "  a:\n    kind: fixture_append\n",
        {"stages.a.steps=lots"},
        {"<command line argument 1>", "expected an int, got 'lots'"}},
+      {"override stage typo",
+       "  finetune:\n    kind: fixture_append\n",
+       {"stages.finetun.steps=3"},
+       {"<command line argument 1>", "the pipeline has no stage 'finetun' (did you mean 'finetune'?)"}},
       {"override form",
        "  a:\n    kind: fixture_append\n",
        {"nonsense"},
@@ -234,6 +286,7 @@ TEST_F(PipelineTest, LoadPipelineErrorsNameTheLocationAndTheFix) {
   }
   // The cycle message does not blame the stage outside the cycle.
   EXPECT_FALSE(contains(load_error(f, head + cases[7].stages), "first"));
+  EXPECT_FALSE(contains(load_error(f, head + cases[7].stages), "c ->"));
 
   // File-level problems.
   std::string msg = load_error(f, "name: x\nstages: [1, 2\n");
@@ -337,7 +390,7 @@ TEST_F(PipelineTest, SecondRunReusesEveryStage) {
   write_three();
   RunResult r1 = run_api(pipeline_file());
   ASSERT_EQ(r1.exit_code, 0) << r1.error;
-  EXPECT_EQ(r1.status, "completed");
+  EXPECT_EQ(r1.status, RunStatus::Completed);
   EXPECT_EQ(statuses(r1), (Statuses{{"a", "ran"}, {"b", "ran"}, {"c", "ran"}}));
   EXPECT_EQ(counted(), (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_DOUBLE_EQ(r1.stages["a"].metrics["length"], 4.0);  // "in-" + "A"
@@ -454,17 +507,17 @@ TEST_F(PipelineTest, OnlyRunsTheSelectedStageAndNeedsItsUpstreamCached) {
   ro.only = {"b"};
   RunResult r = run_api(pipeline_file(), {"stages.b.text=B2"}, ro);
   EXPECT_EQ(r.exit_code, 0) << r.error;
-  EXPECT_EQ(r.stages["b"].status, "ran");
-  EXPECT_EQ(r.stages["a"].status, "cached");
+  EXPECT_EQ(r.stages["b"].status, StageStatus::Ran);
+  EXPECT_EQ(r.stages["a"].status, StageStatus::Cached);
   EXPECT_EQ(counted(), std::vector<std::string>{"b"});
   // Upstream not cached: an error naming it, nothing runs.
   reset_count();
   r = run_api(pipeline_file(), {"stages.a.text=A2"}, ro);
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.stages["a"].status, "failed");
+  EXPECT_EQ(r.stages["a"].status, StageStatus::Failed);
   EXPECT_TRUE(contains(r.error, "--only")) << r.error;
   EXPECT_TRUE(contains(r.error, "'a'")) << r.error;
-  EXPECT_EQ(r.stages["b"].status, "skipped");
+  EXPECT_EQ(r.stages["b"].status, StageStatus::Skipped);
   EXPECT_TRUE(counted().empty());
 }
 
@@ -477,9 +530,9 @@ TEST_F(PipelineTest, OnlyDoesNotNeedStagesThatAreNotUpstream) {
   ro.only = {"b"};
   RunResult r = run_api(pipeline_file(), {"stages.b.text=B2", "stages.c.text=C2"}, ro);
   EXPECT_EQ(r.exit_code, 0) << r.error;
-  EXPECT_EQ(r.stages["b"].status, "ran");
-  EXPECT_NE(r.stages["c"].status, "ran");
-  EXPECT_NE(r.stages["c"].status, "failed");
+  EXPECT_EQ(r.stages["b"].status, StageStatus::Ran);
+  EXPECT_NE(r.stages["c"].status, StageStatus::Ran);
+  EXPECT_NE(r.stages["c"].status, StageStatus::Failed);
   EXPECT_EQ(counted(), std::vector<std::string>{"b"});
 }
 
@@ -549,7 +602,7 @@ TEST_F(PipelineTest, FailingStageLeavesNoCompletedCacheEntry) {
   write_three();
   RunResult r = run_api(pipeline_file(), {"stages.b.fail=true"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.status, "failed");
+  EXPECT_EQ(r.status, RunStatus::Failed);
   EXPECT_EQ(statuses(r), (Statuses{{"a", "ran"}, {"b", "failed"}, {"c", "skipped"}}));
   EXPECT_TRUE(contains(r.error, "fixture_append was told to fail")) << r.error;
   EXPECT_TRUE(contains(r.error, "stage 'b'")) << r.error;
@@ -570,8 +623,8 @@ TEST_F(PipelineTest, FailingStageLeavesNoCompletedCacheEntry) {
   // Running again (still failing) does not reuse anything of b.
   reset_count();
   RunResult again = run_api(pipeline_file(), {"stages.b.fail=true"});
-  EXPECT_EQ(again.stages["b"].status, "failed");
-  EXPECT_EQ(again.stages["a"].status, "cached");
+  EXPECT_EQ(again.stages["b"].status, StageStatus::Failed);
+  EXPECT_EQ(again.stages["a"].status, StageStatus::Cached);
 
   // Through the runner: exit code 1 and the error on the console.
   reset_count();

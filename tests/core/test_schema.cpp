@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include "stagehand/config.h"
 #include "stagehand/error.h"
 #include "stagehand/registry.h"

@@ -5,11 +5,10 @@
 #include <cmath>
 #include <set>
 
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include "stagehand/config.h"
-#include "stagehand/pipeline.h"
+#include "pipeline/pipeline.h"
 #include "stagehand/results.h"
-#include "stagehand/util.h"
 
 using namespace sh_test;
 using stagehand::ConfigNode;

@@ -7,7 +7,7 @@
 
 #include <stagehand/plugin.h>
 #include <stagehand/tokenizer.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
 
 namespace {
 

@@ -6,7 +6,7 @@
 // and how to fix it, and a non-zero exit; `on_bad_record: skip` (text classification, sentence pairs, token
 // classification, SQuAD) counts what it skipped in the record; and a stage that fails on bad input loses nothing
 // that earlier stages wrote (the fixed pipeline reuses them).
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include <fmt/format.h>
 
 using namespace sh_test;

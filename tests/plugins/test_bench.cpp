@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "core/helpers.h"
+#include "support/test_support.h"
 
 using namespace sh_test;
 

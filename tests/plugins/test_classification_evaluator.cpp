@@ -14,9 +14,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "stagehand/loader.h"
+#include "stagehand/files.h"
+#include "plugin/loader.h"
 #include "stagehand/model.h"
-#include "stagehand/util.h"
 
 using namespace stagehand;
 

@@ -9,12 +9,12 @@
 #include <chrono>
 #include <thread>
 
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include <fmt/format.h>
 #include <torch/serialize.h>
 
 #include "stagehand/checkpoint.h"
-#include "stagehand/util.h"
+#include "util/hash.h"
 
 
 using namespace sh_test;

@@ -15,9 +15,9 @@
 
 #include <torch/types.h>
 
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include "../plugins/model/siamese/poolers.h"
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 #include "stagehand/model.h"
 #include "stagehand/registry.h"
 

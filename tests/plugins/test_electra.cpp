@@ -10,12 +10,11 @@
 
 #include <torch/types.h>
 
-#include "core/helpers.h"
-#include "stagehand/loader.h"
+#include "support/test_support.h"
+#include "plugin/loader.h"
 #include "stagehand/encoder.h"
 #include "stagehand/engine.h"
 #include "stagehand/model.h"
-#include "stagehand/util.h"
 
 using namespace stagehand;
 using namespace sh_test;

@@ -11,8 +11,7 @@
 //  - the MLM head: init from the folder (hf::load_model) gives the reference's MLM logits of case 0;
 //  - the folder's tokenizer ({type: hf}) follows tokenizer_config.json;
 //  - refusals: unknown model_type, missing tensors, shape mismatches (both shapes named), no weights.
-// ELECTRA has no Hugging Face reference output here (no transformers on this machine): its mapping is shown by the
-// round trip only.
+// ELECTRA, RoBERTa and ALBERT against transformers' own outputs: test_hf_architectures.cpp.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -21,18 +20,18 @@
 #include <caffe2/serialize/inline_container.h>
 #include <torch/torch.h>
 
-#include "core/helpers.h"
-#include "plugins/plugin_helpers.h"
+#include "support/test_support.h"
+#include "support/plugin_support.h"
 #include "stagehand/sdk/hf_checkpoint.h"
 #include "stagehand/sdk/torch_pickle.h"
 #include "stagehand/encoder.h"
 #include "stagehand/error.h"
-#include "stagehand/loader.h"
+#include "stagehand/files.h"
+#include "plugin/loader.h"
 #include "stagehand/model.h"
 #include "stagehand/registry.h"
 #include "stagehand/safetensors.h"
 #include "stagehand/tokenizer.h"
-#include "stagehand/util.h"
 
 using namespace stagehand;
 using sh_test::TempFolder;

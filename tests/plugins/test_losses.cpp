@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 #include "stagehand/model.h"
 
 using namespace stagehand;

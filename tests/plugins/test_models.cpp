@@ -14,8 +14,8 @@
 
 #include <torch/types.h>
 
-#include "core/helpers.h"
-#include "stagehand/loader.h"
+#include "support/test_support.h"
+#include "plugin/loader.h"
 #include "stagehand/model.h"
 #include "stagehand/registry.h"
 

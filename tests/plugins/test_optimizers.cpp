@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "stagehand/config.h"
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 #include "stagehand/optim.h"
 #include "stagehand/sdk/train/clip_gradients.h"
 

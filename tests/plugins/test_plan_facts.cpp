@@ -9,13 +9,13 @@
 #include <vector>
 
 #include <stagehand/config.h>
-#include <stagehand/loader.h>
+#include "pipeline/pipeline.h"
+#include "plugin/loader.h"
 #include <stagehand/model.h>
-#include <stagehand/pipeline.h>
 #include <stagehand/registry.h>
 
-#include "core/helpers.h"
-#include "plugins/plugin_helpers.h"
+#include "support/test_support.h"
+#include "support/plugin_support.h"
 
 namespace {
 

@@ -11,11 +11,11 @@
 
 #include <torch/types.h>
 
-#include "core/helpers.h"
-#include "plugins/plugin_helpers.h"
+#include "support/test_support.h"
+#include "support/plugin_support.h"
 #include "stagehand/dataset.h"
 #include "stagehand/error.h"
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 #include "stagehand/model.h"
 #include "stagehand/registry.h"
 

@@ -13,10 +13,11 @@
 
 #include "stagehand/checkpoint.h"
 #include "stagehand/dataset.h"
-#include "stagehand/loader.h"
+#include "stagehand/files.h"
+#include "pipeline/pipeline.h"
+#include "plugin/loader.h"
 #include "stagehand/model.h"
-#include "stagehand/pipeline.h"
-#include "stagehand/util.h"
+#include "support/test_support.h"
 
 namespace fs = std::filesystem;
 using namespace stagehand;
@@ -24,13 +25,6 @@ using namespace stagehand;
 namespace {
 
 constexpr int kExamples = 20;
-
-fs::path make_dir() {
-  fs::path d = fs::temp_directory_path() / fmt::format("stagehand-predict-{}", ::getpid());
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 // Texts of very different lengths, so that sorting by length really reorders the batches.
 std::string data_text() {
@@ -103,7 +97,8 @@ torch::Tensor read_tensor(const fs::path& file, const std::string& name) {
 }  // namespace
 
 TEST(PredictStage, LogitsAndEmbeddingsInDatasetOrder) {
-  fs::path dir = make_dir();
+  sh_test::TempFolder tmp;
+  const fs::path dir = tmp.path();
   write_file_atomic(dir / "data.jsonl", data_text());
   write_file_atomic(dir / "p.yaml", pipeline_text());
   Registry reg;
@@ -181,11 +176,11 @@ TEST(PredictStage, LogitsAndEmbeddingsInDatasetOrder) {
   torch::Tensor unit = pooled / pooled.norm(2, {1}, true);
   EXPECT_LT((et - unit).abs().max().item<double>(), 1e-5);
   EXPECT_EQ(read_file(stages / "emb_t" / "embeddings.ids.txt"), ids);
-  fs::remove_all(dir);
 }
 
 TEST(PredictStage, NeedsAStageThatProvidesAModel) {
-  fs::path dir = make_dir();
+  sh_test::TempFolder tmp;
+  const fs::path dir = tmp.path();
   write_file_atomic(dir / "data.jsonl", data_text());
   write_file_atomic(dir / "p.yaml",
                     fmt::format("name: predbad\nstages:\n  tok: {{kind: tokenizer, load: {{type: wordpiece, vocab: "
@@ -200,6 +195,5 @@ TEST(PredictStage, NeedsAStageThatProvidesAModel) {
   ro.runs_dir = dir / "runs";
   RunResult r = run_pipeline(p, loader, ro);
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.error.find("stage 'tok' provides no model"), std::string::npos) << r.error;
-  fs::remove_all(dir);
+  EXPECT_NE(r.error.find("stage 'tok' (tokenizer) provides no model"), std::string::npos) << r.error;
 }

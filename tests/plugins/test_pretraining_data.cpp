@@ -25,13 +25,13 @@
 
 #include "stagehand/sdk/pretraining_format.h"
 #include "../../plugins/stage/pretraining_data/example_builder.h"
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include "stagehand/dataset.h"
 #include "stagehand/error.h"
-#include "stagehand/loader.h"
+#include "stagehand/files.h"
+#include "plugin/loader.h"
 #include "stagehand/registry.h"
 #include "stagehand/tokenizer.h"
-#include "stagehand/util.h"
 
 using namespace sh_test;
 using stagehand::pretraining::Example;

@@ -15,10 +15,10 @@
 #include <torch/torch.h>
 
 #include "plot_svg.h"
-#include "plugins/plugin_helpers.h"
+#include "support/plugin_support.h"
 #include "probe.h"
 #include "stagehand/config.h"
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 #include "stagehand/registry.h"
 
 using namespace stagehand;

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include "stagehand/config.h"
 
 using namespace sh_test;

@@ -15,7 +15,7 @@
 #include <stagehand/batch.h>
 #include <stagehand/model.h>
 
-#include "plugins/plugin_helpers.h"
+#include "support/plugin_support.h"
 
 namespace {
 

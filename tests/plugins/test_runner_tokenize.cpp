@@ -9,7 +9,8 @@
 #include <filesystem>
 #include <string>
 
-#include "stagehand/util.h"
+#include "stagehand/files.h"
+#include "support/test_support.h"
 
 namespace fs = std::filesystem;
 
@@ -36,13 +37,6 @@ Result run_runner(const std::string& input, const std::string& args) {
 
 std::string vocab() { return std::string(STAGEHAND_TEST_DATA) + "/tokenizers/bert-base-uncased-vocab.txt"; }
 std::string spec_arg() { return "--tokenizer \"{type: wordpiece, vocab: " + vocab() + "}\""; }
-
-fs::path make_dir() {
-  fs::path d = fs::temp_directory_path() / ("stagehand-tokenize-" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 }  // namespace
 
@@ -91,7 +85,8 @@ TEST(RunnerTokenize, UsageAndSpecErrors) {
 }
 
 TEST(RunnerTokenize, FromPipelineStages) {
-  fs::path dir = make_dir();
+  sh_test::TempFolder tmp;
+  const fs::path dir = tmp.path();
   std::string corpus = std::string(STAGEHAND_TEST_DATA) + "/corpora/moby_dick_excerpt.txt";
   stagehand::write_file_atomic(dir / "p.yaml",
                                "name: tokp\nstages:\n"
@@ -130,5 +125,4 @@ TEST(RunnerTokenize, FromPipelineStages) {
     pos = next + 1;
   }
   EXPECT_GE(count, 3) << t.out;  // [CLS], at least one piece, [SEP]
-  fs::remove_all(dir);
 }

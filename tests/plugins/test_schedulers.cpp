@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "stagehand/config.h"
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 #include "stagehand/optim.h"
 
 using namespace stagehand;

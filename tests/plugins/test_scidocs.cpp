@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include "stagehand/config.h"
 
 #include "../plugins/stage/scidocs/scidocs_io.h"

@@ -16,10 +16,10 @@
 #include <numeric>
 #include <set>
 
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include "stagehand/dataset.h"
 #include "stagehand/error.h"
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 #include "stagehand/registry.h"
 
 namespace fs = std::filesystem;
@@ -90,18 +90,14 @@ class SentencePairsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(registry().find("dataset", "glue")) << "dataset_sentence_pairs.so not loaded";
-    dir_ = fs::temp_directory_path() / fmt::format("stagehand-pairs-{}-{}", ::getpid(),
-                                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
   std::string write(const std::string& name, const std::string& text) {
     fs::create_directories((dir_ / name).parent_path());
     std::ofstream(dir_ / name, std::ios::binary) << text;
     return (dir_ / name).string();
   }
-  fs::path dir_;
+  sh_test::TempFolder folder_;  // this test's own, removed after it
+  const fs::path dir_ = folder_.path();
 };
 
 // ------------------------------------------------------------------------------------------------ GLUE layouts

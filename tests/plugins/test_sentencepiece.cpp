@@ -25,9 +25,10 @@
 
 #include "stagehand/config.h"
 #include "stagehand/error.h"
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 #include "stagehand/registry.h"
 #include "stagehand/tokenizer.h"
+#include "support/test_support.h"
 
 namespace fs = std::filesystem;
 using stagehand::ConfigNode;
@@ -98,15 +99,6 @@ class SentencePiece : public ::testing::Test {
     ASSERT_NE(loaded, nullptr) << "plugin " << plugin << " did not load (is libsentencepiece-dev installed and "
                                << "target tokenizer_sentencepiece built?)\n" << why;
     ctx_.registry = &registry_;
-    tmp_ = fs::temp_directory_path() /
-           fmt::format("stagehand_spm_{}_{}", ::getpid(),
-                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(tmp_);
-    fs::create_directories(tmp_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(tmp_, ec);
   }
 
   std::shared_ptr<Tokenizer> tokenizer(const fs::path& model, const std::string& more = "") const {
@@ -164,7 +156,8 @@ class SentencePiece : public ::testing::Test {
   stagehand::Registry registry_;
   std::unique_ptr<stagehand::PluginLoader> loader_;
   stagehand::BuildContext ctx_;
-  fs::path tmp_;
+  sh_test::TempFolder folder_;  // this test's own, removed after it
+  const fs::path tmp_ = folder_.path();
 };
 
 // ---------------------------------------------------------------- registration and the bridge

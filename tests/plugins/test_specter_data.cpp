@@ -26,10 +26,10 @@
 
 #include <torch/types.h>
 
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include "stagehand/dataset.h"
 #include "stagehand/error.h"
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 #include "stagehand/registry.h"
 
 using namespace stagehand;

@@ -18,10 +18,10 @@
 
 #include <torch/types.h>
 
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include "stagehand/encoder.h"
 #include "stagehand/error.h"
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 #include "stagehand/model.h"
 #include "stagehand/registry.h"
 

@@ -16,11 +16,11 @@
 
 #include <torch/types.h>
 
-#include "core/helpers.h"
-#include "plugins/plugin_helpers.h"
+#include "support/test_support.h"
+#include "support/plugin_support.h"
 #include "stagehand/dataset.h"
 #include "stagehand/error.h"
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 #include "stagehand/registry.h"
 #include "stagehand/tokenizer.h"
 #include "stagehand/sdk/squad.h"
@@ -370,7 +370,7 @@ TEST(SquadDataset, OnlySquadDataIsASquadSource) {
   TempFolder tmp;
   write_text(tmp / "corpus.txt", "the cat sat on the mat .\nthe dog sat on the log .\n");
   auto corpus = registry().create<Dataset>(
-      parse_yaml(fmt::format("{{type: text_corpus, files: [{}], tokenizer: {}, min_length: 2, validation_fraction: 0}}",
+      parse_yaml(fmt::format("{{type: text_corpus, files: [{}], tokenizer: {}, min_length: 3, validation_fraction: 0}}",
                              (tmp / "corpus.txt").string(), kWordpiece),
                  "t"),
       context());

@@ -10,15 +10,15 @@
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
-#include "core/helpers.h"
-#include "plugins/plugin_helpers.h"
+#include "support/test_support.h"
+#include "support/plugin_support.h"
 #include "stagehand/checkpoint.h"
 #include "stagehand/engine.h"
-#include "stagehand/loader.h"
+#include "stagehand/files.h"
+#include "pipeline/pipeline.h"
+#include "plugin/loader.h"
 #include "stagehand/model.h"
-#include "stagehand/pipeline.h"
 #include "stagehand/sdk/train/teacher.h"
-#include "stagehand/util.h"
 
 namespace fs = std::filesystem;
 using namespace stagehand;
@@ -141,7 +141,7 @@ TEST(TeacherLogits, AMissingExampleIsNamed) {
   EXPECT_NE(r.error.find("teacher_logits: no logits for example 'ex-24'"), std::string::npos) << r.error;
   EXPECT_NE(r.error.find("logits_train"), std::string::npos) << r.error;
   // The stages before it ran, the cached student among them.
-  EXPECT_EQ(r.stages["cached"].status, "ran");
+  EXPECT_EQ(r.stages["cached"].status, StageStatus::Ran);
 }
 
 // A predict stage's tensor output is two files: the logits archive (one row per example) and <stem>.ids.txt (the

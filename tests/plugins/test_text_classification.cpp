@@ -16,9 +16,10 @@
 
 #include "stagehand/dataset.h"
 #include "stagehand/error.h"
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 #include "stagehand/registry.h"
 #include "stagehand/tokenizer.h"
+#include "support/test_support.h"
 
 namespace fs = std::filesystem;
 using stagehand::Batch;
@@ -55,12 +56,7 @@ class TextClassificationTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(registry_->find("dataset", "text_classification")) << "dataset_text_classification.so not loaded";
     ASSERT_TRUE(registry_->find("tokenizer", "sentencepiece")) << "tokenizer_sentencepiece.so not loaded";
-    dir_ = fs::temp_directory_path() / fmt::format("stagehand-text-cls-{}-{}", ::getpid(),
-                                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::string write(const std::string& name, const std::string& text) {
     std::ofstream(dir_ / name, std::ios::binary) << text;
@@ -105,7 +101,8 @@ class TextClassificationTest : public ::testing::Test {
 
   static stagehand::Registry* registry_;
   static stagehand::PluginLoader* loader_;
-  fs::path dir_;
+  sh_test::TempFolder folder_;  // this test's own, removed after it
+  const fs::path dir_ = folder_.path();
 };
 stagehand::Registry* TextClassificationTest::registry_ = nullptr;
 stagehand::PluginLoader* TextClassificationTest::loader_ = nullptr;

@@ -15,8 +15,9 @@
 
 #include "stagehand/dataset.h"
 #include "stagehand/error.h"
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 #include "stagehand/registry.h"
+#include "support/test_support.h"
 
 namespace fs = std::filesystem;
 using stagehand::Batch;
@@ -64,12 +65,7 @@ class TextCorpusTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(registry_->find("dataset", "text_corpus")) << "dataset_text_corpus.so not loaded";
     ASSERT_TRUE(registry_->find("tokenizer", "sentencepiece")) << "tokenizer_sentencepiece.so not loaded";
-    dir_ = fs::temp_directory_path() / fmt::format("stagehand-text-corpus-{}-{}", ::getpid(),
-                                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   fs::path write(const std::string& name, const std::string& text) {
     std::ofstream(dir_ / name, std::ios::binary) << text;
@@ -106,7 +102,8 @@ class TextCorpusTest : public ::testing::Test {
 
   static stagehand::Registry* registry_;
   static stagehand::PluginLoader* loader_;
-  fs::path dir_;
+  sh_test::TempFolder folder_;  // this test's own, removed after it
+  const fs::path dir_ = folder_.path();
 };
 stagehand::Registry* TextCorpusTest::registry_ = nullptr;
 stagehand::PluginLoader* TextCorpusTest::loader_ = nullptr;

@@ -6,21 +6,16 @@
 
 #include <fstream>
 
-#include "stagehand/loader.h"
-#include "stagehand/pipeline.h"
-#include "stagehand/util.h"
+#include "stagehand/files.h"
+#include "util/hash.h"
+#include "pipeline/pipeline.h"
+#include "plugin/loader.h"
+#include "support/test_support.h"
 
 namespace fs = std::filesystem;
 using namespace stagehand;
 
 namespace {
-
-fs::path make_dir() {
-  fs::path d = fs::temp_directory_path() / fmt::format("stagehand-tokstage-{}", ::getpid());
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 std::string pipeline_text() {
   return fmt::format(R"(name: tokstage
@@ -43,7 +38,8 @@ stages:
 }  // namespace
 
 TEST(TokenizerStage, TrainsProvidesCachesAndReproduces) {
-  fs::path dir = make_dir();
+  sh_test::TempFolder tmp;
+  const fs::path dir = tmp.path();
   write_file_atomic(dir / "p.yaml", pipeline_text());
   Registry reg;
   PluginLoader loader(reg);
@@ -72,8 +68,8 @@ TEST(TokenizerStage, TrainsProvidesCachesAndReproduces) {
 
   RunResult r2 = run_pipeline(p, loader, ro);
   ASSERT_EQ(r2.exit_code, 0) << r2.error;
-  EXPECT_EQ(r2.stages["spm"].status, "cached");
-  EXPECT_EQ(r2.stages["reuse"].status, "cached");
+  EXPECT_EQ(r2.stages["spm"].status, StageStatus::Cached);
+  EXPECT_EQ(r2.stages["reuse"].status, StageStatus::Cached);
   EXPECT_EQ(r2.stages["spm"].metrics, m);
 
   // Without the cache (what `runner replay` does) training is deterministic: the same metrics.
@@ -81,15 +77,15 @@ TEST(TokenizerStage, TrainsProvidesCachesAndReproduces) {
   fresh.use_cache = false;
   RunResult r3 = run_pipeline(p, loader, fresh);
   ASSERT_EQ(r3.exit_code, 0) << r3.error;
-  EXPECT_EQ(r3.stages["spm"].status, "ran");
+  EXPECT_EQ(r3.stages["spm"].status, StageStatus::Ran);
   EXPECT_EQ(r3.stages["spm"].metrics, m);
   EXPECT_EQ(sha256_file(r3.run_dir / "stages" / "spm" / "tokenizer" / "spm.model"),
             sha256_file(r1.run_dir / "stages" / "spm" / "tokenizer" / "spm.model"));
-  fs::remove_all(dir);
 }
 
 TEST(TokenizerStage, NeedsExactlyOneOfTrainAndLoad) {
-  fs::path dir = make_dir();
+  sh_test::TempFolder tmp;
+  const fs::path dir = tmp.path();
   write_file_atomic(dir / "p.yaml", "name: t\nstages:\n  x: {kind: tokenizer}\n");
   Registry reg;
   PluginLoader loader(reg);
@@ -101,5 +97,4 @@ TEST(TokenizerStage, NeedsExactlyOneOfTrainAndLoad) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.error.find("exactly one of 'train'"), std::string::npos) << r.error;
   EXPECT_NE(r.error.find("stage 'x'"), std::string::npos) << r.error;
-  fs::remove_all(dir);
 }

@@ -14,12 +14,12 @@
 #include <set>
 #include <thread>
 
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include <fmt/format.h>
 
 #include "stagehand/checkpoint.h"
 #include "stagehand/config.h"
-#include "stagehand/util.h"
+#include "util/hash.h"
 
 
 using namespace sh_test;

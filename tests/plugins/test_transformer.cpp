@@ -29,11 +29,11 @@
 #include <nlohmann/json.hpp>
 #include <ATen/Parallel.h>
 
-#include "core/helpers.h"
+#include "support/test_support.h"
 #include "stagehand/config.h"
 #include "stagehand/encoder.h"
 #include "stagehand/error.h"
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 #include "stagehand/registry.h"
 #include "stagehand/safetensors.h"
 

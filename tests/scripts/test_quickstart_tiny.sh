@@ -13,6 +13,10 @@ TINY=(stages.tokenizer.train.vocab_size=1000 stages.pretrain.steps=4 stages.pret
   { cat "$WORK/first.log"; exit 1; }
 grep -q "results on 'test' (400 examples)" "$WORK/first.log" || { cat "$WORK/first.log"; exit 1; }
 grep -qE "^\| macro_f1 \| [0-9.]+ \| [0-9.]+ \|" "$WORK/first.log" || { cat "$WORK/first.log"; exit 1; }
+# Every logged scalar is also in TensorBoard's event files, checked by an independent reader.
+for stage in pretrain finetune; do
+  /usr/bin/python3 "$SRC/tests/scripts/read_tfevents.py" "$WORK/runs/quickstart/latest" "$stage"
+done
 "$BUILD/bin/runner" "$SRC/pipelines/quickstart.yaml" "${TINY[@]}" --runs-dir "$WORK/runs" > "$WORK/second.log" 2>&1 ||
   { cat "$WORK/second.log"; exit 1; }
 reused=$(grep -c "reused cached output" "$WORK/second.log")

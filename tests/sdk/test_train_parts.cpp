@@ -13,8 +13,8 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 
-#include "core/helpers.h"
-#include "plugins/plugin_helpers.h"
+#include "support/test_support.h"
+#include "support/plugin_support.h"
 #include "stagehand/model.h"
 #include "stagehand/sdk/train/accumulation.h"
 #include "stagehand/sdk/train/micro_batches.h"

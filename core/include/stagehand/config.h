@@ -83,6 +83,7 @@ class STAGEHAND_API ConfigNode {
 
   /// Dotted path lookup ("stages.train.optimizer.lr"; list items by index: "a.0.b").
   const ConfigNode* find_path(const std::string& dotted) const;
+  ConfigNode* find_path(const std::string& dotted);
 
   /// Deep copy (nodes share nothing afterwards).
   ConfigNode clone() const;

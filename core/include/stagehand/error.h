@@ -55,6 +55,7 @@ class STAGEHAND_API Error : public std::runtime_error {
 };
 
 /// Thrown when a stage stops because SIGINT/SIGTERM was received (after it saved its state).
+/// Not a mistake to report but a request to stop: the runner exits with 128 + the signal number.
 class STAGEHAND_API Interrupted : public Error {
  public:
   explicit Interrupted(int signal_number);
@@ -65,13 +66,28 @@ class STAGEHAND_API Interrupted : public Error {
   int signal_;
 };
 
+/// The one way to raise stagehand::Error: a fmt-formatted message of one line that says what is wrong, where
+/// (the file, option or stage), the value found, what was expected, and the fix, e.g.
+///   fail("--nproc {}: expected at least 1 rank per machine", n);
+/// [[noreturn]], so no dead `return` is needed after it. SH_CHECK(cond, ...) is the conditional form.
+template <class... Args>
+[[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {
+  throw Error(fmt::format(format, std::forward<Args>(args)...));
+}
+
+/// fail() at a configuration location: the runner prints "<file>:<line>:<col>: <message>".
+template <class... Args>
+[[noreturn]] void fail_at(const Location& where, fmt::format_string<Args...> format, Args&&... args) {
+  throw Error(fmt::format(format, std::forward<Args>(args)...), where);
+}
+
 }  // namespace stagehand
 
-/// Throws stagehand::Error with a fmt-formatted message when `cond` is false.
-#define SH_CHECK(cond, ...)                                         \
-  do {                                                              \
-    if (!(cond)) throw ::stagehand::Error(::fmt::format(__VA_ARGS__)); \
+/// Checks `cond`; when it is false, raises as stagehand::fail does.
+#define SH_CHECK(cond, ...)                      \
+  do {                                           \
+    if (!(cond)) ::stagehand::fail(__VA_ARGS__); \
   } while (0)
 
-/// Throws stagehand::Error with a fmt-formatted message at a configuration location.
-#define SH_FAIL_AT(where, ...) throw ::stagehand::Error(::fmt::format(__VA_ARGS__), (where))
+/// Raises at a configuration location, as stagehand::fail_at does.
+#define SH_FAIL_AT(where, ...) ::stagehand::fail_at((where), __VA_ARGS__)

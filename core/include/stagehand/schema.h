@@ -73,6 +73,9 @@ class STAGEHAND_API Schema {
   Schema& max(double v);
   Schema& nullable();
   Schema& kind(const std::string& component_kind);
+  /// The item type of the last option, a List (e.g. .items(OptionType::Component).kind("encoder"): a list whose
+  /// items are encoder specs or names of stages that provide one).
+  Schema& items(OptionType item_type);
 
   const std::vector<OptionSpec>& options() const { return options_; }
   const OptionSpec* find(const std::string& name) const;
@@ -110,6 +113,8 @@ STAGEHAND_API ConfigNode validate(const ConfigNode& config, const Schema& schema
 
 /// Closest candidate by edit distance, or "" if nothing is close enough. Used for "did you mean".
 STAGEHAND_API std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
+/// The noun with its indefinite article, for messages: "an encoder", "a model".
+STAGEHAND_API std::string with_article(const std::string& noun);
 
 /// A validated option map as a component sees it. Reads are typed; a read of an undeclared option is a
 /// programming error (caught by `runner test-plugin`). Keeps track of what was read.

@@ -81,6 +81,9 @@ class STAGEHAND_API StageContext {
   virtual void log_values(int64_t step, const std::vector<std::pair<std::string, double>>& values) = 0;
   /// A line in the log and on the console.
   virtual void info(const std::string& line) = 0;
+  /// Something the user should look at that does not stop the stage ("warning: " is added); the run's closing
+  /// line counts them.
+  virtual void warn(const std::string& line) = 0;
   virtual std::unique_ptr<Progress> progress(const std::string& label, int64_t total) = 0;
 
   /// True once SIGINT/SIGTERM was received: save state and throw stagehand::Interrupted.

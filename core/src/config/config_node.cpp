@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <algorithm>
 #include <charconv>
+#include <utility>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -242,6 +243,11 @@ struct ConfigAccess {
 };
 void set_key_location(ConfigNode& map, const std::string& key, const Location& where) {
   ConfigAccess::set_key_location(map, key, where);
+}
+
+ConfigNode* ConfigNode::find_path(const std::string& dotted) {
+  // The same walk as the const lookup; a node reached from a non-const root may be changed.
+  return const_cast<ConfigNode*>(std::as_const(*this).find_path(dotted));
 }
 
 const ConfigNode* ConfigNode::find_path(const std::string& dotted) const {

@@ -34,7 +34,7 @@ std::string OptionSpec::type_string() const {
   switch (type) {
     case OptionType::Component: return component_kind + " (spec or stage name)";
     case OptionType::List:
-      if (item_type == OptionType::Component) return "list of " + component_kind;
+      if (item_type == OptionType::Component) return "list of " + component_kind + " (spec or stage name)";
       return std::string("list of ") + option_type_name(item_type);
     case OptionType::String:
       if (!choices.empty()) {
@@ -141,6 +141,10 @@ Schema& Schema::kind(const std::string& component_kind) {
   last().component_kind = component_kind;
   return *this;
 }
+Schema& Schema::items(OptionType item_type) {
+  last().item_type = item_type;
+  return *this;
+}
 const OptionSpec* Schema::find(const std::string& name) const {
   for (const auto& o : options_)
     if (o.name == name) return &o;
@@ -214,95 +218,12 @@ struct Validator {
       case OptionType::Bool:
         if (!v.is_bool()) fail(owner, opt, fmt::format("expected true or false, got {}", describe_value(v)), where);
         return v;
-      case OptionType::Int: {
-        int64_t x = 0;
-        try {
-          x = v.as_int();
-        } catch (const Error&) {
-          fail(owner, opt, fmt::format("expected an int, got {}", describe_value(v)), where);
-        }
-        if (spec.min && x < *spec.min) fail(owner, opt, fmt::format("must be >= {}, got {}", *spec.min, x), where);
-        if (spec.max && x > *spec.max) fail(owner, opt, fmt::format("must be <= {}, got {}", *spec.max, x), where);
-        return v;
-      }
-      case OptionType::Float: {
-        if (!v.is_double() && !v.is_int())
-          fail(owner, opt, fmt::format("expected a float, got {}", describe_value(v)), where);
-        double x = v.is_int() ? static_cast<double>(v.as_int()) : v.as_double();
-        if (spec.min && x < *spec.min) fail(owner, opt, fmt::format("must be >= {}, got {}", *spec.min, x), where);
-        if (spec.max && x > *spec.max) fail(owner, opt, fmt::format("must be <= {}, got {}", *spec.max, x), where);
-        return v;
-      }
-      case OptionType::String: {
-        if (!v.is_scalar()) fail(owner, opt, fmt::format("expected a string, got {}", describe_value(v)), where);
-        if (!spec.choices.empty() &&
-            std::find(spec.choices.begin(), spec.choices.end(), v.text()) == spec.choices.end()) {
-          std::string dym = closest_match(v.text(), spec.choices);
-          fail(owner, opt,
-               fmt::format("'{}' is not one of {}{}", v.text(), join(spec.choices, " | "),
-                           dym.empty() ? "" : fmt::format("; did you mean '{}'?", dym)),
-               where);
-        }
-        return v;
-      }
+      case OptionType::Int:
+      case OptionType::Float: return check_number(spec, type, v, owner, opt);
+      case OptionType::String: return check_string(spec, v, owner, opt);
       case OptionType::Path:
-      case OptionType::OutPath: {
-        if (!v.is_scalar() || v.text().empty())
-          fail(owner, opt, fmt::format("expected a file path, got {}", describe_value(v)), where);
-        fs::path p(v.text());
-        if (p.is_relative()) p = base_dir_of(where, scope) / p;
-        p = p.lexically_normal();
-        if (type == OptionType::Path) {
-          if (scope.check_files && !fs::exists(p))
-            fail(owner, opt,
-                 fmt::format("input file '{}' not found (relative paths are taken from the folder of the file "
-                             "that names them)",
-                             p.string()),
-                 where);
-          scope.input_file(p);
-        }
-        return ConfigNode::scalar(p.string(), where, true);
-      }
-      case OptionType::Paths: {
-        std::vector<ConfigNode> patterns;
-        if (v.is_scalar())
-          patterns.push_back(v);
-        else if (v.is_sequence())
-          patterns = v.items();
-        else
-          fail(owner, opt, fmt::format("expected a list of paths or glob patterns, got {}", describe_value(v)),
-               where);
-        std::vector<ConfigNode> out;
-        for (const auto& pat : patterns) {
-          if (!pat.is_scalar())
-            fail(owner, opt, fmt::format("expected a path, got {}", describe_value(pat)), pat.location());
-          fs::path p(pat.text());
-          if (p.is_relative()) p = base_dir_of(pat.location(), scope) / p;
-          p = p.lexically_normal();
-          std::string s = p.string();
-          if (s.find_first_of("*?[") == std::string::npos) {
-            if (scope.check_files && !fs::exists(p))
-              fail(owner, opt, fmt::format("input file '{}' not found", s), pat.location());
-            scope.input_file(p);
-            out.push_back(ConfigNode::scalar(s, pat.location(), true));
-            continue;
-          }
-          glob_t g{};
-          int rc = ::glob(s.c_str(), 0, nullptr, &g);
-          std::vector<std::string> matches;
-          if (rc == 0)
-            for (size_t i = 0; i < g.gl_pathc; ++i) matches.emplace_back(g.gl_pathv[i]);
-          globfree(&g);
-          if (matches.empty() && scope.check_files)
-            fail(owner, opt, fmt::format("pattern '{}' matches no file", s), pat.location());
-          std::sort(matches.begin(), matches.end());
-          for (const auto& m : matches) {
-            scope.input_file(m);
-            out.push_back(ConfigNode::scalar(m, pat.location(), true));
-          }
-        }
-        return ConfigNode::sequence(std::move(out), where);
-      }
+      case OptionType::OutPath: return check_path(type, v, owner, opt);
+      case OptionType::Paths: return check_paths(v, owner, opt);
       case OptionType::List: {
         if (!v.is_sequence()) fail(owner, opt, fmt::format("expected a list, got {}", describe_value(v)), where);
         std::vector<ConfigNode> out;
@@ -317,49 +238,153 @@ struct Validator {
         if (!v.is_map()) fail(owner, opt, fmt::format("expected a map, got {}", describe_value(v)), where);
         return v;
       case OptionType::Any: return v;
-      case OptionType::Component: {
-        if (v.is_scalar()) {
-          scope.stage_reference(v.text(), spec.component_kind, where);
-          return v;
-        }
-        if (!v.is_map())
-          fail(owner, opt,
-               fmt::format("expected a {} spec such as {{type: NAME, ...}} or the name of a stage, got {}",
-                           spec.component_kind, describe_value(v)),
-               where);
-        const ConfigNode* type_node = v.find("type");
-        if (!type_node || !type_node->is_scalar())
-          fail(owner, opt, fmt::format("a {} spec needs 'type: NAME' (see `runner plugins` for the names)",
-                                       spec.component_kind),
-               where);
-        auto schema = scope.component_schema(spec.component_kind, type_node->text(), type_node->location());
-        return validate(v, *schema, fmt::format("{} '{}'", spec.component_kind, type_node->text()), scope);
-      }
+      case OptionType::Component: return check_component(spec, v, owner, opt);
       case OptionType::Stage:
         if (!v.is_scalar()) fail(owner, opt, fmt::format("expected a stage name, got {}", describe_value(v)), where);
         scope.stage_reference(v.text(), "", where);
         return v;
-      case OptionType::Stages: {
-        std::vector<ConfigNode> names;
-        if (v.is_scalar())
-          names.push_back(v);
-        else if (v.is_sequence())
-          names = v.items();
-        else
-          fail(owner, opt, fmt::format("expected a list of stage names, got {}", describe_value(v)), where);
-        for (const auto& n : names) {
-          if (!n.is_scalar())
-            fail(owner, opt, fmt::format("expected a stage name, got {}", describe_value(n)), n.location());
-          scope.stage_reference(n.text(), "", n.location());
-        }
-        return ConfigNode::sequence(names, where);
-      }
+      case OptionType::Stages: return check_stages(v, owner, opt);
     }
     return v;
+  }
+
+  ConfigNode check_number(const OptionSpec& spec, OptionType type, const ConfigNode& v, const std::string& owner,
+                          const std::string& opt) {
+    const Location& where = v.location();
+    double x = 0;
+    if (type == OptionType::Int) {
+      try {
+        x = static_cast<double>(v.as_int());
+      } catch (const Error&) {
+        fail(owner, opt, fmt::format("expected an int, got {}", describe_value(v)), where);
+      }
+      if (spec.min && x < *spec.min)
+        fail(owner, opt, fmt::format("must be >= {}, got {}", *spec.min, v.as_int()), where);
+      if (spec.max && x > *spec.max)
+        fail(owner, opt, fmt::format("must be <= {}, got {}", *spec.max, v.as_int()), where);
+      return v;
+    }
+    if (!v.is_double() && !v.is_int()) fail(owner, opt, fmt::format("expected a float, got {}", describe_value(v)), where);
+    x = v.is_int() ? static_cast<double>(v.as_int()) : v.as_double();
+    if (spec.min && x < *spec.min) fail(owner, opt, fmt::format("must be >= {}, got {}", *spec.min, x), where);
+    if (spec.max && x > *spec.max) fail(owner, opt, fmt::format("must be <= {}, got {}", *spec.max, x), where);
+    return v;
+  }
+
+  ConfigNode check_string(const OptionSpec& spec, const ConfigNode& v, const std::string& owner,
+                          const std::string& opt) {
+    if (!v.is_scalar()) fail(owner, opt, fmt::format("expected a string, got {}", describe_value(v)), v.location());
+    if (!spec.choices.empty() && std::find(spec.choices.begin(), spec.choices.end(), v.text()) == spec.choices.end()) {
+      std::string dym = closest_match(v.text(), spec.choices);
+      fail(owner, opt,
+           fmt::format("'{}' is not one of {}{}", v.text(), join(spec.choices, " | "),
+                       dym.empty() ? "" : fmt::format("; did you mean '{}'?", dym)),
+           v.location());
+    }
+    return v;
+  }
+
+  ConfigNode check_path(OptionType type, const ConfigNode& v, const std::string& owner, const std::string& opt) {
+    const Location& where = v.location();
+    if (!v.is_scalar() || v.text().empty())
+      fail(owner, opt, fmt::format("expected a file path, got {}", describe_value(v)), where);
+    fs::path p(v.text());
+    if (p.is_relative()) p = base_dir_of(where, scope) / p;
+    p = p.lexically_normal();
+    if (type == OptionType::Path) {
+      if (scope.check_files && !fs::exists(p))
+        fail(owner, opt,
+             fmt::format("input file '{}' not found (relative paths are taken from the folder of the file "
+                         "that names them)",
+                         p.string()),
+             where);
+      scope.input_file(p);
+    }
+    return ConfigNode::scalar(p.string(), where, true);
+  }
+
+  ConfigNode check_paths(const ConfigNode& v, const std::string& owner, const std::string& opt) {
+    std::vector<ConfigNode> patterns;
+    if (v.is_scalar())
+      patterns.push_back(v);
+    else if (v.is_sequence())
+      patterns = v.items();
+    else
+      fail(owner, opt, fmt::format("expected a list of paths or glob patterns, got {}", describe_value(v)),
+           v.location());
+    std::vector<ConfigNode> out;
+    for (const auto& pat : patterns) {
+      if (!pat.is_scalar()) fail(owner, opt, fmt::format("expected a path, got {}", describe_value(pat)), pat.location());
+      fs::path p(pat.text());
+      if (p.is_relative()) p = base_dir_of(pat.location(), scope) / p;
+      const std::string s = p.lexically_normal().string();
+      if (s.find_first_of("*?[") == std::string::npos) {
+        if (scope.check_files && !fs::exists(s))
+          fail(owner, opt, fmt::format("input file '{}' not found", s), pat.location());
+        scope.input_file(s);
+        out.push_back(ConfigNode::scalar(s, pat.location(), true));
+        continue;
+      }
+      glob_t g{};
+      int rc = ::glob(s.c_str(), 0, nullptr, &g);
+      std::vector<std::string> matches;
+      if (rc == 0)
+        for (size_t i = 0; i < g.gl_pathc; ++i) matches.emplace_back(g.gl_pathv[i]);
+      globfree(&g);
+      if (matches.empty() && scope.check_files)
+        fail(owner, opt, fmt::format("pattern '{}' matches no file", s), pat.location());
+      std::sort(matches.begin(), matches.end());
+      for (const auto& m : matches) {
+        scope.input_file(m);
+        out.push_back(ConfigNode::scalar(m, pat.location(), true));
+      }
+    }
+    return ConfigNode::sequence(std::move(out), v.location());
+  }
+
+  ConfigNode check_component(const OptionSpec& spec, const ConfigNode& v, const std::string& owner,
+                             const std::string& opt) {
+    if (v.is_scalar()) {
+      scope.stage_reference(v.text(), spec.component_kind, v.location());
+      return v;
+    }
+    if (!v.is_map())
+      fail(owner, opt,
+           fmt::format("expected {} spec such as {{type: NAME, ...}} or the name of a stage, got {}",
+                       with_article(spec.component_kind), describe_value(v)),
+           v.location());
+    const ConfigNode* type_node = v.find("type");
+    if (!type_node || !type_node->is_scalar())
+      fail(owner, opt,
+           fmt::format("{} spec needs 'type: NAME' (see `runner plugins` for the names)",
+                       with_article(spec.component_kind)),
+           v.location());
+    auto schema = scope.component_schema(spec.component_kind, type_node->text(), type_node->location());
+    return validate(v, *schema, fmt::format("{} '{}'", spec.component_kind, type_node->text()), scope);
+  }
+
+  ConfigNode check_stages(const ConfigNode& v, const std::string& owner, const std::string& opt) {
+    std::vector<ConfigNode> names;
+    if (v.is_scalar())
+      names.push_back(v);
+    else if (v.is_sequence())
+      names = v.items();
+    else
+      fail(owner, opt, fmt::format("expected a list of stage names, got {}", describe_value(v)), v.location());
+    for (const auto& n : names) {
+      if (!n.is_scalar()) fail(owner, opt, fmt::format("expected a stage name, got {}", describe_value(n)), n.location());
+      scope.stage_reference(n.text(), "", n.location());
+    }
+    return ConfigNode::sequence(names, v.location());
   }
 };
 
 }  // namespace
+
+std::string with_article(const std::string& noun) {
+  const bool vowel = !noun.empty() && std::string("aeiouAEIOU").find(noun[0]) != std::string::npos;
+  return (vowel ? "an " : "a ") + noun;
+}
 
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
   std::string best;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // YAML <-> ConfigNode with locations, includes, overrides and ${...} references.
 #include <algorithm>
+#include <cctype>
+#include <tuple>
 #include <charconv>
 #include <cstdint>
 #include <fstream>
@@ -13,7 +15,7 @@
 
 #include "stagehand/config.h"
 #include "stagehand/schema.h"
-#include "stagehand/util.h"
+#include "stagehand/utf8.h"
 
 namespace stagehand {
 
@@ -101,22 +103,76 @@ class Converter {
 
 }  // namespace
 
+namespace {
+
+/// file:line:column of byte `at` of `text`.
+Location location_at(const std::string& text, size_t at, const std::string& name) {
+  const auto end = text.begin() + static_cast<long>(std::min(at, text.size()));
+  const size_t line = static_cast<size_t>(std::count(text.begin(), end, '\n')) + 1;
+  const size_t line_start = at == 0 ? std::string::npos : text.rfind('\n', at - 1);
+  const size_t col = at - (line_start == std::string::npos ? 0 : line_start + 1) + 1;
+  return Location{name, static_cast<int>(line), static_cast<int>(col)};
+}
+
+/// The byte of the last `open` bracket before `end` that no `close` matches (quotes and comments skipped), or npos.
+/// yaml-cpp reports an unclosed [ or { where it gave up looking, at the start of a later line or at the end of the
+/// file; the mistake is the bracket.
+size_t unclosed_bracket(const std::string& text, size_t end, char open, char close) {
+  std::vector<size_t> opened;
+  char quote = 0;
+  for (size_t i = 0; i < std::min(end, text.size()); ++i) {
+    const char c = text[i];
+    if (quote) {
+      if (c == quote) quote = 0;
+      else if (c == '\\' && quote == '"') ++i;
+      continue;
+    }
+    const bool token_start = i == 0 || std::isspace(static_cast<unsigned char>(text[i - 1])) ||
+                             std::string("[{,:").find(text[i - 1]) != std::string::npos;
+    if ((c == '"' || c == '\'') && token_start) {
+      quote = c;  // a quoted scalar (an apostrophe inside a plain word, as in don't, is not)
+    } else if (c == '#' && (i == 0 || std::isspace(static_cast<unsigned char>(text[i - 1])))) {
+      const size_t newline = text.find('\n', i);
+      if (newline == std::string::npos) break;
+      i = newline;
+    } else if (c == open) {
+      opened.push_back(i);
+    } else if (c == close && !opened.empty()) {
+      opened.pop_back();
+    }
+  }
+  return opened.empty() ? std::string::npos : opened.back();
+}
+
+[[noreturn]] void syntax_error(const std::string& text, const YAML::Exception& e, const std::string& name) {
+  for (const auto& [what, open, close] : {std::tuple<const char*, char, char>{"sequence", '[', ']'},
+                                          std::tuple<const char*, char, char>{"map", '{', '}'}}) {
+    if (e.msg.find(fmt::format("end of {} flow not found", what)) == std::string::npos || e.mark.pos < 0) continue;
+    const size_t at = unclosed_bracket(text, static_cast<size_t>(e.mark.pos), open, close);
+    if (at != std::string::npos)
+      throw Error(fmt::format("invalid YAML: this '{}' is never closed (expected '{}' before the end of the {}); "
+                              "close it on the same line or write the items as an indented block",
+                              open, close, what),
+                  location_at(text, at, name));
+  }
+  throw Error(fmt::format("invalid YAML: {}", e.msg), mark_location(e.mark, name));
+}
+
+}  // namespace
+
 ConfigNode parse_yaml(const std::string& text, const std::string& name) {
   if (const size_t bad = invalid_utf8_at(text, /*controls=*/true); bad != std::string::npos) {
-    const size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
-    const size_t line = static_cast<size_t>(std::count(text.begin(), text.begin() + static_cast<long>(bad), '\n')) + 1;
-    const size_t col = bad - (line_start == std::string::npos || bad == 0 ? 0 : line_start + 1) + 1;
     const auto byte = static_cast<unsigned char>(text[bad]);
     throw Error(byte < 0x80 ? fmt::format("control character 0x{:02x}, which YAML does not allow; remove it", byte)
                             : fmt::format("not valid UTF-8 (byte 0x{:02x}); YAML files are UTF-8: re-save the file "
                                           "in that encoding", byte),
-                Location{name, static_cast<int>(line), static_cast<int>(col)});
+                location_at(text, bad, name));
   }
   try {
     YAML::Node root = YAML::Load(text);
     return Converter(name).convert(root);
   } catch (const YAML::Exception& e) {
-    throw Error(fmt::format("invalid YAML: {}", e.msg), mark_location(e.mark, name));
+    syntax_error(text, e, name);
   }
 }
 
@@ -213,6 +269,32 @@ ConfigNode load_config_file(const fs::path& path) {
   return expand_includes(root, path.parent_path(), stack);
 }
 
+namespace {
+
+/// An override that reaches inside a stage (stages.NAME.key=value) must name a stage the pipeline declares: a typo
+/// would otherwise add a stage of its own with no kind, reported far from its cause. A new stage is added by setting
+/// it whole (stages.NAME={kind: ...}) or its kind first (stages.NAME.kind=KIND, then other keys).
+void check_override_stage(const ConfigNode& root, const std::string& path, const std::string& assignment,
+                          const Location& where) {
+  const std::string prefix = "stages.";
+  if (path.rfind(prefix, 0) != 0) return;
+  const size_t end = path.find('.', prefix.size());
+  const ConfigNode* stages = root.is_map() ? root.find("stages") : nullptr;
+  if (end == std::string::npos || !stages || !stages->is_map()) return;
+  const std::string name = path.substr(prefix.size(), end - prefix.size());
+  if (stages->find(name) || path.substr(end + 1) == "kind") return;
+  std::vector<std::string> names;
+  for (const auto& [k, v] : stages->entries()) names.push_back(k);
+  const std::string dym = closest_match(name, names);
+  throw Error(fmt::format("override '{}': the pipeline has no stage '{}'{}; its stages are {} (a new stage starts "
+                          "with stages.{}.kind=KIND)",
+                          assignment, name, dym.empty() ? "" : fmt::format(" (did you mean '{}'?)", dym),
+                          names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", ")), name),
+              where);
+}
+
+}  // namespace
+
 void apply_override(ConfigNode& root, const std::string& assignment, int arg_index) {
   Location where{fmt::format("<command line argument {}>", arg_index), 0, 0};
   size_t eq = assignment.find('=');
@@ -223,6 +305,7 @@ void apply_override(ConfigNode& root, const std::string& assignment, int arg_ind
                 where);
   std::string path = assignment.substr(0, eq);
   std::string value = assignment.substr(eq + 1);
+  check_override_stage(root, path, assignment, where);
   ConfigNode parsed = value.empty() ? ConfigNode::scalar("", where, true) : parse_yaml(value, where.file);
   std::function<void(ConfigNode&)> relocate = [&](ConfigNode& n) {
     n.set_location(where);
@@ -323,7 +406,7 @@ struct RefResolver {
     if (done.count(path)) return;
     if (in_progress.count(path))
       throw Error(fmt::format("reference cycle through '${{{}}}'", path), from);
-    ConfigNode* n = const_cast<ConfigNode*>(root.find_path(path));
+    ConfigNode* n = root.find_path(path);
     if (!n) {
       // The path may run through a value that is itself an unresolved ${...} reference (`y: ${x.lr}` with
       // `x: ${base}` declared later): resolve the longest existing prefix that is such a reference, then retry.
@@ -334,7 +417,7 @@ struct RefResolver {
         if (p->is_scalar() && p->text().find("${") != std::string::npos) resolve_path(prefix, from);
         break;
       }
-      n = const_cast<ConfigNode*>(root.find_path(path));
+      n = root.find_path(path);
       if (!n) return;
     }
     in_progress.insert(path);

@@ -21,7 +21,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "stagehand/error.h"
-#include "stagehand/util.h"
+#include "util/clock.h"
 
 namespace stagehand::dist {
 

@@ -7,7 +7,8 @@
 #include <sstream>
 
 #include "stagehand/error.h"
-#include "stagehand/util.h"
+#include "stagehand/files.h"
+#include "util/hash.h"
 
 namespace stagehand {
 

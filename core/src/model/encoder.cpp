@@ -2,7 +2,6 @@
 // Key function of the encoder interface: its type info lives in the core library.
 #include "stagehand/encoder.h"
 
-#include "stagehand/util.h"
 
 namespace stagehand {
 Encoder::~Encoder() = default;

@@ -6,7 +6,7 @@
 
 #include <torch/serialize.h>
 
-#include "stagehand/conformance.h"
+#include "plugin/conformance.h"
 #include "stagehand/encoder.h"
 
 namespace stagehand {

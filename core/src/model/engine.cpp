@@ -11,7 +11,7 @@
 
 #include "stagehand/checkpoint.h"
 #include "stagehand/distributed.h"
-#include "stagehand/util.h"
+#include "stagehand/seed.h"
 
 namespace stagehand {
 

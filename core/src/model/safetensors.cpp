@@ -19,7 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stagehand/error.h"
-#include "stagehand/util.h"
+#include "stagehand/files.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.cpp copies little-endian file data as is; a big-endian host needs byte swapping"

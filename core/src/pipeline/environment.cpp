@@ -14,7 +14,7 @@
 #include <torch/csrc/api/include/torch/version.h>
 
 #include "build_info.h"
-#include "stagehand/pipeline.h"
+#include "pipeline/pipeline.h"
 #include "stagehand/version.h"
 
 namespace stagehand {

@@ -5,8 +5,8 @@
 #include <set>
 
 #include "pipeline/plan_facts.h"
-#include "stagehand/pipeline.h"
-#include "stagehand/util.h"
+#include "stagehand/seed.h"
+#include "pipeline/pipeline.h"
 
 namespace stagehand {
 
@@ -95,7 +95,7 @@ struct StageScope : ValidationScope {
   std::shared_ptr<const Schema> component_schema(const std::string& kind, const std::string& name,
                                                  const Location& where) const override {
     const ComponentInfo& info = registry.get(kind, name, where);
-    const_cast<StagePlan&>(plan).plugin_files.insert(info.plugin_file);
+    plan.plugin_files.insert(info.plugin_file);
     return info.schema;
   }
   void stage_reference(const std::string& stage, const std::string& kind, const Location& where) override {
@@ -103,9 +103,10 @@ struct StageScope : ValidationScope {
     if (it == kinds.end()) {
       std::string dym = closest_match(stage, names);
       if (!kind.empty())
-        throw Error(fmt::format("'{}' is neither a {} spec nor a stage of this pipeline{}; write {{type: NAME, ...}} "
-                                "or the name of a stage that provides a {}",
-                                stage, kind, dym.empty() ? "" : fmt::format(" (did you mean stage '{}'?)", dym), kind),
+        throw Error(fmt::format("'{}' is neither {} spec nor a stage of this pipeline{}; write {{type: NAME, ...}} "
+                                "or the name of a stage that provides {}",
+                                stage, with_article(kind), dym.empty() ? "" : fmt::format(" (did you mean stage '{}'?)", dym),
+                                with_article(kind)),
                     where);
       throw Error(fmt::format("unknown stage '{}'{}", stage,
                               dym.empty() ? "" : fmt::format("; did you mean '{}'?", dym)),
@@ -218,6 +219,32 @@ std::vector<StagePlan> stage_plans(const ConfigNode& stages, const Pipeline& p, 
   return plans;
 }
 
+/// The stages of one cycle among those not placed, "a -> b -> a", in the error that stops the plan. Every stage left
+/// unplaced waits for another unplaced one, so following the first such reference from any of them must come back
+/// to a stage already seen; the stages from that one on are the cycle (stages merely downstream of it are not).
+std::string cycle_message(const std::vector<StagePlan>& plans, const std::map<std::string, size_t>& index,
+                          const std::vector<bool>& placed) {
+  size_t at = 0;
+  while (placed[at]) ++at;
+  std::vector<size_t> path;
+  std::map<size_t, size_t> seen;  // stage -> its position in `path`
+  while (!seen.count(at)) {
+    seen[at] = path.size();
+    path.push_back(at);
+    for (const auto& d : plans[at].deps)
+      if (!placed[index.at(d)]) {
+        at = index.at(d);
+        break;
+      }
+  }
+  // `path` walks from a stage to what it reads; the cycle is printed in the order the data flows.
+  std::vector<std::string> names;
+  for (size_t k = path.size(); k-- > seen[at];) names.push_back(plans[path[k]].name);
+  names.push_back(names.front());
+  return fmt::format("the stages {} read each other's outputs in a cycle; remove one of these references",
+                     fmt::join(names, " -> "));
+}
+
 /// Kahn's algorithm, ties broken by declaration order; a cycle is an error naming its stages.
 std::vector<StagePlan> in_dependency_order(const std::vector<StagePlan>& plans, const Location& where) {
   std::vector<StagePlan> ordered;
@@ -238,13 +265,7 @@ std::vector<StagePlan> in_dependency_order(const std::vector<StagePlan>& plans, 
         break;
       }
     }
-    if (!progress) {
-      std::string cycle;
-      for (size_t i = 0; i < plans.size(); ++i)
-        if (!placed[i]) cycle += (cycle.empty() ? "" : ", ") + plans[i].name;
-      throw Error(fmt::format("the stages {} depend on each other in a cycle; remove one of the references", cycle),
-                  where);
-    }
+    if (!progress) throw Error(cycle_message(plans, index, placed), where);
   }
   return ordered;
 }

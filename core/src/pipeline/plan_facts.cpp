@@ -6,7 +6,6 @@
 #include <string>
 
 #include "stagehand/tokenizer.h"
-#include "stagehand/util.h"
 
 namespace stagehand {
 

@@ -5,7 +5,7 @@
 // tokenizer). Host-internal.
 #include <vector>
 
-#include "stagehand/pipeline.h"
+#include "pipeline/pipeline.h"
 
 namespace stagehand {
 

@@ -23,10 +23,21 @@
 #include <nlohmann/json.hpp>
 
 #include "stagehand/distributed.h"
-#include "stagehand/pipeline.h"
 #include "stagehand/results.h"
-#include "stagehand/util.h"
+#include "stagehand/seed.h"
+#include "stagehand/summary.h"
+#include "stagehand/files.h"
 #include "stagehand/version.h"
+
+#include "pipeline/pipeline.h"
+#include "pipeline/ranks.h"
+#include "pipeline/run_lock.h"
+#include "pipeline/run_log.h"
+#include "pipeline/run_summary.h"
+#include "pipeline/stage_context.h"
+#include "pipeline/stage_records.h"
+#include "util/clock.h"
+#include "util/hash.h"
 
 namespace stagehand {
 
@@ -34,477 +45,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// ---------------------------------------------------------------- console and log file
-class RunLog {
- public:
-  void open(const fs::path& file) { file_.open(file, std::ios::app); }
-  /// Ranks other than 0 of a data-parallel run print nothing but their errors (rank 0 logs the run).
-  void set_quiet() { quiet_ = true; }
-  void line(const std::string& s) {
-    if (quiet_) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    clear_bar();
-    std::string stamped = fmt::format("[{}] {}", clock(), s);
-    std::cerr << stamped << "\n";
-    if (file_) file_ << stamped << "\n" << std::flush;
-  }
-  void bar(const std::string& s) {
-    if (quiet_) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    std::cerr << "\r\033[K" << s << std::flush;
-    bar_shown_ = true;
-  }
-  void end_bar() {
-    std::lock_guard<std::mutex> lock(mu_);
-    clear_bar();
-  }
-  static bool tty() { return isatty(STDERR_FILENO) != 0; }
-
- private:
-  void clear_bar() {
-    if (bar_shown_) std::cerr << "\r\033[K" << std::flush;
-    bar_shown_ = false;
-  }
-  static std::string clock() {
-    std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    localtime_r(&t, &tm);
-    char buf[16];
-    std::strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
-    return buf;
-  }
-  std::mutex mu_;
-  std::ofstream file_;
-  bool bar_shown_ = false;
-  bool quiet_ = false;
-};
-
-class MetricsLog {
- public:
-  void open(const fs::path& file) { out_.open(file, std::ios::app); }
-  void write(const nlohmann::json& j) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!out_) return;
-    out_ << j.dump() << "\n" << std::flush;
-  }
-
- private:
-  std::mutex mu_;
-  std::ofstream out_;
-};
-
-std::string format_duration(double s) {
-  if (s < 0 || !std::isfinite(s)) return "?";
-  int t = static_cast<int>(s + 0.5);
-  if (t >= 3600) return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
-  if (t >= 60) return fmt::format("{}m{:02}s", t / 60, t % 60);
-  return fmt::format("{}s", t);
-}
-
-class ProgressImpl : public Progress {
- public:
-  ProgressImpl(RunLog& log, std::string label, int64_t total)
-      : log_(log), label_(std::move(label)), total_(total), start_(std::chrono::steady_clock::now()) {}
-  ~ProgressImpl() override {
-    if (!finished_) finish();
-  }
-  void update(int64_t done, const std::vector<std::pair<std::string, double>>& fields) override {
-    auto now = std::chrono::steady_clock::now();
-    double since_last = std::chrono::duration<double>(now - last_).count();
-    double elapsed = std::chrono::duration<double>(now - start_).count();
-    bool tty = RunLog::tty();
-    if (tty) {
-      if (since_last < 0.25 && done < total_) return;
-    } else {
-      // A plain line every ~10% or every 30 s, whichever comes first.
-      int64_t step = total_ > 0 ? std::max<int64_t>(1, total_ / 10) : 1;
-      bool tick = total_ > 0 && done / step != last_done_ / step;
-      if (!tick && since_last < 30 && done < total_) return;
-    }
-    last_ = now;
-    last_done_ = done;
-    std::string f;
-    for (const auto& [k, v] : fields) f += fmt::format(" {}={:.4g}", k, v);
-    double eta = done > 0 && total_ > 0 ? elapsed * static_cast<double>(total_ - done) / static_cast<double>(done) : -1;
-    std::string pct = total_ > 0 ? fmt::format("{:3.0f}%", 100.0 * static_cast<double>(done) / static_cast<double>(total_)) : "";
-    if (tty) {
-      int width = 24;
-      int filled = total_ > 0 ? static_cast<int>(width * done / std::max<int64_t>(total_, 1)) : 0;
-      std::string bar = std::string(static_cast<size_t>(filled), '#') + std::string(static_cast<size_t>(width - filled), '.');
-      log_.bar(fmt::format("{} [{}] {} {}/{}{} elapsed {} eta {}", label_, bar, pct, done, total_, f,
-                           format_duration(elapsed), format_duration(eta)));
-    } else {
-      log_.line(fmt::format("{} {}/{} {}{} elapsed {} eta {}", label_, done, total_, pct, f, format_duration(elapsed),
-                            format_duration(eta)));
-    }
-  }
-  void finish() override {
-    finished_ = true;
-    if (RunLog::tty()) log_.end_bar();
-  }
-
- private:
-  RunLog& log_;
-  std::string label_;
-  int64_t total_;
-  std::chrono::steady_clock::time_point start_, last_{};
-  int64_t last_done_ = 0;
-  bool finished_ = false;
-};
-
-// ---------------------------------------------------------------- helpers
-std::string core_library_sha() {
-  static std::string sha = [] {
-    Dl_info info{};
-    if (dladdr(reinterpret_cast<void*>(&environment_facts), &info) && info.dli_fname)
-      return sha256_file(fs::absolute(info.dli_fname));
-    return std::string("unknown");
-  }();
-  return sha;
-}
-
-std::string new_run_id() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", &tm);
-  std::random_device rd;
-  return fmt::format("{}-{:04x}", buf, rd() & 0xffff);
-}
-
-ConfigNode replace_inputs(const ConfigNode& n, const std::map<std::string, std::string>& hashes) {
-  if (n.is_scalar()) {
-    auto it = hashes.find(n.text());
-    if (it != hashes.end()) return ConfigNode::of("sha256:" + it->second);
-    return n;
-  }
-  if (n.is_sequence()) {
-    std::vector<ConfigNode> items;
-    for (const auto& i : n.items()) items.push_back(replace_inputs(i, hashes));
-    return ConfigNode::sequence(items);
-  }
-  if (n.is_map()) {
-    ConfigNode m = ConfigNode::map();
-    for (const auto& [k, v] : n.entries()) m.set(k, replace_inputs(v, hashes));
-    return m;
-  }
-  return n;
-}
-
-StageOutput read_output(const std::string& name, const std::string& kind, const fs::path& dir) {
-  StageOutput out;
-  out.name = name;
-  out.kind = kind;
-  out.dir = dir;
-  fs::path f = dir / "outputs.yaml";
-  if (!fs::exists(f)) return out;
-  ConfigNode o = load_yaml_file(f);
-  if (const ConfigNode* p = o.find("provides"); p && p->is_map())
-    for (const auto& [k, v] : p->entries()) out.provides[k] = v;
-  if (const ConfigNode* m = o.find("metrics"); m && m->is_map())
-    for (const auto& [k, v] : m->entries()) out.metrics[k] = v.is_int() ? static_cast<double>(v.as_int()) : v.as_double();
-  if (const ConfigNode* m = o.find("timings"); m && m->is_map())
-    for (const auto& [k, v] : m->entries()) out.timings[k] = v.is_int() ? static_cast<double>(v.as_int()) : v.as_double();
-  // A stage with trials: each trial's output lives in trial-<k>/; the whole is seen through trial 1's folder.
-  if (const ConfigNode* t = o.find("trials"); t && t->is_scalar() && t->as_int() > 1) {
-    for (int64_t k = 1; k <= t->as_int(); ++k)
-      out.trials.push_back(read_output(name, kind, dir / fmt::format("trial-{}", k)));
-    out.dir = out.trials.front().dir;
-    out.provides = out.trials.front().provides;
-  }
-  return out;
-}
-
-/// Mean, std, min and max of every metric over the trials (a metric some trial lacks is summarised over the
-/// trials that have it).
-std::map<std::string, Summary> trial_summaries(const std::vector<StageOutput>& trials,
-                                               std::map<std::string, double> StageOutput::*field) {
-  std::map<std::string, std::vector<double>> values;
-  for (const auto& t : trials)
-    for (const auto& [k, v] : t.*field) values[k].push_back(v);
-  std::map<std::string, Summary> out;
-  for (const auto& [k, v] : values) out[k] = summarize(v);
-  return out;
-}
-
-std::map<std::string, double> flatten_summaries(const std::map<std::string, Summary>& s, bool spread) {
-  std::map<std::string, double> out;
-  for (const auto& [k, v] : s) {
-    out[k] = v.mean;
-    if (!spread) continue;
-    out[k + ".std"] = v.std;
-    out[k + ".min"] = v.min;
-    out[k + ".max"] = v.max;
-  }
-  return out;
-}
-
-/// The record's view of a stage with trials: seeds, and every metric's mean, std, min, max and values.
-ConfigNode trials_record(const StageOutput& out, uint64_t stage_seed) {
-  ConfigNode r = ConfigNode::map();
-  r.set("count", ConfigNode::of(static_cast<int64_t>(out.trials.size())));
-  ConfigNode seeds = ConfigNode::sequence();
-  for (size_t k = 1; k <= out.trials.size(); ++k)
-    seeds.push_back(ConfigNode::scalar(std::to_string(trial_seed(stage_seed, static_cast<int>(k)))));
-  r.set("seeds", seeds);
-  ConfigNode metrics = ConfigNode::map();
-  for (const auto& [name, s] : trial_summaries(out.trials, &StageOutput::metrics)) {
-    ConfigNode m = ConfigNode::map();
-    m.set("mean", ConfigNode::of(s.mean));
-    m.set("std", ConfigNode::of(s.std));
-    m.set("min", ConfigNode::of(s.min));
-    m.set("max", ConfigNode::of(s.max));
-    ConfigNode values = ConfigNode::sequence();
-    for (const auto& t : out.trials) {
-      auto it = t.metrics.find(name);
-      values.push_back(it == t.metrics.end() ? ConfigNode::null() : ConfigNode::of(it->second));
-    }
-    m.set("values", values);
-    metrics.set(name, m);
-  }
-  r.set("metrics", metrics);
-  return r;
-}
-
-/// "test.f1 78.33 (0.41), ..." for the headline metrics (at most one '.' in the name); ratio metrics in percent.
-std::string trials_line(const StageOutput& out) {
-  std::string line;
-  int shown = 0;
-  for (const auto& [name, s] : trial_summaries(out.trials, &StageOutput::metrics)) {
-    if (std::count(name.begin(), name.end(), '.') > 1) continue;
-    if (++shown > 8) {
-      line += ", ... (all in the record)";
-      break;
-    }
-    const bool percent = is_ratio_metric(name) && s.min >= 0 && s.max <= 1;
-    line += fmt::format("{}{} {}", line.empty() ? "" : ", ", name, format_mean_std(s, percent));
-  }
-  return line;
-}
-
-std::string clean_what(const std::exception& e) {
-  if (auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
-  return e.what();
-}
-
-class FileLock {
- public:
-  explicit FileLock(const fs::path& file) {
-    fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw Error(fmt::format("cannot create lock file '{}'", file.string()));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-      throw Error(fmt::format("another runner is working on this stage right now (lock '{}' is held); wait for it "
-                              "to finish",
-                              file.string()));
-    }
-  }
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  int fd_ = -1;
-};
-
-// ---------------------------------------------------------------- the stage context
-class Context : public StageContext {
- public:
-  Context(const StagePlan& plan, uint64_t seed, int trial, Options options, fs::path dir, fs::path final_dir, bool resuming,
-          const Registry& registry, std::map<std::string, StageOutput>& outputs, RunLog& log, MetricsLog& metrics,
-          int threads)
-      : plan_(plan),
-        seed_(seed),
-        trial_(trial),
-        label_(plan.trials > 1 ? fmt::format("{} trial {}/{}", plan.name, trial, plan.trials) : plan.name),
-        options_(std::move(options)),
-        dir_(std::move(dir)),
-        final_dir_(std::move(final_dir)),
-        resuming_(resuming),
-        registry_(registry),
-        outputs_(outputs),
-        log_(log),
-        metrics_(metrics),
-        threads_(threads) {}
-
-  const std::string& name() const override { return plan_.name; }
-  const Options& options() const override { return options_; }
-  const fs::path& output_dir() const override { return dir_; }
-  fs::path final_path(const fs::path& relative) const override { return final_dir_ / relative; }
-  bool resuming() const override { return resuming_; }
-  uint64_t seed() const override { return seed_; }
-  const Registry& registry() const override { return registry_; }
-  BuildContext build_context() const override {
-    BuildContext c;
-    c.registry = &registry_;
-    c.seed = seed_;
-    c.base_dir = dir_;
-    c.provided = [this](const std::string& stage, const std::string& kind, const Location& where) {
-      const StageOutput& up = upstream(stage);
-      auto it = up.provides.find(kind);
-      if (it == up.provides.end())
-        throw Error(fmt::format("stage '{}' did not provide a {}", stage, kind), where);
-      return it->second;
-    };
-    return c;
-  }
-  const StageOutput& upstream(const std::string& stage) const override {
-    if (std::find(plan_.deps.begin(), plan_.deps.end(), stage) == plan_.deps.end())
-      throw Error(fmt::format("stage '{}' is not an upstream stage of '{}'", stage, plan_.name));
-    const StageOutput& up = outputs_.at(stage);
-    // Trial k reads trial k of an upstream stage with trials (the planner checked the counts agree).
-    if (plan_.trials > 1 && !up.trials.empty()) return up.trials.at(static_cast<size_t>(trial_ - 1));
-    return up;
-  }
-  void provide(const std::string& kind, const ConfigNode& spec) override { provides_[kind] = spec; }
-  void metric(const std::string& name, double value) override {
-    metrics_out_[name] = value;
-    write({{"event", "metric"}, {"name", name}, {"value", value}});
-  }
-  void timing(const std::string& name, double value) override {
-    timings_out_[name] = value;
-    write({{"event", "timing"}, {"name", name}, {"value", value}});
-  }
-  void log_values(int64_t step, const std::vector<std::pair<std::string, double>>& values) override {
-    nlohmann::json v = nlohmann::json::object();
-    for (const auto& [k, x] : values) v[k] = x;
-    write({{"step", step}, {"values", v}});
-  }
-  void info(const std::string& line) override { log_.line(fmt::format("[{}] {}", label_, line)); }
-  std::unique_ptr<Progress> progress(const std::string& label, int64_t total) override {
-    return std::make_unique<ProgressImpl>(log_, fmt::format("[{}] {}", label_, label), total);
-  }
-  bool stop_requested() const override { return stop_signal() != 0; }
-  int stop_signal() const override { return ::stagehand::stop_signal(); }
-  int threads() const override { return threads_; }
-  int trial() const override { return trial_; }
-  int trials() const override { return plan_.trials; }
-
-  const std::map<std::string, ConfigNode>& provided() const { return provides_; }
-  const std::map<std::string, double>& final_metrics() const { return metrics_out_; }
-  const std::map<std::string, double>& final_timings() const { return timings_out_; }
-
- private:
-  /// One metrics.jsonl line: time, stage (and trial), then `fields`.
-  void write(nlohmann::json fields) {
-    nlohmann::json j = {{"time", utc_timestamp()}, {"stage", plan_.name}};
-    if (plan_.trials > 1) j["trial"] = trial_;
-    for (auto& [k, v] : fields.items()) j[k] = v;
-    metrics_.write(j);
-  }
-
-  const StagePlan& plan_;
-  uint64_t seed_;
-  int trial_;
-  std::string label_;
-  Options options_;
-  fs::path dir_;
-  fs::path final_dir_;
-  bool resuming_;
-  const Registry& registry_;
-  std::map<std::string, StageOutput>& outputs_;
-  RunLog& log_;
-  MetricsLog& metrics_;
-  int threads_;
-  std::map<std::string, ConfigNode> provides_;
-  std::map<std::string, double> metrics_out_;
-  std::map<std::string, double> timings_out_;
-};
-
-ConfigNode metrics_node(const std::map<std::string, double>& m) {
-  ConfigNode n = ConfigNode::map();
-  for (const auto& [k, v] : m) n.set(k, ConfigNode::of(v));
-  return n;
-}
-
-/// Thread settings for this process: with several local ranks, the cores are divided among them (for the intra-op
-/// threads' "one per core" and for the OpenBLAS threads' "the cores intra-op threads leave").
-ThreadSettings threads_for_this_rank(ThreadSettings wanted) {
-  const int local = dist::world().local_world_size;
-  if (local > 1) {
-    const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local);
-    if (wanted.intra_op <= 0) wanted.intra_op = cores;
-    if (wanted.blas <= 0) wanted.blas = std::max(1, cores / wanted.intra_op);
-  }
-  return wanted;
-}
-
-// ---------------------------------------------------------------- ranks other than 0
-// Rank 0 runs the pipeline and publishes, for each stage, what happens to it: "stage/<name>" is "cached\t<dir>",
-// "skipped", "failed", "solo" (rank 0 runs it alone) or "dp\t<trials>" (every rank runs it); after a stage that
-// ran, "done/<name>" is "ok\t<dir>" or "failed". Other ranks follow: they join data-parallel stages, with their
-// outputs in a scratch folder that is deleted afterwards, and read every other stage's outputs from rank 0's
-// folders (a shared filesystem when the ranks are on several machines).
-RunResult follow_pipeline(const Pipeline& pipeline, const PluginLoader& loader) {
-  const dist::World& w = dist::world();
-  RunResult result;
-  result.status = "completed";
-  const Registry& registry = const_cast<PluginLoader&>(loader).registry();
-  RunLog log;
-  log.set_quiet();
-  MetricsLog metrics;  // never opened: rank 0 writes the metrics
-  ThreadSettings threads = apply_thread_settings(threads_for_this_rank(pipeline.threads));
-  const fs::path scratch = fs::temp_directory_path() / fmt::format("stagehand-rank{}-{}", w.rank, ::getpid());
-  std::map<std::string, StageOutput> outputs;
-  auto stopping = [] { return stop_signal() != 0; };
-  auto split = [](const std::string& m) {
-    auto tab = m.find('\t');
-    return tab == std::string::npos ? std::make_pair(m, std::string()) : std::make_pair(m.substr(0, tab), m.substr(tab + 1));
-  };
-  std::string current;
-  try {
-    for (const StagePlan& plan : pipeline.stages) {
-      current = plan.name;
-      const auto [what, arg] = split(dist::await("stage/" + plan.name, stopping));
-      if (what.empty()) throw Interrupted(stop_signal());
-      if (what == "skipped") continue;
-      if (what == "failed") break;  // rank 0 reports it
-      if (what == "cached") {
-        outputs[plan.name] = read_output(plan.name, plan.kind, arg);
-        continue;
-      }
-      if (what == "dp") {
-        Options options(plan.resolved, plan.info->schema, fmt::format("stage '{}'", plan.name));
-        std::stringstream trials(arg);
-        for (std::string k; std::getline(trials, k, ',');) {
-          const int trial = std::stoi(k);
-          const fs::path dir = scratch / plan.name / fmt::format("trial-{}", trial);
-          fs::create_directories(dir);
-          Context ctx(plan, trial_seed(plan.seed, trial), trial, options, dir, dir, false, registry, outputs, log,
-                      metrics, threads.intra_op);
-          BuildContext bc = ctx.build_context();
-          auto stage = std::static_pointer_cast<Stage>(plan.info->factory(options, bc));
-          stage->run(ctx);
-          if (stop_signal() != 0) throw Interrupted(stop_signal());
-        }
-        std::error_code ec;
-        fs::remove_all(scratch / plan.name, ec);
-      }
-      const auto [done, dir] = split(dist::await("done/" + plan.name, stopping));
-      if (done.empty()) throw Interrupted(stop_signal());
-      if (done != "ok") break;
-      outputs[plan.name] = read_output(plan.name, plan.kind, dir);
-    }
-    dist::publish(fmt::format("finished/{}", w.rank), "ok");
-  } catch (const Interrupted& e) {
-    result.status = "interrupted";
-    result.exit_code = 128 + e.signal_number();
-    result.error = e.message();
-  } catch (const std::exception& e) {
-    result.status = "failed";
-    result.exit_code = 1;
-    result.error = fmt::format("rank {}: stage '{}': {}", w.rank, current, clean_what(e));
-  }
-  std::error_code ec;
-  fs::remove_all(scratch, ec);
-  return result;
-}
-
-}  // namespace
-
-namespace {
+using namespace exec;
 
 // ---------------------------------------------------------------- rank 0: the executor, in named parts
 // PipelineRun owns one run: which stages run (select), the run folder and logs (open_run_folder), the record
@@ -514,7 +55,7 @@ namespace {
 class PipelineRun {
  public:
   PipelineRun(const Pipeline& pipeline, const PluginLoader& loader, const RunOptions& opt)
-      : pipeline_(pipeline), loader_(loader), opt_(opt), registry_(const_cast<PluginLoader&>(loader).registry()) {}
+      : pipeline_(pipeline), loader_(loader), opt_(opt), registry_(loader.registry()) {}
 
   RunResult run() {
     select_stages();
@@ -605,6 +146,7 @@ class PipelineRun {
     record_.set("mode", ConfigNode::of(opt_.mode));
     if (!opt_.replay_of.empty()) record_.set("replay_of", ConfigNode::of(opt_.replay_of));
     record_.set("started", ConfigNode::of(utc_timestamp()));
+    record_.set("started_unix", ConfigNode::of(t_start_));  // orders runs that started within one second
     ConfigNode cmd = ConfigNode::sequence();
     for (const auto& a : opt_.command_line) cmd.push_back(ConfigNode::of(a));
     record_.set("command", cmd);
@@ -690,8 +232,9 @@ class PipelineRun {
     record_.set("inputs", inputs_);
     try {
       write_file_atomic(run_dir_ / "record.yaml", "# stagehand run record (see docs/records.md)\n" + to_yaml(record_));
+      write_file_atomic(run_dir_ / "summary.json", run_summary_json(record_));
     } catch (const Error& e) {
-      log_.line(fmt::format("warning: could not write the record: {}", e.message()));
+      log_.warn(fmt::format("could not write the record: {}", e.message()));
     }
   }
 
@@ -715,8 +258,8 @@ class PipelineRun {
     at.srec.set("kind", ConfigNode::of(plan.kind));
     if (failed_) {
       tell(at, "skipped");
-      at.sr.status = "skipped";
-      at.srec.set("status", ConfigNode::of("skipped"));
+      at.sr.status = StageStatus::Skipped;
+      at.srec.set("status", ConfigNode::of(to_string(StageStatus::Skipped)));
       stages_rec_.set(plan.name, at.srec);
       result_.stages[plan.name] = at.sr;
       return;
@@ -724,18 +267,18 @@ class PipelineRun {
     try {
       attempt(at);
     } catch (const Interrupted& e) {
-      at.sr.status = "interrupted";
+      at.sr.status = StageStatus::Interrupted;
       at.sr.error = e.message();
       result_.exit_code = 128 + e.signal_number();
       failed_ = true;
     } catch (Error& e) {
       e.in_stage(plan.name);
-      at.sr.status = "failed";
+      at.sr.status = StageStatus::Failed;
       at.sr.error = e.what();
       result_.exit_code = 1;
       failed_ = true;
     } catch (const std::exception& e) {
-      at.sr.status = "failed";
+      at.sr.status = StageStatus::Failed;
       at.sr.error = fmt::format("stage '{}': {}", plan.name, clean_what(e));
       result_.exit_code = 1;
       failed_ = true;
@@ -750,7 +293,7 @@ class PipelineRun {
     if (opt_.use_cache && fs::is_directory(pl.entry) && (!pl.forced || !pl.selected)) {
       outputs_[plan.name] = read_output(plan.name, plan.kind, pl.entry);
       tell(at, "cached\t" + pl.entry.string());
-      at.sr.status = "cached";
+      at.sr.status = StageStatus::Cached;
       at.sr.metrics = outputs_[plan.name].metrics;
       at.sr.timings = outputs_[plan.name].timings;
       std::error_code ec;
@@ -759,7 +302,7 @@ class PipelineRun {
                             pl.entry.string()));
     } else if (!pl.selected && !needed_by_.count(plan.name)) {
       tell(at, "skipped");
-      at.sr.status = "skipped";
+      at.sr.status = StageStatus::Skipped;
       log_.line(fmt::format("[{}] skipped (not selected by --only)", plan.name));
     } else if (!pl.selected) {
       throw Error(fmt::format("--only: stage '{}' needs the output of '{}', which has not run with these options; "
@@ -805,6 +348,8 @@ class PipelineRun {
     pl.link = run_dir_ / "stages" / plan.name;
     pl.selected = opt_.only.empty() || std::find(opt_.only.begin(), opt_.only.end(), plan.name) != opt_.only.end();
     pl.forced = forced_.count(plan.name) > 0 || !plan.cache;
+    log_.debug(fmt::format("[{}] cache key {} (from its options, inputs, plugins and upstream keys); entry {}",
+                           plan.name, pl.key, pl.entry.string()));
     return pl;
   }
 
@@ -849,7 +394,7 @@ class PipelineRun {
     outputs_[plan.name] = read_output(plan.name, plan.kind, pl.entry);
     dist::publish("done/" + plan.name, "ok\t" + pl.entry.string());
     at.told = 2;
-    at.sr.status = "ran";
+    at.sr.status = StageStatus::Ran;
     at.sr.metrics = outputs_[plan.name].metrics;
     at.sr.timings = outputs_[plan.name].timings;
     log_.line(fmt::format("[{}] done in {}", plan.name, format_duration(wall_seconds() - at.t0)));
@@ -940,23 +485,23 @@ class PipelineRun {
       } catch (const Error&) {
       }
     }
-    if (sr.status == "failed" || sr.status == "interrupted") {
-      if (stop_signal() != 0 && sr.status == "failed") {
-        sr.status = "interrupted";
+    if (sr.status == StageStatus::Failed || sr.status == StageStatus::Interrupted) {
+      if (stop_signal() != 0 && sr.status == StageStatus::Failed) {
+        sr.status = StageStatus::Interrupted;
         result_.exit_code = 128 + stop_signal();
       }
       result_.error = sr.error;
-      log_.line(fmt::format("[{}] {}: {}", plan.name, sr.status, sr.error));
+      log_.line(fmt::format("[{}] {}: {}", plan.name, to_string(sr.status), sr.error));
     }
     sr.seconds = wall_seconds() - at.t0;
-    at.srec.set("status", ConfigNode::of(sr.status));
+    at.srec.set("status", ConfigNode::of(to_string(sr.status)));
     at.srec.set("started", ConfigNode::of(at.started));
     at.srec.set("ended", ConfigNode::of(utc_timestamp()));
     at.srec.set("seconds", ConfigNode::of(sr.seconds));
     at.srec.set("metrics", metrics_node(sr.metrics));
     if (!sr.timings.empty()) at.srec.set("timings", metrics_node(sr.timings));
     if (auto it = outputs_.find(plan.name); it != outputs_.end() && !it->second.trials.empty() &&
-                                            (sr.status == "ran" || sr.status == "cached")) {
+                                            (sr.status == StageStatus::Ran || sr.status == StageStatus::Cached)) {
       at.srec.set("trials", trials_record(it->second, plan.seed));
       log_.line(fmt::format("[{}] {} trials: {}", plan.name, it->second.trials.size(), trials_line(it->second)));
     }
@@ -968,8 +513,9 @@ class PipelineRun {
 
   // ---- the end of the run
   void finish() {
-    result_.status = result_.exit_code == 0 ? "completed" : (result_.exit_code == 1 ? "failed" : "interrupted");
-    record_.set("status", ConfigNode::of(result_.status));
+    result_.status = result_.exit_code == 0 ? RunStatus::Completed
+                    : (result_.exit_code == 1 ? RunStatus::Failed : RunStatus::Interrupted);
+    record_.set("status", ConfigNode::of(to_string(result_.status)));
     record_.set("ended", ConfigNode::of(utc_timestamp()));
     record_.set("seconds", ConfigNode::of(wall_seconds() - t_start_));
     if (!result_.error.empty()) record_.set("error", ConfigNode::of(result_.error));
@@ -986,8 +532,12 @@ class PipelineRun {
         }
       }
     }
-    log_.line(fmt::format("pipeline '{}' {} in {}; record: {}", pipeline_.name, result_.status,
-                          format_duration(wall_seconds() - t_start_), (run_dir_ / "record.yaml").string()));
+    const int warnings = log_.warnings();
+    log_.line(fmt::format("pipeline '{}' {} in {}{}; record: {}", pipeline_.name, to_string(result_.status),
+                          format_duration(wall_seconds() - t_start_),
+                          warnings == 0 ? "" : fmt::format(" with {} warning{} (above, and in runner.log)", warnings,
+                                                           warnings == 1 ? "" : "s"),
+                          (run_dir_ / "record.yaml").string()));
   }
 
   const Pipeline& pipeline_;
@@ -1016,6 +566,26 @@ class PipelineRun {
 RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, const RunOptions& opt) {
   if (dist::world().rank != 0) return follow_pipeline(pipeline, loader);
   return PipelineRun(pipeline, loader, opt).run();
+}
+
+const char* to_string(StageStatus status) {
+  switch (status) {
+    case StageStatus::Ran: return "ran";
+    case StageStatus::Cached: return "cached";
+    case StageStatus::Failed: return "failed";
+    case StageStatus::Interrupted: return "interrupted";
+    case StageStatus::Skipped: return "skipped";
+  }
+  return "unknown";
+}
+
+const char* to_string(RunStatus status) {
+  switch (status) {
+    case RunStatus::Completed: return "completed";
+    case RunStatus::Failed: return "failed";
+    case RunStatus::Interrupted: return "interrupted";
+  }
+  return "unknown";
 }
 
 uint64_t trial_seed(uint64_t stage_seed, int trial) {

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "stagehand/conformance.h"
+#include "plugin/conformance.h"
 
 #include <unistd.h>
 
 #include <map>
 
 #include "stagehand/tokenizer.h"
-#include "stagehand/util.h"
+#include "stagehand/files.h"
 
 namespace stagehand {
 
@@ -14,7 +14,7 @@ namespace fs = std::filesystem;
 
 bool ConformanceReport::ok() const {
   for (const auto& i : items)
-    if (i.status == "fail") return false;
+    if (i.verdict == Verdict::Fail) return false;
   return true;
 }
 
@@ -112,7 +112,7 @@ struct KitScope : ValidationScope {
     return reg.get(kind, name, where).schema;
   }
   void stage_reference(const std::string& stage, const std::string&, const Location& where) override {
-    throw Error(fmt::format("the example names stage '{}'; examples must be self-contained", stage), where);
+    fail_at(where, "the example names stage '{}'; examples must be self-contained", stage);
   }
 };
 
@@ -166,7 +166,7 @@ ConformanceReport run_conformance(const Registry& registry, const std::string& p
     Options options(resolved, info->schema, owner);
     try {
       auto obj = info->factory(options, ctx);
-      if (!obj) throw Error("factory returned null");
+      if (!obj) fail("factory returned null");
       report.pass(info->example.is_map() ? "builds from its example" : "builds from defaults");
     } catch (const std::exception& e) {
       report.fail("builds", e.what());

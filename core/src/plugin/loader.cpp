@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The only file that talks to Boost.DLL. Order matters: open (RTLD_NOW | RTLD_LOCAL), read and check the C
 // manifest, and only then resolve and call the C++ registration alias.
-#include "stagehand/loader.h"
+#include "plugin/loader.h"
 
 #include <dlfcn.h>
 #include <errno.h>  // program_invocation_short_name
@@ -18,7 +18,7 @@
 #include <torch/csrc/api/include/torch/version.h>
 
 #include "stagehand/plugin.h"
-#include "stagehand/util.h"
+#include "util/hash.h"
 
 namespace stagehand {
 

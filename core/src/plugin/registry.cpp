@@ -105,7 +105,7 @@ std::shared_ptr<void> Registry::create(const std::string& kind, const ConfigNode
     s = ctx.provided(spec.text(), kind, spec.location());
   }
   if (!s.is_map() || !s.find("type"))
-    throw Error(fmt::format("a {} spec must be a map with 'type: NAME'", kind), s.location());
+    throw Error(fmt::format("{} spec must be a map with 'type: NAME'", with_article(kind)), s.location());
   const ComponentInfo& info = get(kind, s.at("type").as_string(), s.at("type").location());
   RegistryScope scope(*this, static_cast<bool>(ctx.provided));
   if (!ctx.base_dir.empty()) scope.default_base_dir = ctx.base_dir;

@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-#include "stagehand/util.h"
+#include "stagehand/summary.h"
 
 namespace stagehand {
 

@@ -10,7 +10,8 @@
 
 #include <stagehand/error.h>
 #include <stagehand/numbers.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
+#include <stagehand/utf8.h>
 
 namespace stagehand::pair_files {
 

@@ -47,7 +47,6 @@
 #include <stagehand/plugin.h>
 #include <stagehand/tokenizer.h>
 #include <stagehand/numbers.h>
-#include <stagehand/util.h>
 
 #include <stagehand/sdk/collate.h>
 

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <stagehand/error.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
 
 #include <stagehand/sdk/records.h>
 

@@ -10,7 +10,6 @@
 #include <torch/types.h>
 
 #include <stagehand/error.h>
-#include <stagehand/util.h>
 
 #include <stagehand/sdk/collate.h>
 

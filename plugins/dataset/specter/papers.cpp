@@ -22,7 +22,7 @@
 #include <stagehand/dataset.h>
 #include <stagehand/error.h>
 #include <stagehand/numbers.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
 
 #include <stagehand/sdk/records.h>
 

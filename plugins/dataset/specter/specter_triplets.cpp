@@ -26,7 +26,8 @@
 
 #include <stagehand/dataset.h>
 #include <stagehand/error.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
+#include <stagehand/seed.h>
 
 #include <stagehand/sdk/records.h>
 

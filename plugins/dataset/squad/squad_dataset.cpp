@@ -25,7 +25,6 @@
 #include <stagehand/dataset.h>
 #include <stagehand/plugin.h>
 #include <stagehand/tokenizer.h>
-#include <stagehand/util.h>
 
 #include <stagehand/sdk/collate.h>
 #include <stagehand/sdk/squad.h>

@@ -8,7 +8,8 @@
 
 #include <stagehand/error.h>
 #include <stagehand/numbers.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
+#include <stagehand/utf8.h>
 
 #include <stagehand/sdk/records.h>
 

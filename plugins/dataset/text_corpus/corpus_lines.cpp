@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include <stagehand/error.h>
-#include <stagehand/util.h>
+#include <stagehand/utf8.h>
 
 namespace stagehand::corpus_lines {
 

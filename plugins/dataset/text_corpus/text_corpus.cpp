@@ -12,7 +12,7 @@
 #include <stagehand/dataset.h>
 #include <stagehand/plugin.h>
 #include <stagehand/tokenizer.h>
-#include <stagehand/util.h>
+#include <stagehand/seed.h>
 
 #include <stagehand/sdk/collate.h>
 

@@ -36,7 +36,6 @@
 #include <stagehand/dataset.h>
 #include <stagehand/plugin.h>
 #include <stagehand/tokenizer.h>
-#include <stagehand/util.h>
 
 #include <stagehand/sdk/collate.h>
 

@@ -6,7 +6,8 @@
 #include <cctype>
 
 #include <stagehand/error.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
+#include <stagehand/utf8.h>
 
 namespace stagehand::token_files {
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Plugin `hf`: Hugging Face model folders in and out (stagehand/sdk/hf_checkpoint.h has the mapping).
 //   encoder hf       {type: hf, path: FOLDER}: a `transformer` built from FOLDER/config.json with the weights of
-//                    FOLDER/model.safetensors or FOLDER/pytorch_model.bin (BERT or ELECTRA, with or without the
+//                    FOLDER/model.safetensors or FOLDER/pytorch_model.bin (BERT, ELECTRA, RoBERTa or ALBERT, with or without the
 //                    bert./electra. prefix). Use it wherever an encoder is named:
 //                    `model: {type: classifier, encoder: {type: hf, path: ...}}`. Tensors it does not use (MLM/NSP
 //                    heads, position_ids) are listed on stderr.
@@ -20,7 +20,7 @@
 #include <stagehand/plugin.h>
 #include <stagehand/stage.h>
 #include <stagehand/tokenizer.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
 
 #include <stagehand/sdk/hf_checkpoint.h>
 
@@ -131,12 +131,12 @@ STAGEHAND_PLUGIN(registrar) {
   using stagehand::OptionType;
   registrar
       .add<stagehand::Encoder>(
-          "hf", "a Hugging Face BERT or ELECTRA folder (config.json + model.safetensors or pytorch_model.bin) as a "
+          "hf", "a Hugging Face BERT, ELECTRA, RoBERTa or ALBERT folder (config.json + model.safetensors or pytorch_model.bin) as a "
           "transformer encoder",
           stagehand::Schema()
               .path("path", "the model folder (config.json, model.safetensors or pytorch_model.bin)")
               .opt("prefix", std::string("auto"),
-                   "name prefix of the encoder's tensors: auto finds bert., electra. or none"),
+                   "name prefix of the encoder's tensors: auto finds the model type's (bert., electra., roberta., albert.) or none"),
           [](const stagehand::Options& o, const stagehand::BuildContext& ctx) {
             return stagehand::make_hf_encoder(o, ctx);
           })

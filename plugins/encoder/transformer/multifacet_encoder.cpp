@@ -20,7 +20,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <stagehand/registry.h>
-#include <stagehand/util.h>
+#include <stagehand/seed.h>
 
 #include "transformer_encoder.h"
 

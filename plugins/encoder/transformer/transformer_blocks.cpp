@@ -21,8 +21,7 @@ Activation parse_activation(const std::string& name) {
   if (name == "gelu") return Activation::Gelu;
   if (name == "gelu_tanh") return Activation::GeluTanh;
   if (name == "relu") return Activation::Relu;
-  SH_CHECK(false, "transformer: activation '{}' is not one of gelu | gelu_tanh | relu", name);
-  return Activation::Gelu;
+  fail("transformer: activation '{}' is not one of gelu | gelu_tanh | relu", name);
 }
 
 TableImpl::TableImpl(int64_t rows, int64_t width) {

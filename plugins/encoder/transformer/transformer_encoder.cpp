@@ -14,7 +14,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <stagehand/util.h>
 
 namespace stagehand::transformer {
 namespace {
@@ -225,8 +224,7 @@ Tensor TransformerEncoder::pool(const EncoderOutput& out, const std::string& how
     return (h * m).sum(1) / m.sum(1).clamp_min(1.0);
   }
   if (how == "facets") return facet_states(h);
-  SH_CHECK(false, "transformer: unknown pooling '{}'; use cls | mean | pooler | facets", how);
-  return {};
+  fail("transformer: unknown pooling '{}'; use cls | mean | pooler | facets", how);
 }
 
 void TransformerEncoder::share_embeddings(Encoder& from) {

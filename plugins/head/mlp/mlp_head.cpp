@@ -42,8 +42,7 @@ Activation parse_activation(const std::string& name) {
   if (name == "tanh") return Activation::Tanh;
   if (name == "sigmoid") return Activation::Sigmoid;
   if (name == "gelu") return Activation::Gelu;
-  SH_CHECK(false, "head 'mlp': activation '{}' is not one of relu | tanh | sigmoid | gelu", name);
-  return Activation::Tanh;
+  fail("head 'mlp': activation '{}' is not one of relu | tanh | sigmoid | gelu", name);
 }
 
 Tensor activate(const Tensor& x, Activation a) {

@@ -11,7 +11,6 @@
 
 #include <stagehand/model.h>
 #include <stagehand/plugin.h>
-#include <stagehand/util.h>
 
 namespace stagehand {
 namespace {

@@ -53,7 +53,7 @@
 #include <stagehand/model.h>
 #include <stagehand/nn.h>
 #include <stagehand/plugin.h>
-#include <stagehand/util.h>
+#include <stagehand/seed.h>
 
 #include <stagehand/sdk/masking.h>
 #include <stagehand/sdk/mlm_head.h>
@@ -123,7 +123,12 @@ class ElectraModel : public Model {
 
     const int64_t vocab = encoder_->vocab_size();
     const int64_t emb = encoder_->embedding_size();
-    gen_predictions_ = register_module("generator_predictions", sdk::MlmTransform(generator_->hidden_size(), emb));
+    // ELECTRA's generator head: always the erf GELU, the generator's layer_norm_eps (ElectraGeneratorPredictions).
+    const ConfigNode gen_spec = generator_->spec();
+    const ConfigNode* gen_eps = gen_spec.is_map() ? gen_spec.find("layer_norm_eps") : nullptr;
+    gen_predictions_ = register_module(
+        "generator_predictions",
+        sdk::MlmTransform(generator_->hidden_size(), emb, "gelu", gen_eps ? gen_eps->as_double() : 1e-12));
     lm_head_ = register_module("generator_lm_head", LmHead(vocab));
     disc_predictions_ = register_module("discriminator_predictions", DiscriminatorPredictions(encoder_->hidden_size()));
     {

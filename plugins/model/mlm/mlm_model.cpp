@@ -36,7 +36,7 @@
 #include <stagehand/model.h>
 #include <stagehand/nn.h>
 #include <stagehand/plugin.h>
-#include <stagehand/util.h>
+#include <stagehand/seed.h>
 
 #include <stagehand/sdk/masking.h>
 #include <stagehand/sdk/mlm_head.h>
@@ -54,8 +54,8 @@ constexpr uint64_t kEvalMaskSeed = 0x6d6c6d2d6576616cULL;
 /// "cls.predictions": the transform and the output bias; the output weight is passed in (tied).
 class PredictionsImpl : public torch::nn::Module {
  public:
-  PredictionsImpl(int64_t hidden, int64_t embedding, int64_t vocab) {
-    transform = register_module("transform", sdk::MlmTransform(hidden, embedding));
+  PredictionsImpl(int64_t hidden, int64_t embedding, int64_t vocab, const std::string& activation, double eps) {
+    transform = register_module("transform", sdk::MlmTransform(hidden, embedding, activation, eps));
     bias = register_parameter("bias", torch::zeros({vocab}));
   }
   Tensor forward(const Tensor& states, const Tensor& word_embeddings) {
@@ -69,8 +69,8 @@ TORCH_MODULE(Predictions);
 /// "cls", so that names read "cls.predictions..." as in Hugging Face's BertForMaskedLM.
 class ClsImpl : public torch::nn::Module {
  public:
-  ClsImpl(int64_t hidden, int64_t embedding, int64_t vocab) {
-    predictions = register_module("predictions", Predictions(hidden, embedding, vocab));
+  ClsImpl(int64_t hidden, int64_t embedding, int64_t vocab, const std::string& activation, double eps) {
+    predictions = register_module("predictions", Predictions(hidden, embedding, vocab, activation, eps));
   }
   Predictions predictions{nullptr};
 };
@@ -98,15 +98,32 @@ class MlmModel : public Model {
     m_.mask_id = ids_.mask;
     m_.specials = ids_.never_masked();
     ids_.check_vocab(vocab_size_, "mlm");
-    // Special tokens sit at the start of the vocabularies we produce (and of BERT's, before [unused]/[UNK]
-    // ... [MASK] at 103), so the random replacements start after the largest special id.
-    m_.random_low = *std::max_element(m_.specials.begin(), m_.specials.end()) + 1;
-    m_.random_high = vocab_size_;
-    SH_CHECK(m_.random_low < m_.random_high,
-             "mlm: no ordinary token ids: the special ids reach {} and vocab_size is {}", m_.random_low - 1,
+    // Random replacements come from the longest run of ids with no special token in it: after the special tokens
+    // at the start of the vocabularies we produce (and of BERT's, [PAD] 0 ... [MASK] 103) up to the end, or, in
+    // RoBERTa's, from after </s> and <unk> up to <mask>, its last id.
+    std::vector<int64_t> bounds{-1, vocab_size_};
+    for (int64_t id : m_.specials)
+      if (id >= 0 && id < vocab_size_) bounds.push_back(id);
+    std::sort(bounds.begin(), bounds.end());
+    for (size_t k = 1; k < bounds.size(); ++k)
+      if (bounds[k] - bounds[k - 1] - 1 > m_.random_high - m_.random_low) {
+        m_.random_low = bounds[k - 1] + 1;
+        m_.random_high = bounds[k];
+      }
+    SH_CHECK(m_.random_low < m_.random_high, "mlm: no ordinary token ids: every id below vocab_size {} is special",
              vocab_size_);
 
-    cls_ = register_module("cls", Cls(encoder_->hidden_size(), encoder_->embedding_size(), enc_vocab));
+    // The head's activation and epsilon are the encoder's, as the checkpoint's own head takes them: the config's
+    // hidden_act (BERT, ALBERT: gelu_new) except RoBERTa's head (a position offset), which always uses the erf
+    // GELU; layer_norm_eps always (RoBERTa: 1e-5).
+    const ConfigNode enc_spec = encoder_->spec();
+    const ConfigNode* act = enc_spec.is_map() ? enc_spec.find("activation") : nullptr;
+    const ConfigNode* eps = enc_spec.is_map() ? enc_spec.find("layer_norm_eps") : nullptr;
+    const ConfigNode* offset = enc_spec.is_map() ? enc_spec.find("position_offset") : nullptr;
+    const bool roberta = offset && offset->is_int() && offset->as_int() > 0;
+    cls_ = register_module("cls", Cls(encoder_->hidden_size(), encoder_->embedding_size(), enc_vocab,
+                                      roberta || !act ? std::string("gelu") : act->as_string(),
+                                      eps ? eps->as_double() : 1e-12));
     torch::NoGradGuard no_grad;
     at::Generator gen = at::detail::createCPUGenerator(derive_seed(ctx.seed, "mlm.cls"));
     cls_->predictions->transform->dense->weight.normal_(0.0, kInitStd, gen);

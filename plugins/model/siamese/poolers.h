@@ -66,8 +66,7 @@ inline PoolerKind parse_pooler(const std::string& name) {
   } else if (rest == "max") {
     k.reduce = Reduce::Max;
   } else {
-    SH_CHECK(false,
-             "model 'siamese': pooler '{}' is not one of concat_top_mean | mean_top_mean | concat_top_sqrt_mean | "
+    fail("model 'siamese': pooler '{}' is not one of concat_top_mean | mean_top_mean | concat_top_sqrt_mean | "
              "mean_top_sqrt_mean | concat_top_max | mean_top_max | cls | mean | max",
              name);
   }

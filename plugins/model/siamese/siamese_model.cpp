@@ -33,7 +33,7 @@
 #include <stagehand/model.h>
 #include <stagehand/nn.h>
 #include <stagehand/plugin.h>
-#include <stagehand/util.h>
+#include <stagehand/seed.h>
 
 #include "poolers.h"
 

@@ -20,7 +20,7 @@
 #include <stagehand/model.h>
 #include <stagehand/nn.h>
 #include <stagehand/plugin.h>
-#include <stagehand/util.h>
+#include <stagehand/seed.h>
 
 namespace stagehand {
 namespace {

@@ -21,7 +21,8 @@
 #include <stagehand/plugin.h>
 #include <stagehand/results.h>
 #include <stagehand/stage.h>
-#include <stagehand/util.h>
+#include <stagehand/sdk/upstream.h>
+#include <stagehand/files.h>
 
 namespace stagehand {
 namespace {
@@ -63,7 +64,6 @@ class PairSpeedStage : public Stage {
  public:
   void run(StageContext& ctx) override {
     const Options& o = ctx.options();
-    const Registry& reg = ctx.registry();
     auto data = ctx.build<Dataset>("data");
     const std::string split = o.get<std::string>("split");
     SH_CHECK(data->has_split(split) && data->size(split) > 0, "the dataset has no (or an empty) '{}' split", split);
@@ -94,13 +94,7 @@ class PairSpeedStage : public Stage {
     torch::NoGradGuard no_grad;
     std::vector<double> rates;
     for (size_t m = 0; m < names.size(); ++m) {
-      const StageOutput& up = ctx.upstream(names[m]);
-      auto it = up.provides.find("model");
-      SH_CHECK(it != up.provides.end(), "pair_speed: stage '{}' provides no model", names[m]);
-      BuildContext bc = ctx.build_context();
-      bc.base_dir = up.dir;
-      auto model = reg.create<Model>(it->second, bc);
-      model->eval();
+      auto model = sdk::frozen_model(ctx, names[m], "pair_speed");
       const int64_t measured = std::min(pairs, max_pairs);
       auto t0 = Clock::now();
       if (roles[m] == "cross") {

@@ -18,7 +18,8 @@
 #include <stagehand/model.h>
 #include <stagehand/plugin.h>
 #include <stagehand/stage.h>
-#include <stagehand/util.h>
+#include <stagehand/sdk/upstream.h>
+#include <stagehand/files.h>
 
 namespace stagehand {
 namespace {
@@ -123,13 +124,7 @@ class PredictStage : public Stage {
     const Options& o = ctx.options();
     const std::string split = o.get<std::string>("split");
     auto data = split_data(ctx, split);
-    const StageOutput& up = ctx.upstream(o.get<std::string>("model"));
-    auto it = up.provides.find("model");
-    SH_CHECK(it != up.provides.end(), "stage '{}' provides no model to predict with; name a training stage", up.name);
-    BuildContext bc = ctx.build_context();
-    bc.base_dir = up.dir;
-    auto model = ctx.registry().create<Model>(it->second, bc);
-    model->eval();
+    auto model = sdk::frozen_source(ctx, o.node("model"), sdk::Need::Model, "predict").model;
     torch::NoGradGuard no_grad;
     std::vector<int64_t> order(static_cast<size_t>(data->size(split)));
     std::iota(order.begin(), order.end(), 0);
@@ -153,32 +148,23 @@ class EmbedStage : public Stage {
     const Options& o = ctx.options();
     const std::string split = o.get<std::string>("split");
     auto data = split_data(ctx, split);
-    const StageOutput& up = ctx.upstream(o.get<std::string>("model"));
-    BuildContext bc = ctx.build_context();
-    bc.base_dir = up.dir;
     const std::string pooling = o.get<std::string>("pooling");
-    std::shared_ptr<Encoder> encoder;
-    std::shared_ptr<Model> model;  // keeps the encoder's owner alive
-    if (pooling == "model") {
-      auto m = up.provides.find("model");
-      SH_CHECK(m != up.provides.end(),
-               "pooling: model needs a model, but stage '{}' provides none; name a train stage or choose cls | mean",
-               up.name);
-      model = ctx.registry().create<Model>(m->second, bc);
-      encoder = model->encoder();
-      model->eval();
-    } else if (auto e = up.provides.find("encoder"); e != up.provides.end()) {
-      encoder = ctx.registry().create<Encoder>(e->second, bc);
-    } else if (auto m = up.provides.find("model"); m != up.provides.end()) {
-      model = ctx.registry().create<Model>(m->second, bc);
-      encoder = model->encoder();
-      SH_CHECK(encoder != nullptr, "the model of stage '{}' has no encoder to embed with", up.name);
-      model->eval();
-    } else {
-      throw Error(fmt::format("stage '{}' provides neither an encoder nor a model to embed with; name a training stage",
-                              up.name));
-    }
-    if (encoder) encoder->eval();
+    SH_CHECK(o.has("model") != o.has("encoder"),
+             "embed: set exactly one of 'model' (a stage that provides an encoder or a model) and 'encoder' (an "
+             "encoder written in place, e.g. {{type: hf, path: FOLDER}}); {}",
+             o.has("model") ? "both are set" : "neither is set");
+    SH_CHECK(pooling != "model" || o.has("model"),
+             "embed: pooling: model needs a model's own embeddings, but 'encoder' gives an encoder alone; choose "
+             "pooling cls | mean | pooler, or name a stage that provides an embedder model");
+    // pooling: model runs the model's forward; any other pooling runs its encoder (or the stage's own encoder).
+    const sdk::Frozen source =
+        o.has("encoder") ? sdk::frozen_source(ctx, o.node("encoder"), sdk::Need::Encoder, "embed")
+                         : sdk::frozen_source(ctx, o.node("model"), pooling == "model" ? sdk::Need::Model : sdk::Need::Encoder,
+                                              "embed");
+    std::shared_ptr<Model> model = source.model;  // keeps the encoder's owner alive
+    std::shared_ptr<Encoder> encoder = source.encoder;
+    SH_CHECK(pooling == "model" || encoder != nullptr, "embed: the model of '{}' has no encoder to embed with",
+             source.label);
     torch::NoGradGuard no_grad;
     const bool normalize = o.get<bool>("normalize");
     const int64_t bs = o.get<int64_t>("batch_size");
@@ -228,9 +214,14 @@ class EmbedStage : public Stage {
   }
 };
 
-Schema common_schema(const std::string& model_doc, std::vector<std::string> outputs = {"jsonl", "tensor"}) {
-  return Schema()
-      .stage("model", model_doc)
+Schema common_schema(const std::string& model_doc, std::vector<std::string> outputs = {"jsonl", "tensor"},
+                     bool model_required = true) {
+  Schema s;
+  if (model_required)
+    s.stage("model", model_doc);
+  else
+    s.optional("model", OptionType::Stage, model_doc);
+  return s
       .component("data", "dataset", "the examples, e.g. {type: text_classification, test: t.jsonl, tokenizer: tok}")
       .opt("split", std::string("train"), "which split of the data")
       .opt("batch_size", int64_t{64}, "examples per batch")
@@ -256,8 +247,13 @@ STAGEHAND_PLUGIN(registrar) {
           "embed",
           "an encoder's pooled vectors (or an embedder model's embeddings) on one split, in dataset order "
           "(embeddings.jsonl, SciDocs' layout, or .pt)",
-          stagehand::common_schema("a stage that provides an encoder or a model (its encoder is used)",
-                                   {"jsonl", "scidocs", "tensor"})
+          stagehand::common_schema("a stage that provides an encoder or a model (its encoder is used); or set "
+                                   "`encoder` instead",
+                                   {"jsonl", "scidocs", "tensor"}, /*model_required=*/false)
+              .optional("encoder", stagehand::OptionType::Component,
+                        "an encoder written in place instead of a stage, e.g. {type: hf, path: FOLDER}: embeds with a "
+                        "released checkpoint, no training stage in between")
+              .kind("encoder")
               .choice("pooling", "mean", {"cls", "mean", "pooler", "facets", "model"},
                       "cls: first token; mean: non-padding tokens; pooler: dense + tanh on [CLS]; facets: a "
                       "multifacet encoder's K facet vectors (a list of K vectors per example); model: the model's "

@@ -35,7 +35,8 @@
 #include <stagehand/plugin.h>
 #include <stagehand/stage.h>
 #include <stagehand/tokenizer.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
+#include <stagehand/utf8.h>
 
 #include <stagehand/sdk/pretraining_format.h>
 

@@ -10,7 +10,6 @@
 #include <limits>
 
 #include <stagehand/nn.h>
-#include <stagehand/util.h>
 
 namespace stagehand::probe {
 

@@ -30,9 +30,10 @@
 #include <stagehand/model.h>
 #include <stagehand/plugin.h>
 #include <stagehand/stage.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
 
 #include <stagehand/sdk/squad.h>
+#include <stagehand/sdk/upstream.h>
 
 #include "plot_svg.h"
 #include "probe.h"
@@ -51,21 +52,6 @@ struct LayerResult {
   std::map<std::string, double> metrics;
   double train_loss = 0;
 };
-
-std::shared_ptr<Encoder> load_encoder(StageContext& ctx, const std::string& name) {
-  const StageOutput& up = ctx.upstream(name);
-  BuildContext bc = ctx.build_context();
-  bc.base_dir = up.dir;
-  auto it = up.provides.find("encoder");
-  if (it != up.provides.end()) return ctx.registry().create<Encoder>(it->second, bc);
-  it = up.provides.find("model");
-  SH_CHECK(it != up.provides.end(), "{}: stage '{}' ({}) provides no encoder or model to probe; name a train stage",
-           kOwner, name, up.kind);
-  auto model = ctx.registry().create<Model>(it->second, bc);
-  auto enc = model->encoder();
-  SH_CHECK(enc != nullptr, "{}: the model of stage '{}' has no encoder to probe", kOwner, name);
-  return enc;
-}
 
 std::string data_type(const ConfigNode& spec) {
   if (spec.is_map() && spec.has("type")) return spec.at("type").as_string();
@@ -109,8 +95,17 @@ class ProbeStage : public Stage {
                "{}: task token needs a labelled tagging dataset (e.g. token_classification); this one has {} labels",
                kOwner, num_labels);
 
+    // Each source by its label (a stage's name, or "hf:FOLDER" for an encoder written in place).
     std::vector<std::string> encoders;
-    for (const auto& n : o.node("encoders").items()) encoders.push_back(n.as_string());
+    std::map<std::string, ConfigNode> sources;
+    for (const auto& n : o.node("encoders").items()) {
+      const std::string label = sdk::source_label(n);
+      SH_CHECK(!sources.count(label),
+               "{}: two encoders are both labelled '{}'; give each once (two folders need different names)", kOwner,
+               label);
+      encoders.push_back(label);
+      sources.emplace(label, n);
+    }
     std::vector<std::string> metric_names =
         task == probe::Task::Span
             ? std::vector<std::string>{"exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact", "NoAns_f1"}
@@ -126,7 +121,7 @@ class ProbeStage : public Stage {
         continue;
       }
       fs::create_directories(dir);
-      results[name] = probe_encoder(ctx, *data, task, sq, name, num_labels, train_split, eval_split, dir);
+      results[name] = probe_encoder(ctx, *data, task, sq, sources.at(name), num_labels, train_split, eval_split, dir);
       write_scores(dir / "scores.json", results[name]);
     }
 
@@ -201,13 +196,13 @@ class ProbeStage : public Stage {
 
  private:
   std::vector<LayerResult> probe_encoder(StageContext& ctx, const Dataset& data, probe::Task task,
-                                         const squad::Splits* sq, const std::string& name, int64_t num_labels,
+                                         const squad::Splits* sq, const ConfigNode& source, int64_t num_labels,
                                          const std::string& train_split, const std::string& eval_split,
                                          const fs::path& dir) {
     const Options& o = ctx.options();
-    auto encoder = load_encoder(ctx, name);
-    encoder->eval();
-    for (auto& p : encoder->parameters()) p.set_requires_grad(false);
+    const sdk::Frozen frozen = sdk::frozen_source(ctx, source, sdk::Need::Encoder, kOwner);
+    const std::string name = frozen.label;
+    auto encoder = frozen.encoder;
     const std::vector<double> before = fingerprint(*encoder);
 
     probe::Config cfg;
@@ -360,8 +355,12 @@ STAGEHAND_PLUGIN(registrar) {
   registrar.add<stagehand::Stage>(
       "probe", "per-layer probes (span QA or token tagging) on frozen encoders of earlier stages, with a plot",
       stagehand::Schema()
-          .required("encoders", OptionType::Stages,
-                    "stages whose encoders to probe (each provides an encoder or a model), one line each in the plot")
+          .required("encoders", OptionType::List,
+                    "the encoders to probe, one line each in the plot: names of stages (each provides an encoder or a "
+                    "model) or encoders written in place, e.g. {type: hf, path: bert-base-uncased/} for a released "
+                    "checkpoint")
+          .items(OptionType::Component)
+          .kind("encoder")
           .choice("task", "span", {"span", "token"},
                   "span: SQuAD 2.0 extractive QA (data {type: squad}); token: token classification (e.g. POS)")
           .component("data", "dataset", "the probing data: squad for span probes, token_classification for token")

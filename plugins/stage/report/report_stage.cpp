@@ -8,7 +8,8 @@
 #include <stagehand/plugin.h>
 #include <stagehand/results.h>
 #include <stagehand/stage.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
+#include <stagehand/summary.h>
 
 namespace stagehand {
 namespace {

@@ -24,7 +24,8 @@
 #include <stagehand/plugin.h>
 #include <stagehand/results.h>
 #include <stagehand/stage.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
+#include <stagehand/summary.h>
 
 #include "scidocs_io.h"
 #include "scidocs_metrics.h"
@@ -279,8 +280,8 @@ class ScidocsStage : public Stage {
                          "SciDocs); grid search over {} values of C with {}-fold stratified CV",
                          trial, t.name, n, t.eval.ids.size(), missing_train, missing_eval, cs.size(), folds));
     if (smallest < folds)
-      ctx.info(fmt::format("{}{}: warning: the smallest class of {} has {} papers, fewer than cv_folds = {}", trial,
-                           t.name, t.train.file.string(), smallest, folds));
+      ctx.warn(fmt::format("{}{}: the smallest class of {} has {} papers, fewer than cv_folds = {}", trial, t.name,
+                           t.train.file.string(), smallest, folds));
     SvmRows rows(x_train, n, h);
     GridSearch g = grid_search_linear_svc(rows, t.train.labels, cs, folds, svm, [&](size_t i, const GridSearch& s) {
       std::string per_fold;

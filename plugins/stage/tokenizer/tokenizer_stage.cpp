@@ -8,7 +8,7 @@
 #include <stagehand/plugin.h>
 #include <stagehand/stage.h>
 #include <stagehand/tokenizer.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
 
 namespace stagehand {
 namespace {

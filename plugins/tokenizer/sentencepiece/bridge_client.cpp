@@ -84,7 +84,7 @@ BridgeApi open_bridge() {
 #ifdef STAGEHAND_SANITIZED
   // A sanitizer runtime refuses dlopen with RTLD_DEEPBIND (and aborts), and without it the bridge's protobuf clashes
   // with LibTorch's: a sanitizer build (make test-asan) has no SentencePiece.
-  SH_CHECK(false, "sentencepiece: this is a sanitizer build (STAGEHAND_SANITIZE), whose runtime cannot load the "
+  fail("sentencepiece: this is a sanitizer build (STAGEHAND_SANITIZE), whose runtime cannot load the "
            "SentencePiece bridge (it needs RTLD_DEEPBIND); use a regular build for SentencePiece tokenizers");
 #endif
   // Never unloaded: models created from it may live until exit. DEEPBIND makes libsentencepiece's own

@@ -19,7 +19,7 @@
 #include "bridge_client.h"
 #include "lowercase.h"
 #include "stagehand/error.h"
-#include "stagehand/pipeline.h"
+#include "stagehand/stop.h"
 #include "stagehand/plugin.h"
 #include "stagehand/schema.h"
 #include "stagehand/tokenizer.h"

@@ -11,11 +11,11 @@
 #include <vector>
 
 #include <stagehand/error.h>
-#include <stagehand/pipeline.h>
+#include <stagehand/files.h>
+#include <stagehand/stop.h>
 #include <stagehand/plugin.h>
 #include <stagehand/schema.h>
 #include <stagehand/tokenizer.h>
-#include <stagehand/util.h>
 
 #include "wordpiece_tokenizer.h"
 #include "wordpiece_trainer.h"

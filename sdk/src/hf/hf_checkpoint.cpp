@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <stagehand/safetensors.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
 
 #include "stagehand/sdk/torch_pickle.h"
 
@@ -26,9 +26,8 @@ std::string activation_from_hf(const std::string& act, const fs::path& file) {
   if (act == "gelu") return "gelu";
   if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast") return "gelu_tanh";
   if (act == "relu") return "relu";
-  SH_CHECK(false, "{}: hidden_act '{}' is not supported; expected gelu, gelu_new (gelu_pytorch_tanh) or relu",
+  fail("{}: hidden_act '{}' is not supported; expected gelu, gelu_new (gelu_pytorch_tanh) or relu",
            file.string(), act);
-  return "";
 }
 
 std::string activation_to_hf(const std::string& act) { return act == "gelu_tanh" ? "gelu_new" : act; }
@@ -195,7 +194,7 @@ void check_complete(const std::vector<std::string>& missing, const Checkpoint& c
   if (missing.empty()) return;
   std::string shown;
   for (size_t i = 0; i < missing.size() && i < 5; ++i) shown += (i ? ", " : "") + missing[i];
-  SH_CHECK(false, "hf: the checkpoint lacks {} tensor(s) the encoder needs: {}{}; is it a {} checkpoint of this "
+  fail("hf: the checkpoint lacks {} tensor(s) the encoder needs: {}{}; is it a {} checkpoint of this "
            "size?", missing.size(), shown, missing.size() > 5 ? ", ..." : "", ck.model_type);
 }
 
@@ -397,7 +396,7 @@ ConfigNode tokenizer_spec(const fs::path& folder) {
     token("unk_token", "<unk>");
     token("mask_token", "[MASK]");
   } else {
-    SH_CHECK(false, "hf: {} has no vocab.txt (WordPiece) or spiece.model (SentencePiece){}; name the tokenizer "
+    fail("hf: {} has no vocab.txt (WordPiece) or spiece.model (SentencePiece){}; name the tokenizer "
              "yourself",
              folder.string(),
              fs::is_regular_file(folder / "tokenizer.json") ? " (its tokenizer.json, a fast tokenizer such as "

@@ -198,7 +198,7 @@ class Unpickler {
           break;
         }
         default:
-          SH_CHECK(false, "{}: data.pkl uses pickle opcode 0x{:02x} at byte {}, which a torch.save state dict does "
+          fail("{}: data.pkl uses pickle opcode 0x{:02x} at byte {}, which a torch.save state dict does "
                    "not contain; is this a state dict (a mapping of names to tensors)?", file_, op, at);
       }
     }
@@ -362,11 +362,10 @@ class Unpickler {
       SH_CHECK(!a->items.empty() && a->items[0]->is<Tensor>(), "{}: {} at byte {} without a tensor", file_, fn, at);
       return a->items[0];
     }
-    SH_CHECK(false, "{}: data.pkl builds a '{}' (byte {}); a state dict holds only tensors (collections.OrderedDict, "
+    fail("{}: data.pkl builds a '{}' (byte {}); a state dict holds only tensors (collections.OrderedDict, "
              "torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter). Save the model's state_dict(), or "
              "convert it to model.safetensors",
              file_, fn, at);
-    return nullptr;
   }
 
   std::string file_;

@@ -10,7 +10,7 @@
 #include <set>
 #include <unordered_map>
 
-#include <stagehand/util.h>
+#include <stagehand/files.h>
 
 namespace stagehand::squad {
 namespace {

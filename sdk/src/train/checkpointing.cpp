@@ -9,7 +9,7 @@
 
 #include <stagehand/checkpoint.h>
 #include <stagehand/distributed.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
 
 namespace stagehand::sdk::train {
 
@@ -38,7 +38,7 @@ void restore_rng(StageContext& ctx, torch::serialize::InputArchive& ar) {
   if (ar.try_read(fmt::format("rng.rank{}", rank), rng))
     set_rng_state(rng);
   else
-    ctx.info(fmt::format("warning: the checkpoint has no random state for rank {} (it was written by fewer ranks); "
+    ctx.warn(fmt::format("the checkpoint has no random state for rank {} (it was written by fewer ranks); "
                          "this rank's dropout starts afresh",
                          rank));
 }
@@ -49,7 +49,7 @@ bool Checkpointer::restore(Model& model, Optimizer& optimizer, int64_t& step, Se
   const int rank = dist::world().rank;
   torch::serialize::InputArchive ar;
   std::optional<CheckpointFile> got;
-  if (rank == 0) got = load_latest_checkpoint(dir_, ar, [&](const std::string& w) { ctx_.info("warning: " + w); });
+  if (rank == 0) got = load_latest_checkpoint(dir_, ar, [&](const std::string& w) { ctx_.warn(w); });
   if (dist::active()) {
     // Rank 0's checkpoint, byte for byte, for every rank (which need not see rank 0's folder).
     const std::string bytes = dist::broadcast_bytes(got ? read_file(got->file) : std::string());

@@ -112,18 +112,6 @@ LogitsById read_teacher_logits(StageContext& ctx, const std::vector<std::string>
   return out;
 }
 
-std::shared_ptr<Model> frozen_model(StageContext& ctx, const std::string& stage) {
-  const auto& up = ctx.upstream(stage);
-  auto it = up.provides.find("model");
-  SH_CHECK(it != up.provides.end(), "teacher: stage '{}' provides no model", up.name);
-  BuildContext bc = ctx.build_context();
-  bc.base_dir = up.dir;
-  auto model = ctx.registry().create<Model>(it->second, bc);
-  model->eval();
-  for (auto& p : model->parameters()) p.set_requires_grad(false);
-  return model;
-}
-
 Teacher Teacher::live(std::shared_ptr<Model> model, bool bf16) {
   Teacher t;
   t.model_ = std::move(model);

@@ -10,7 +10,8 @@
 #include <stagehand/checkpoint.h>
 #include <stagehand/engine.h>
 #include <stagehand/error.h>
-#include <stagehand/util.h>
+#include <stagehand/files.h>
+#include <stagehand/seed.h>
 
 #include "stagehand/sdk/train/accumulation.h"
 #include "stagehand/sdk/train/clip_gradients.h"

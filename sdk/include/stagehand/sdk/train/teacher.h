@@ -19,6 +19,7 @@
 #include <stagehand/stage.h>
 
 #include "stagehand/sdk/export.h"
+#include "stagehand/sdk/upstream.h"
 
 namespace stagehand::sdk::train {
 
@@ -41,8 +42,9 @@ struct STAGEHAND_SDK_API LogitsById {
 /// The logits provided (as "predictions") by the predict stages `stages`, upstream of the stage of `ctx`.
 STAGEHAND_SDK_API LogitsById read_teacher_logits(StageContext& ctx, const std::vector<std::string>& stages);
 
-/// The model that the upstream stage `stage` provides, frozen: eval mode, no parameter requires a gradient.
-STAGEHAND_SDK_API std::shared_ptr<Model> frozen_model(StageContext& ctx, const std::string& stage);
+/// The model that the upstream stage `stage` provides, frozen: eval mode, no parameter requires a gradient
+/// (stagehand/sdk/upstream.h, where a stage finds every model and encoder it reads).
+using sdk::frozen_model;
 
 /// Where a batch's teacher.logits come from: a frozen model run on the batch (under bf16 autocast when asked) or
 /// logits by example id, or nothing.

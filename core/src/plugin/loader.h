@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// Loading plugins. Each shared object is opened with RTLD_NOW | RTLD_LOCAL (never RTLD_GLOBAL), its
-/// C manifest is read and checked (manifest layout, stagehand plugin ABI, LibTorch major.minor,
-/// _GLIBCXX_USE_CXX11_ABI, compiler family and major version) before any C++ symbol is used, and only
-/// then is its registration function called. Plugins are never unloaded while the process lives.
-/// A refused plugin is reported and skipped; it never takes the others down.
+// Loading plugins. Host-internal: the runner, the executor and tests use it; plugins never do. Each shared object is
+// opened with RTLD_NOW | RTLD_LOCAL (never RTLD_GLOBAL), its C manifest is read and checked (manifest layout,
+// stagehand plugin ABI, LibTorch major.minor, _GLIBCXX_USE_CXX11_ABI, compiler family and major version) before any
+// C++ symbol is used, and only then is its registration function called. Plugins are never unloaded while the
+// process lives. A refused plugin is reported and skipped; it never takes the others down.
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -50,6 +50,7 @@ class STAGEHAND_API PluginLoader {
   const std::vector<LoadedPlugin>& loaded() const { return loaded_; }
   const std::vector<PluginRefusal>& refused() const { return refused_; }
   Registry& registry() { return registry_; }
+  const Registry& registry() const { return registry_; }
 
   /// Folders searched for built-in plugins: <exe>/../plugins, <exe>/../lib/stagehand/plugins,
   /// <libstagehand_core.so>/../plugins, <libstagehand_core.so>/stagehand/plugins.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
+// Host-internal (the runner, the executor and tests; plugins never see it).
 /// Pipelines: a YAML file of named stages. Loading resolves includes, overrides and references, loads the
 /// file's own plugins, validates every stage against its kind's schema, and orders stages by their
 /// references. Running executes them in that order with a content-addressed stage cache and writes a run
@@ -13,9 +14,11 @@
 
 #include "stagehand/config.h"
 #include "stagehand/export.h"
-#include "stagehand/loader.h"
 #include "stagehand/registry.h"
 #include "stagehand/stage.h"
+#include "stagehand/stop.h"
+
+#include "plugin/loader.h"
 
 namespace stagehand {
 
@@ -80,8 +83,15 @@ struct STAGEHAND_API RunOptions {
   std::string replay_of;            ///< record replayed
 };
 
+/// What happened to a stage in a run; the record spells it as to_string gives it.
+enum class StageStatus { Ran, Cached, Failed, Interrupted, Skipped };
+/// How a run ended; the record spells it as to_string gives it.
+enum class RunStatus { Completed, Failed, Interrupted };
+STAGEHAND_API const char* to_string(StageStatus status);  ///< "ran", "cached", "failed", "interrupted", "skipped"
+STAGEHAND_API const char* to_string(RunStatus status);    ///< "completed", "failed", "interrupted"
+
 struct STAGEHAND_API StageResult {
-  std::string status;  ///< "ran", "cached", "failed", "interrupted", "skipped"
+  StageStatus status = StageStatus::Skipped;
   std::string cache_key;
   double seconds = 0;
   std::map<std::string, double> metrics;
@@ -91,7 +101,7 @@ struct STAGEHAND_API StageResult {
 
 struct STAGEHAND_API RunResult {
   std::filesystem::path run_dir;
-  std::string status;  ///< "completed", "failed", "interrupted"
+  RunStatus status = RunStatus::Completed;
   int exit_code = 0;
   std::string error;
   std::map<std::string, StageResult> stages;
@@ -102,8 +112,8 @@ struct STAGEHAND_API RunResult {
 STAGEHAND_API RunResult run_pipeline(const Pipeline& pipeline, const PluginLoader& loader, const RunOptions& options);
 
 /// Signal handling for runs: SIGINT/SIGTERM set a flag stages poll (a second signal exits at once).
+/// stop_signal() (stagehand/stop.h) says which was received.
 STAGEHAND_API void install_signal_handlers();
-STAGEHAND_API int stop_signal();  ///< 0 if none received
 
 /// Applies thread settings to LibTorch and OpenBLAS; returns what is in effect.
 STAGEHAND_API ThreadSettings apply_thread_settings(const ThreadSettings& wanted);

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Stages that start from a released checkpoint, with no training stage in between: an embed stage with
+# `encoder: {type: hf, path: FOLDER}` and a probe stage comparing two Hugging Face folders, both on the tiny BERT of
+# tests/data/hf-bert-tiny. The embed stage's pooler output for the fixture's first sentence must equal
+# pytorch_pretrained_bert's own pooled_output (expected.safetensors) within 1e-5; the probe must score every layer of
+# both folders, one line each, labelled by folder.
+set -euo pipefail
+SRC=$1
+BUILD=$2
+WORK=$(mktemp -d /tmp/stagehand-hf-sources.XXXXXX)
+trap "rm -rf $WORK" EXIT
+cp -r "$SRC/tests/data/hf-bert-tiny" "$WORK/bert-a"
+cp -r "$SRC/tests/data/hf-bert-tiny" "$WORK/bert-b"
+# The fixture's first case, as one labelled text; the POS probe data: the first sentences of the Brown split.
+printf '{"id": "case0", "text": "The quick brown fox jumps over the lazy dog.", "label": "x"}\n' > "$WORK/case0.jsonl"
+awk 'BEGIN{n=0} {print} /^$/{n++; if (n==60) exit}' "$SRC/data/pos/brown_universal/train.tsv" > "$WORK/pos-train.tsv"
+awk 'BEGIN{n=0} {print} /^$/{n++; if (n==20) exit}' "$SRC/data/pos/brown_universal/devel.tsv" > "$WORK/pos-dev.tsv"
+cat > "$WORK/hf.yaml" <<'YAML'
+name: hf-sources
+seed: 5
+threads: {intra_op: 2, blas: 1}
+stages:
+  embed:
+    kind: embed
+    encoder: {type: hf, path: bert-a}
+    data: {type: text_classification, train: case0.jsonl, tokenizer: {type: hf, path: bert-a}}
+    split: train
+    pooling: pooler
+  probes:
+    kind: probe
+    task: token
+    encoders: [{type: hf, path: bert-a}, {type: hf, path: bert-b}]
+    data:
+      type: token_classification
+      train: pos-train.tsv
+      validation: pos-dev.tsv
+      tokenizer: {type: hf, path: bert-a}
+      scheme: none
+      max_length: 64
+    eval_split: validation
+    epochs: 1
+    batch_size: 16
+YAML
+fail() { echo "$1"; cat "$WORK/run.log"; exit 1; }
+(cd "$WORK" && "$BUILD/bin/runner" hf.yaml --runs-dir runs --cache-dir cache > run.log 2>&1) || fail "the run failed"
+
+EMB=$(find "$WORK/cache" -type f -path "*/embed-*/embeddings.jsonl" | head -1)
+[ -n "$EMB" ] || fail "the embed stage wrote no embeddings.jsonl"
+/usr/bin/python3 - "$EMB" "$SRC/tests/data/hf-bert-tiny/expected.safetensors" <<'PY' || fail "the embedding differs from the reference"
+import json, struct, sys
+row = json.loads(open(sys.argv[1]).readline())
+with open(sys.argv[2], "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    header = json.loads(f.read(n))
+    data = f.read()
+meta = header["pooled_output"]
+assert meta["dtype"] == "F32", meta
+hidden = meta["shape"][1]
+begin = meta["data_offsets"][0]
+want = struct.unpack("<%df" % hidden, data[begin:begin + 4 * hidden])  # case 0 is the first row
+got = row["embedding"]
+assert len(got) == hidden, (len(got), hidden)
+worst = max(abs(a - b) for a, b in zip(got, want))
+print("embed from {type: hf}: pooled output of case 0 within %.2g of the reference" % worst)
+assert worst < 1e-5, worst
+PY
+
+CSV=$(find "$WORK/cache" -type f -path "*/probes-*/layers.csv" | head -1)
+[ -n "$CSV" ] || fail "the probe stage wrote no layers.csv"
+for enc in hf:bert-a hf:bert-b; do
+  for layer in 1 2; do
+    grep -qE "^$enc,$layer,0\.[0-9]+," "$CSV" || { cat "$CSV"; fail "layers.csv has no accuracy for $enc layer $layer"; }
+  done
+done
+# A folder named twice would give two lines with one label: refused with a clear error.
+sed -i 's/encoders: \[{type: hf, path: bert-a}, {type: hf, path: bert-b}\]/encoders: [{type: hf, path: bert-a}, {type: hf, path: bert-a}]/' "$WORK/hf.yaml"
+if (cd "$WORK" && "$BUILD/bin/runner" hf.yaml --runs-dir runs2 --cache-dir cache2 > run.log 2>&1); then
+  fail "two encoders with one label were accepted"
+fi
+grep -q "two encoders are both labelled 'hf:bert-a'" "$WORK/run.log" || fail "no clear error for a folder named twice"
+echo "stages from released checkpoints: embed matches the reference, the probe compares two folders: ok"
