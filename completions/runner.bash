@@ -3,7 +3,7 @@
 # Completes subcommands, pipeline files, and in overrides the stage names and option keys a pipeline file declares
 # (stages.<TAB>, stages.NAME.<TAB>), read from the file itself (included files are not followed).
 
-_stagehand_runner_commands="run check plugins describe replay diff runs sweep test-plugin tokenize bench help"
+_stagehand_runner_commands="run check plugins describe replay diff runs sweep predict test-plugin tokenize bench help"
 
 # The keys one level below a dotted path ("stages" or "stages.NAME") of a pipeline file, by indentation.
 _stagehand_runner_keys() {

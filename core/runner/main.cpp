@@ -15,6 +15,7 @@
 
 #include "bench.h"
 #include "launch.h"
+#include "predict.h"
 #include "runs.h"
 #include "sweep.h"
 #include "util/allocator.h"
@@ -44,6 +45,7 @@ Examples:
   runner diff runs/q/A/record.yaml runs/q/B/record.yaml   how two runs differ
   runner runs quickstart --metrics evaluate.finetune.macro_f1   a table of the runs (--compare A B: side by side)
   runner sweep pipelines/quickstart.yaml seed=1,2,3 --jobs 2   one run per setting, then mean (std) over seeds
+  echo "Win a free prize now" | runner predict runs/quickstart/latest --stage finetune   label and probabilities
   runner -q pipelines/quickstart.yaml                  warnings, errors and results only (-v: debug lines)
   runner test-plugin build/my_loss.so                  conformance kit for plugin authors
   echo "Hello, world!" | runner tokenize --tokenizer "{type: wordpiece, vocab: vocab.txt}"   tokens of each line
@@ -679,6 +681,25 @@ class RunsCommand final : public Command {
   RunsOptions ro_;
 };
 
+class PredictCommand final : public Command {
+ public:
+  void declare(CLI::App& sub, Common&) override {
+    sub.add_option("run", po_.run, "a run folder (runs/<pipeline>/<id>, or runs/<pipeline>/latest) or its record.yaml")
+        ->required();
+    sub.add_option("--stage", po_.stage, "the train stage whose model predicts")->required();
+    sub.add_option("--file", po_.file, "read the texts from this file (default: standard input), one per line");
+    sub.add_flag("--pair", po_.pair, "each line is TEXT_A<TAB>TEXT_B");
+    sub.add_option("--batch-size", po_.batch_size, "lines per forward pass")->capture_default_str();
+  }
+  int handle(Common& c) override {
+    po_.plugins = c.extra_plugins;
+    return cmd_predict(po_);
+  }
+
+ private:
+  PredictOptions po_;
+};
+
 class SweepCommand final : public Command {
  public:
   void declare(CLI::App& sub, Common&) override {
@@ -806,6 +827,8 @@ std::vector<Entry> command_table() {
                std::make_unique<DiffCommand>()});
   t.push_back({"runs", "a table of the runs under runs/ (sortable, md|csv|json), or runs side by side (--compare)",
                std::make_unique<RunsCommand>()});
+  t.push_back({"predict", "a trained stage's model on raw text (stdin or --file): labels and probabilities as JSON lines",
+               std::make_unique<PredictCommand>()});
   t.push_back({"sweep", "one run per combination of settings (key=a,b seed=1,2,3), --jobs at once, resumable; "
                         "ends with mean (std) over seeds",
                std::make_unique<SweepCommand>()});

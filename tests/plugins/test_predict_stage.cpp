@@ -19,6 +19,9 @@
 #include "stagehand/model.h"
 #include "support/test_support.h"
 
+#include <cmath>
+#include <sstream>
+
 namespace fs = std::filesystem;
 using namespace stagehand;
 
@@ -196,4 +199,50 @@ TEST(PredictStage, NeedsAStageThatProvidesAModel) {
   RunResult r = run_pipeline(p, loader, ro);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.error.find("stage 'tok' (tokenizer) provides no model"), std::string::npos) << r.error;
+}
+
+// `runner predict` on raw text gives, for each line, what the pipeline's own predict stage computes for the same
+// example: the same logits (as probabilities, softmax) under the label names of the training data.
+TEST(RunnerPredict, RawTextGetsThePredictStagesLogitsAsLabelNamesAndProbabilities) {
+  sh_test::TempFolder tmp;
+  const fs::path dir = tmp.path();
+  write_file_atomic(dir / "data.jsonl", data_text());
+  write_file_atomic(dir / "p.yaml", pipeline_text());
+  auto r = sh_test::runner("-q run p.yaml --runs-dir runs", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path run = dir / "runs" / "predictstage" / "latest";
+  const auto pred = read_jsonl(run / "stages" / "pred" / "predictions.jsonl", "logits");
+  std::string input;
+  std::vector<std::string> texts;
+  {
+    std::istringstream lines(data_text());
+    for (std::string line; std::getline(lines, line) && texts.size() < 6;) {
+      texts.push_back(nlohmann::json::parse(line).at("text").get<std::string>());
+      input += texts.back() + "\n";
+    }
+  }
+  write_file_atomic(dir / "in.txt", input);
+  r = sh_test::runner("predict runs/predictstage/latest --stage train --file in.txt --batch-size 4", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::istringstream out(r.output);
+  size_t n = 0;
+  for (std::string line; std::getline(out, line); ++n) {
+    ASSERT_LT(n, texts.size()) << r.output;
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_EQ(j.at("text"), texts[n]);
+    const auto& logits = pred[n].values;  // ex-n; classes in label order: neg, pos
+    const double p_pos = 1.0 / (1.0 + std::exp(logits[0] - logits[1]));
+    EXPECT_NEAR(j.at("probabilities").at("pos").get<double>(), p_pos, 1e-5) << line;
+    EXPECT_NEAR(j.at("probabilities").at("neg").get<double>(), 1 - p_pos, 1e-5) << line;
+    EXPECT_EQ(j.at("label"), p_pos > 0.5 ? "pos" : "neg") << line;
+  }
+  EXPECT_EQ(n, texts.size()) << r.output;
+
+  r = sh_test::runner("predict runs/predictstage/latest --stage trian < in.txt", dir);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("stage 'trian' has no outputs in the run"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("did you mean 'train'?"), std::string::npos) << r.output;
+  r = sh_test::runner("predict runs --stage train < in.txt", dir);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("is not a run folder (no record.yaml)"), std::string::npos) << r.output;
 }

@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: Apache-2.0
+// `runner predict`: a trained stage's model on raw text from standard input or a file, one JSON line per input
+// (predict.cpp).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace stagehand {
+
+struct PredictOptions {
+  std::string run;        ///< a run folder or its record.yaml
+  std::string stage;      ///< the stage whose model predicts (a train stage)
+  std::string file;       ///< input lines; empty: standard input
+  bool pair = false;      ///< each line TEXT_A<TAB>TEXT_B
+  int batch_size = 32;
+  std::vector<std::string> plugins;
+};
+
+/// Prints, per input line: {"text", "label", "probabilities": {label: p}} for a classifier, {"text", "tokens",
+/// "tags"} for a tagger, {"text", "embedding"} for a model with embeddings, else {"text", "logits"}.
+int cmd_predict(const PredictOptions& options);
+
+}  // namespace stagehand
