@@ -22,6 +22,7 @@
 #include "stagehand/registry.h"
 #include "stagehand/schema.h"
 #include "stagehand/tokenizer.h"
+#include "stagehand/sdk/collate.h"
 
 #include "plugin/loader.h"
 
@@ -53,24 +54,16 @@ ConfigNode provided(const fs::path& run_dir, const std::string& stage, const std
   return *p;
 }
 
-Batch batch_of(const std::vector<Encoding>& rows) {
+/// The rows padded to the longest with the tokenizer's pad id, as the datasets batch them (sdk::PaddedTokens).
+Batch batch_of(const std::vector<Encoding>& rows, int64_t pad_id) {
   size_t longest = 0;
   for (const auto& e : rows) longest = std::max(longest, e.ids.size());
-  const auto b = static_cast<int64_t>(rows.size()), t = static_cast<int64_t>(longest);
-  auto ids = torch::zeros({b, t}, torch::kLong), mask = torch::zeros({b, t}, torch::kLong),
-       types = torch::zeros({b, t}, torch::kLong);
-  for (int64_t r = 0; r < b; ++r) {
-    const Encoding& e = rows[static_cast<size_t>(r)];
-    for (size_t k = 0; k < e.ids.size(); ++k) {
-      ids[r][static_cast<int64_t>(k)] = e.ids[k];
-      mask[r][static_cast<int64_t>(k)] = e.attention_mask[k];
-      types[r][static_cast<int64_t>(k)] = e.type_ids[k];
-    }
-  }
+  sdk::PaddedTokens tokens(static_cast<int64_t>(rows.size()), static_cast<int64_t>(longest), pad_id);
+  for (size_t r = 0; r < rows.size(); ++r)
+    tokens.set_row(static_cast<int64_t>(r), rows[r].ids.data(), rows[r].type_ids.data(),
+                   static_cast<int64_t>(rows[r].ids.size()));
   Batch batch;
-  batch.set("input_ids", ids);
-  batch.set("attention_mask", mask);
-  batch.set("token_type_ids", types);
+  tokens.put(batch);
   return batch;
 }
 
@@ -156,7 +149,7 @@ int cmd_predict(const PredictOptions& o) {
   std::vector<Encoding> rows;
   auto flush = [&] {
     if (texts.empty()) return;
-    print_rows(model->forward(batch_of(rows)), texts, rows, *tok, labels);
+    print_rows(model->forward(batch_of(rows, std::max(0, tok->special().pad))), texts, rows, *tok, labels);
     texts.clear();
     rows.clear();
   };

@@ -39,14 +39,6 @@ Registry& registry() {
   return *reg;
 }
 
-Tensor rows_of(const nlohmann::json& j) {
-  auto rows = j.get<std::vector<std::vector<int64_t>>>();
-  Tensor out = torch::empty({static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows[0].size())}, torch::kLong);
-  for (size_t i = 0; i < rows.size(); ++i)
-    for (size_t k = 0; k < rows[i].size(); ++k) out[static_cast<int64_t>(i)][static_cast<int64_t>(k)] = rows[i][k];
-  return out;
-}
-
 /// A folder with the architecture's config.json and only the named weights file.
 fs::path folder_with(const TempFolder& tmp, const std::string& arch, const std::string& weights) {
   const fs::path dir = tmp / (arch + "-" + weights);
@@ -76,9 +68,9 @@ const std::vector<Arch> kArchs = {
 
 Batch batch_of(const nlohmann::json& cases) {
   Batch b;
-  b.set("input_ids", rows_of(cases.at("input_ids")));
-  b.set("attention_mask", rows_of(cases.at("attention_mask")));
-  if (cases.contains("token_type_ids")) b.set("token_type_ids", rows_of(cases.at("token_type_ids")));
+  b.set("input_ids", sh_test::int_rows(cases.at("input_ids")));
+  b.set("attention_mask", sh_test::int_rows(cases.at("attention_mask")));
+  if (cases.contains("token_type_ids")) b.set("token_type_ids", sh_test::int_rows(cases.at("token_type_ids")));
   return b;
 }
 
@@ -145,8 +137,8 @@ TEST(HfArchitectures, MlmHeadsMatchTransformersWithTheirOwnActivationAndEpsilon)
     const Tensor want = load_safetensors(folder / "expected.safetensors").at("mlm_logits_case0").index({chosen});
     ASSERT_EQ(got.sizes(), want.sizes());
     // torch.allclose's rule with atol 1e-5 and rtol 1e-6: vocabulary logits reach about 28, where float32's own
-    // rounding of two orders of summation differs by about 1e-5. A wrong head is far outside it: erf GELU where
-    // ALBERT applies gelu_new is off by 5e-4, LayerNorm eps 1e-12 where RoBERTa's is 1e-5 by 9e-5.
+    // rounding of two orders of summation differs by about 1e-5. A wrong head is far outside it: BERT's erf GELU
+    // and epsilon 1e-12 in place of ALBERT's gelu_new and RoBERTa's 1e-5 fail this check for both.
     const double worst = ((got - want).abs() - 1e-6 * want.abs()).max().item<double>();
     EXPECT_LE(worst, 1e-5) << "max |got - want| = " << max_diff(got, want);
   }

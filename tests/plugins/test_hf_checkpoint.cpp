@@ -54,14 +54,6 @@ std::shared_ptr<T> make(const std::string& yaml, uint64_t seed = 1) {
   return sh_test::make_component<T>(registry(), yaml, seed);
 }
 
-Tensor rows_of(const nlohmann::json& j) {
-  auto rows = j.get<std::vector<std::vector<int64_t>>>();
-  Tensor out = torch::empty({static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows[0].size())}, torch::kLong);
-  for (size_t i = 0; i < rows.size(); ++i)
-    for (size_t k = 0; k < rows[i].size(); ++k) out[static_cast<int64_t>(i)][static_cast<int64_t>(k)] = rows[i][k];
-  return out;
-}
-
 void expect_same_parameters(torch::nn::Module& a, torch::nn::Module& b) {
   auto pa = a.named_parameters(), pb = b.named_parameters();
   ASSERT_EQ(pa.size(), pb.size());
@@ -95,8 +87,9 @@ void expect_reference_outputs(Encoder& enc) {
   enc.eval();
   torch::NoGradGuard no_grad;
   const auto cases = nlohmann::json::parse(read_file(kHfDir / "cases.json"));
-  EncoderOutput out = enc.encode({rows_of(cases.at("input_ids")), rows_of(cases.at("attention_mask")),
-                                  rows_of(cases.at("token_type_ids"))});
+  EncoderOutput out = enc.encode({sh_test::int_rows(cases.at("input_ids")),
+                                  sh_test::int_rows(cases.at("attention_mask")),
+                                  sh_test::int_rows(cases.at("token_type_ids"))});
   const auto expected = load_safetensors(kHfDir / "expected.safetensors");
   const std::map<std::string, Tensor> got = {{"embedding_output", out.hidden_states.at(0)},
                                              {"layer_0", out.hidden_states.at(1)},
@@ -345,9 +338,9 @@ TEST(HfImport, TheMlmHeadReproducesTheReferenceLogits) {
   torch::NoGradGuard no_grad;
   const auto cases = nlohmann::json::parse(read_file(kHfDir / "cases.json"));
   Batch batch;
-  batch.set("input_ids", rows_of(cases.at("input_ids")));
-  batch.set("attention_mask", rows_of(cases.at("attention_mask")));
-  batch.set("token_type_ids", rows_of(cases.at("token_type_ids")));
+  batch.set("input_ids", sh_test::int_rows(cases.at("input_ids")));
+  batch.set("attention_mask", sh_test::int_rows(cases.at("attention_mask")));
+  batch.set("token_type_ids", sh_test::int_rows(cases.at("token_type_ids")));
   Batch out = model->forward(batch);
   const Tensor positions = out.at("mlm_positions");
   const int64_t in_case0 = positions[0].sum().item<int64_t>();

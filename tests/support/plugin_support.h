@@ -7,6 +7,9 @@
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+#include <torch/types.h>
+
 #include "stagehand/config.h"
 #include "stagehand/registry.h"
 #include "support/test_support.h"
@@ -18,6 +21,10 @@ namespace sh_test {
 stagehand::Registry* load_plugins(std::initializer_list<const char*> names);
 
 stagehand::BuildContext build_context(stagehand::Registry& registry, uint64_t seed = 1);
+
+/// A JSON list of equal-length integer lists (a fixture's input_ids, attention_mask, ...) as a (rows, width) int64
+/// tensor.
+torch::Tensor int_rows(const nlohmann::json& rows);
 
 /// Builds a component of kind T from a YAML spec.
 template <class T>
