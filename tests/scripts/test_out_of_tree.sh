@@ -9,6 +9,11 @@ BUILD=$2
 WORK=$(mktemp -d /tmp/stagehand-oot.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cmake --install "$BUILD" --prefix "$WORK/prefix" > "$WORK/install.log"
+# The installed headers are the plugin API and the SDK only: no host internals (docs/architecture.md).
+for host in loader.h pipeline.h conformance.h util.h; do
+  if [ -e "$WORK/prefix/include/stagehand/$host" ]; then echo "host header $host is installed"; exit 1; fi
+done
+test -f "$WORK/prefix/include/stagehand/plugin.h" && test -f "$WORK/prefix/include/stagehand/sdk/upstream.h"
 cmake -S "$SRC/tests/out_of_tree" -B "$WORK/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_PREFIX_PATH="$WORK/prefix" > "$WORK/configure.log" || { cat "$WORK/configure.log"; exit 1; }
 cmake --build "$WORK/build" > "$WORK/build.log" || { cat "$WORK/build.log"; exit 1; }
