@@ -16,6 +16,7 @@
 #include "bench.h"
 #include "launch.h"
 #include "predict.h"
+#include "report.h"
 #include "runs.h"
 #include "sweep.h"
 #include "util/allocator.h"
@@ -69,6 +70,16 @@ void load_plugins(PluginLoader& loader, const std::vector<std::string>& extra) {
 }
 
 // ---------------------------------------------------------------- run / check
+/// report.html beside the record; a run that could not write one still has its record, so this only warns.
+void write_report_of(const RunResult& r) {
+  if (r.run_dir.empty() || !fs::is_regular_file(r.run_dir / "record.yaml")) return;
+  try {
+    std::cout << "report: " << write_run_report(r.run_dir).string() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "runner: warning: no report.html for " << r.run_dir.string() << ": " << e.what() << "\n";
+  }
+}
+
 int cmd_run(const std::string& file, const std::vector<std::string>& overrides, const std::vector<std::string>& extra,
             RunOptions ro) {
   Registry registry;
@@ -108,6 +119,7 @@ int cmd_run(const std::string& file, const std::vector<std::string>& overrides, 
     std::cout << fmt::format("{:<20} {:<18} {:<10} {}", s.name, s.kind, to_string(sr.status), m) << "\n";
   }
   std::cout << "record: " << (r.run_dir / "record.yaml").string() << "\n";
+  write_report_of(r);
   if (r.exit_code != 0) std::cerr << "runner: error: " << r.error << "\n";
   dist::shutdown();
   return r.exit_code;
@@ -289,6 +301,7 @@ int cmd_replay(const std::string& file, const std::vector<std::string>& extra, b
   ro.mode = "replay";
   ro.replay_of = fs::absolute(file).string();
   RunResult r = run_pipeline(p, loader, ro);
+  write_report_of(r);
   if (r.exit_code != 0) {
     std::cerr << "runner: error: the replay failed: " << r.error << "\n";
     return r.exit_code;
@@ -681,6 +694,20 @@ class RunsCommand final : public Command {
   RunsOptions ro_;
 };
 
+class ReportCommand final : public Command {
+ public:
+  void declare(CLI::App& sub, Common&) override {
+    sub.add_option("runs", ro_.runs, "run ids (from `runner runs`), run folders or their record.yaml files")->required();
+    sub.add_option("-o,--output", ro_.output,
+                   "the HTML file to write (default: <run>/report.html for one run, report.html for several)");
+    sub.add_option("--runs-dir", ro_.runs_dir, "where run ids are looked up")->capture_default_str();
+  }
+  int handle(Common&) override { return cmd_report(ro_); }
+
+ private:
+  ReportOptions ro_;
+};
+
 class PredictCommand final : public Command {
  public:
   void declare(CLI::App& sub, Common&) override {
@@ -827,6 +854,8 @@ std::vector<Entry> command_table() {
                std::make_unique<DiffCommand>()});
   t.push_back({"runs", "a table of the runs under runs/ (sortable, md|csv|json), or runs side by side (--compare)",
                std::make_unique<RunsCommand>()});
+  t.push_back({"report", "an HTML report of runs (results, curves, stage graph, timings, configuration): one run, "
+                         "or several side by side", std::make_unique<ReportCommand>()});
   t.push_back({"predict", "a trained stage's model on raw text (stdin or --file): labels and probabilities as JSON lines",
                std::make_unique<PredictCommand>()});
   t.push_back({"sweep", "one run per combination of settings (key=a,b seed=1,2,3), --jobs at once, resumable; "

@@ -256,6 +256,9 @@ class PipelineRun {
   void run_stage(const StagePlan& plan) {
     Attempt at{plan, {}, ConfigNode::map(), 0, wall_seconds(), utc_timestamp()};
     at.srec.set("kind", ConfigNode::of(plan.kind));
+    ConfigNode upstream = ConfigNode::sequence();
+    for (const auto& d : plan.deps) upstream.push_back(ConfigNode::of(d));
+    at.srec.set("upstream", upstream);
     if (failed_) {
       tell(at, "skipped");
       at.sr.status = StageStatus::Skipped;

@@ -35,7 +35,7 @@
 #include <stagehand/sdk/squad.h>
 #include <stagehand/sdk/upstream.h>
 
-#include "plot_svg.h"
+#include <stagehand/sdk/plot_svg.h>
 #include "probe.h"
 
 namespace stagehand {

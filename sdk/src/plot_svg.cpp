@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "plot_svg.h"
+#include <stagehand/sdk/plot_svg.h>
 
 #include <fmt/format.h>
 

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// Line plots as SVG files, for the probe stage's "metric against layer" figure: one panel per metric, one line
-/// (with point markers) per series, shared legend. Plain SVG 1.1 text: opens in any browser, needs no library.
+/// Line plots as SVG text (the probe stage's "metric against layer" figure, the HTML report's curves): one panel
+/// per metric, one line (with point markers) per series, shared legend. Plain SVG 1.1 text: opens in any browser,
+/// needs no library.
+#include <stagehand/sdk/export.h>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,6 +26,6 @@ struct Panel {
 
 /// The SVG document of the panels side by side, under `title`. Y axes span [0, 100] when every value lies there
 /// and `percent` is set, else a padded range around the values.
-std::string line_plot_svg(const std::string& title, const std::vector<Panel>& panels, bool percent);
+STAGEHAND_SDK_API std::string line_plot_svg(const std::string& title, const std::vector<Panel>& panels, bool percent);
 
 }  // namespace stagehand::plot
