@@ -3,7 +3,7 @@
 # Completes subcommands, pipeline files, and in overrides the stage names and option keys a pipeline file declares
 # (stages.<TAB>, stages.NAME.<TAB>), read from the file itself (included files are not followed).
 
-_stagehand_runner_commands="run check plugins describe replay diff runs sweep predict test-plugin tokenize bench help"
+_stagehand_runner_commands="run check plugins describe replay diff runs sweep predict report test-plugin tokenize bench help"
 
 # The keys one level below a dotted path ("stages" or "stages.NAME") of a pipeline file, by indentation.
 _stagehand_runner_keys() {
@@ -59,7 +59,7 @@ _stagehand_runner() {
     describe)
       COMPREPLY=($(compgen -W "stage/ dataset/ encoder/ model/ head/ loss/ optimizer/ scheduler/ evaluator/ tokenizer/" -- "$cur"))
       compopt -o nospace 2> /dev/null ;;
-    replay | diff) COMPREPLY=($(compgen -f -X '!*.yaml' -- "$cur") $(compgen -d -- "$cur")) ;;
+    replay | diff | report | predict) COMPREPLY=($(compgen -f -X '!*.yaml' -- "$cur") $(compgen -d -- "$cur")) ;;
     test-plugin) COMPREPLY=($(compgen -f -X '!*.so' -- "$cur") $(compgen -d -- "$cur")) ;;
     *) COMPREPLY=($(compgen -f -X '!*.y*ml' -- "$cur") $(compgen -d -- "$cur")) ;;
   esac

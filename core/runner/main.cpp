@@ -717,6 +717,8 @@ class PredictCommand final : public Command {
     sub.add_option("--file", po_.file, "read the texts from this file (default: standard input), one per line");
     sub.add_flag("--pair", po_.pair, "each line is TEXT_A<TAB>TEXT_B");
     sub.add_option("--batch-size", po_.batch_size, "lines per forward pass")->capture_default_str();
+    sub.add_option("--max-answer-length", po_.max_answer_length,
+                   "extractive QA: how far the answer's end token may lie after its start token")->capture_default_str();
   }
   int handle(Common& c) override {
     po_.plugins = c.extra_plugins;

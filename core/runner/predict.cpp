@@ -23,6 +23,7 @@
 #include "stagehand/schema.h"
 #include "stagehand/tokenizer.h"
 #include "stagehand/sdk/collate.h"
+#include "stagehand/sdk/squad.h"
 
 #include "plugin/loader.h"
 
@@ -54,17 +55,83 @@ ConfigNode provided(const fs::path& run_dir, const std::string& stage, const std
   return *p;
 }
 
-/// The rows padded to the longest with the tokenizer's pad id, as the datasets batch them (sdk::PaddedTokens).
-Batch batch_of(const std::vector<Encoding>& rows, int64_t pad_id) {
+/// Rows of (ids, type ids) padded to the longest with the tokenizer's pad id, as the datasets batch them
+/// (sdk::PaddedTokens).
+using Row = std::pair<const std::vector<int32_t>*, const std::vector<int32_t>*>;
+Batch batch_of(const std::vector<Row>& rows, int64_t pad_id) {
   size_t longest = 0;
-  for (const auto& e : rows) longest = std::max(longest, e.ids.size());
+  for (const auto& r : rows) longest = std::max(longest, r.first->size());
   sdk::PaddedTokens tokens(static_cast<int64_t>(rows.size()), static_cast<int64_t>(longest), pad_id);
   for (size_t r = 0; r < rows.size(); ++r)
-    tokens.set_row(static_cast<int64_t>(r), rows[r].ids.data(), rows[r].type_ids.data(),
-                   static_cast<int64_t>(rows[r].ids.size()));
+    tokens.set_row(static_cast<int64_t>(r), rows[r].first->data(), rows[r].second->data(),
+                   static_cast<int64_t>(rows[r].first->size()));
   Batch batch;
   tokens.put(batch);
   return batch;
+}
+
+Batch batch_of(const std::vector<Encoding>& rows, int64_t pad_id) {
+  std::vector<Row> r;
+  for (const auto& e : rows) r.emplace_back(&e.ids, &e.type_ids);
+  return batch_of(r, pad_id);
+}
+
+/// Extractive QA: each line QUESTION<TAB>CONTEXT becomes the dataset's feature windows (squad::featurize with the
+/// stage's max_seq_length, doc_stride, max_query_length); each window's best span (squad::decode), the best window
+/// per question, as the probe stage and Hugging Face's SQuAD 2.0 evaluation decode them.
+void answer_questions(const std::vector<squad::Example>& questions, const squad::FeatureOptions& fo,
+                      const PredictOptions& o, const Tokenizer& tok, Model& model) {
+  const std::vector<squad::Feature> features = squad::featurize(questions, tok, fo, /*training=*/false);
+  std::vector<squad::Prediction> best(questions.size());
+  std::vector<bool> seen(questions.size(), false);
+  for (size_t start = 0; start < features.size(); start += static_cast<size_t>(o.batch_size)) {
+    const size_t end = std::min(features.size(), start + static_cast<size_t>(o.batch_size));
+    std::vector<Row> rows;
+    for (size_t f = start; f < end; ++f) rows.emplace_back(&features[f].ids, &features[f].type_ids);
+    const Batch out = model.forward(batch_of(rows, std::max(0, tok.special().pad)));
+    SH_CHECK(out.has("start_logits") && out.has("end_logits"),
+             "predict: stage '{}' reads SQuAD data but its model gives no start_logits / end_logits", o.stage);
+    const torch::Tensor s = out.at("start_logits").to(torch::kFloat).contiguous();
+    const torch::Tensor e = out.at("end_logits").to(torch::kFloat).contiguous();
+    for (size_t f = start; f < end; ++f) {
+      const int64_t r = static_cast<int64_t>(f - start) * s.size(1);
+      const squad::Prediction p = squad::decode(s.data_ptr<float>() + r, e.data_ptr<float>() + r, features[f],
+                                                o.max_answer_length, 0.0);
+      const auto q = static_cast<size_t>(features[f].example_index);
+      if (!seen[q] || p.score > best[q].score) best[q] = p, seen[q] = true;
+    }
+  }
+  for (size_t q = 0; q < questions.size(); ++q) {
+    const std::string answer = seen[q] ? squad::answer_text(questions[q], best[q]) : "";
+    json j = {{"question", questions[q].question}, {"context", questions[q].context}, {"answer", answer},
+              {"no_answer", answer.empty()}};
+    if (seen[q]) j["score"] = best[q].score;
+    std::cout << j.dump() << "\n";
+  }
+  std::cout.flush();
+}
+
+int predict_spans(const PredictOptions& o, const ConfigNode& data, const Tokenizer& tok, Model& model,
+                  std::istream& in, const std::string& source) {
+  SH_CHECK(o.pair, "predict: stage '{}' answers questions (it read SQuAD data); give --pair and lines "
+                   "QUESTION<TAB>CONTEXT", o.stage);
+  SH_CHECK(o.max_answer_length >= 1, "predict: --max-answer-length {}: expected at least 1", o.max_answer_length);
+  squad::FeatureOptions fo;
+  for (auto [key, value] : {std::pair{"max_seq_length", &fo.max_seq_length}, {"doc_stride", &fo.doc_stride},
+                            {"max_query_length", &fo.max_query_length}})
+    if (const ConfigNode* n = data.find(key); n && n->is_int()) *value = n->as_int();
+  std::vector<squad::Example> questions;
+  int64_t line_no = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const size_t tab = line.find('\t');
+    SH_CHECK(tab != std::string::npos, "{}:{}: no TAB; a question line is QUESTION<TAB>CONTEXT", source, line_no);
+    questions.push_back(squad::make_example(std::to_string(line_no), line.substr(0, tab), line.substr(tab + 1)));
+    if (static_cast<int>(questions.size()) == o.batch_size) answer_questions(questions, fo, o, tok, model), questions.clear();
+  }
+  if (!questions.empty()) answer_questions(questions, fo, o, tok, model);
+  return 0;
 }
 
 std::string label_of(const std::vector<std::string>& labels, int64_t k) {
@@ -130,21 +197,24 @@ int cmd_predict(const PredictOptions& o) {
   bc.provided = [&](const std::string& s, const std::string& kind, const Location&) {
     return provided(run_dir, s, kind);
   };
-  // The label names as the stage saw them: its dataset, built again from the same options.
-  const std::vector<std::string> labels = registry.create<Dataset>(*data, bc)->labels();
+  const bool is_squad = data->has("type") && data->at("type").is_scalar() && data->at("type").as_string() == "squad";
   auto tok = registry.create<Tokenizer>(data->at("tokenizer"), bc);
   auto model = registry.create<Model>(provided(run_dir, o.stage, "model"), bc);
   model->eval();
   torch::NoGradGuard no_grad;
-
-  EncodeOptions eo;
-  if (const ConfigNode* m = data->find("max_length"); m && m->is_int()) eo.max_length = static_cast<int32_t>(m->as_int());
   std::ifstream file;
   if (!o.file.empty()) {
     file.open(o.file);
     SH_CHECK(file.good(), "predict: cannot read '{}'", o.file);
   }
   std::istream& in = o.file.empty() ? std::cin : file;
+  const std::string source = o.file.empty() ? "<stdin>" : o.file;
+  if (is_squad) return predict_spans(o, *data, *tok, *model, in, source);
+  // The label names as the stage saw them: its dataset, built again from the same options.
+  const std::vector<std::string> labels = registry.create<Dataset>(*data, bc)->labels();
+
+  EncodeOptions eo;
+  if (const ConfigNode* m = data->find("max_length"); m && m->is_int()) eo.max_length = static_cast<int32_t>(m->as_int());
   std::vector<std::string> texts;
   std::vector<Encoding> rows;
   auto flush = [&] {
@@ -159,8 +229,8 @@ int cmd_predict(const PredictOptions& o) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (o.pair) {
       const size_t tab = line.find('\t');
-      SH_CHECK(tab != std::string::npos, "{}:{}: no TAB; --pair expects each line as TEXT_A<TAB>TEXT_B",
-               o.file.empty() ? "<stdin>" : o.file, line_no);
+      SH_CHECK(tab != std::string::npos, "{}:{}: no TAB; --pair expects each line as TEXT_A<TAB>TEXT_B", source,
+               line_no);
       rows.push_back(tok->encode_pair(std::string_view(line).substr(0, tab), std::string_view(line).substr(tab + 1), eo));
     } else {
       rows.push_back(tok->encode(line, eo));

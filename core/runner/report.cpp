@@ -79,6 +79,7 @@ bool headline(const std::string& key) {
 
 struct StageInfo {
   std::string name, kind, status, error;
+  std::string curves_from;  ///< the run whose metrics.jsonl holds this cached stage's curves
   double seconds = 0;
   std::vector<std::string> upstream;
   std::map<std::string, double> metrics, timings;
@@ -113,25 +114,49 @@ std::vector<std::string> upstream_of(const fs::path& run_dir, const std::string&
   try {
     const ConfigNode s = load_yaml_file(info);
     const json km = json::parse(s.at("key_material").as_string());
-    for (const auto& [k, v] : km.value("upstream", json::object()).items()) out.push_back(k);
+    const json up = km.value("upstream", json::object());
+    for (const auto& [k, v] : up.items()) out.push_back(k);
   } catch (const std::exception&) {
     // An unreadable stage.yaml only costs the graph its edges.
   }
   return out;
 }
 
-void read_curves(RunData& run) {
-  std::ifstream in(run.dir / "metrics.jsonl");
+/// The step values of metrics.jsonl (`only`: of that stage alone) into run.curves.
+void read_curves(RunData& run, const fs::path& file, const std::string& only = "") {
+  std::ifstream in(file);
   std::string line;
   while (std::getline(in, line)) {
     json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (!j.is_object() || !j.contains("step") || !j.contains("values") || !j["stage"].is_string()) continue;
+    if (!only.empty() && j["stage"] != only) continue;
     const int trial = j.value("trial", 0);
     const double step = j["step"].get<double>();
     auto& stage = run.curves[j["stage"].get<std::string>()];
     for (const auto& [k, v] : j["values"].items())
       if (v.is_number() && headline(k)) stage[k][trial].emplace_back(step, v.get<double>());
   }
+}
+
+/// A stage reused from the cache logged its curves in the run that computed it (its stage.yaml names that run):
+/// read them from there when that run is under the same runs folder. Returns the run's id, or "".
+std::string curves_of_cached(RunData& run, const std::string& stage) {
+  const fs::path info = run.dir / "stages" / stage / "stage.yaml";
+  if (!fs::is_regular_file(info)) return "";
+  try {
+    const std::string id = load_yaml_file(info).at("run_id").as_string();
+    const fs::path runs_dir = run.dir.parent_path().parent_path();
+    for (const auto& pipeline : fs::directory_iterator(runs_dir)) {
+      const fs::path jsonl = pipeline.path() / id / "metrics.jsonl";
+      if (id != run.id && fs::is_regular_file(jsonl)) {
+        read_curves(run, jsonl, stage);
+        return id;
+      }
+    }
+  } catch (const std::exception&) {
+    // No curves for this stage, then.
+  }
+  return "";
 }
 
 RunData read_run(const fs::path& dir) {
@@ -156,7 +181,9 @@ RunData read_run(const fs::path& dir) {
       info.timings = number_map(s.find("timings"));
       run.stages.push_back(std::move(info));
     }
-  read_curves(run);
+  read_curves(run, dir / "metrics.jsonl");
+  for (auto& s : run.stages)
+    if (s.status == "cached" && !run.curves.count(s.name)) s.curves_from = curves_of_cached(run, s.name);
   return run;
 }
 
@@ -222,7 +249,7 @@ std::string graph(const RunData& run) {
     depth[s.name] = d;
     row[s.name] = rows_in[d]++;
   }
-  const double w = 170, h = 48, gx = 60, gy = 18, pad = 12;
+  const double w = 215, h = 48, gx = 60, gy = 18, pad = 12;
   int most_rows = 0, most_depth = 0;
   for (const auto& [d, n] : rows_in) most_rows = std::max(most_rows, n), most_depth = std::max(most_depth, d);
   auto x_of = [&](const std::string& s) { return pad + depth[s] * (w + gx); };
@@ -315,6 +342,30 @@ std::string per_class(const StageInfo& s, const std::string& split) {
   return h;
 }
 
+/// The headline metrics of a stage, one row per metric and one column per split: "test.macro_f1" goes to row
+/// macro_f1, column test; a metric without a split prefix to the column "value".
+std::string headline_table(const StageInfo& s) {
+  std::vector<std::string> columns, names;
+  std::map<std::pair<std::string, std::string>, double> cell;
+  for (const auto& [k, v] : s.metrics) {
+    if (!headline(k) || k.find(".std") != std::string::npos) continue;
+    const size_t dot = k.find('.');
+    const std::string col = dot == std::string::npos ? "value" : k.substr(0, dot);
+    const std::string name = dot == std::string::npos ? k : k.substr(dot + 1);
+    if (std::find(columns.begin(), columns.end(), col) == columns.end()) columns.push_back(col);
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    cell[{name, col}] = v;
+  }
+  if (names.empty()) return "";
+  std::vector<std::vector<std::string>> rows{{"metric"}};
+  for (const auto& c : columns) rows[0].push_back(c);
+  for (const auto& n : names) {
+    rows.push_back({n});
+    for (const auto& c : columns) rows.back().push_back(cell.count({n, c}) ? number(cell[{n, c}]) : "");
+  }
+  return table(rows);
+}
+
 std::string results(const RunData& run) {
   std::string h = "<h3>Results</h3>\n";
   for (const auto& s : run.stages) {
@@ -325,15 +376,19 @@ std::string results(const RunData& run) {
       } catch (const std::exception& e) {
         body += fmt::format("<p class=\"note\">{}: unreadable ({})</p>\n", esc(csv.string()), esc(e.what()));
       }
-    std::vector<std::vector<std::string>> rows{{"metric", "value"}};
-    for (const auto& [k, v] : s.metrics)
-      if (headline(k) && k.find(".std") == std::string::npos) rows.push_back({k, number(v)});
-    if (body.empty() && rows.size() > 1) body += table(rows);
+    if (body.empty()) body += headline_table(s);
     for (const std::string split : {"validation", "test"}) body += per_class(s, split);
     if (!body.empty()) h += fmt::format("<h4 id=\"results-{}\">{} ({})</h4>\n", anchor(run.id + "-" + s.name),
                                         esc(s.name), esc(s.kind)) + body;
   }
   return h;
+}
+
+/// The variants of a metric that a reader looks at second (precision, recall, micro and weighted averages).
+bool secondary(const std::string& key) {
+  for (const char* part : {"precision", "recall", "micro_", "weighted_"})
+    if (key.find(part) != std::string::npos) return true;
+  return false;
 }
 
 /// One small plot per logged value of each stage (training loss, learning rate, evaluation metrics), one line
@@ -343,7 +398,8 @@ std::string curves(const RunData& run) {
   for (const auto& s : run.stages) {
     auto it = run.curves.find(s.name);
     if (it == run.curves.end()) continue;
-    h += fmt::format("<h4>{}</h4>\n<div class=\"curves\" data-stage=\"{}\">\n", esc(s.name), esc(s.name));
+    std::string main, more;
+    int n_more = 0;
     for (const auto& [key, trials] : it->second) {
       plot::Panel p;
       p.title = key;
@@ -354,9 +410,16 @@ std::string curves(const RunData& run) {
         p.series.push_back({trial == 0 ? s.name : fmt::format("trial {}", trial), points});
       std::string svg = plot::line_plot_svg("", {p}, false);
       if (svg.rfind("<?xml", 0) == 0) svg.erase(0, svg.find('\n') + 1);
-      h += "<div class=\"plot\">" + svg + "</div>\n";
+      (secondary(key) ? more : main) += "<div class=\"plot\">" + svg + "</div>\n";
+      n_more += secondary(key);
     }
-    h += "</div>\n";
+    const std::string from = s.curves_from.empty() ? "" : fmt::format(" (reused from the cache: logged by run {})",
+                                                                        esc(s.curves_from));
+    h += fmt::format("<h4>{}{}</h4>\n<div class=\"curves\" data-stage=\"{}\">\n{}</div>\n", esc(s.name), from,
+                     esc(s.name), main);
+    if (n_more > 0)
+      h += fmt::format("<details><summary>{} more curves of {}</summary><div class=\"curves\">\n{}</div></details>\n",
+                       n_more, esc(s.name), more);
   }
   return h;
 }
@@ -484,7 +547,7 @@ const char* kStyle = R"(body{font-family:sans-serif;margin:24px;color:#222;max-w
 h1{font-size:22px}h2{font-size:19px;border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:36px}h3{font-size:16px;margin-top:26px}
 h4{font-size:14px;margin:16px 0 6px}table{border-collapse:collapse;margin:6px 0;font-size:13px}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f2f2f2}table.sortable th{cursor:pointer}
-tr.set td{font-weight:bold}.curves{display:flex;flex-wrap:wrap;gap:8px}.plot svg{width:380px;height:auto}
+tr.set td{font-weight:bold}svg.graph{max-width:100%;height:auto}.curves{display:flex;flex-wrap:wrap;gap:8px}.plot svg{width:380px;height:auto}
 .bar{height:10px;background:#0072B2}.note,.legend{font-size:12px;color:#555}nav a{margin-right:12px}
 )";
 

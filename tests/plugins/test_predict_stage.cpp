@@ -246,3 +246,104 @@ TEST(RunnerPredict, RawTextGetsThePredictStagesLogitsAsLabelNamesAndProbabilitie
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("is not a run folder (no record.yaml)"), std::string::npos) << r.output;
 }
+
+// ---- extractive QA through `runner predict`: a model trained (a few steps) on SQuAD-format data answers
+// QUESTION<TAB>CONTEXT lines with spans of the context, over several doc-stride windows when the context is long.
+
+std::string squad_json() {
+  nlohmann::json data = nlohmann::json::array();
+  const char* colours[] = {"red", "green", "blue", "yellow"};
+  nlohmann::json paragraphs = nlohmann::json::array();
+  for (int p = 0; p < 8; ++p) {
+    const std::string context = fmt::format("the house of anna is {} and the car of tom is {} today",
+                                            colours[p % 4], colours[(p + 1) % 4]);
+    nlohmann::json qas = nlohmann::json::array();
+    const std::string answer = colours[p % 4];
+    qas.push_back({{"id", fmt::format("q{}", p)}, {"question", "what colour is the house of anna"},
+                   {"answers", {{{"text", answer}, {"answer_start", context.find(answer)}}}}, {"is_impossible", false}});
+    qas.push_back({{"id", fmt::format("n{}", p)}, {"question", "where does anna work"}, {"answers", nlohmann::json::array()},
+                   {"is_impossible", true}});
+    paragraphs.push_back({{"context", context}, {"qas", qas}});
+  }
+  data.push_back({{"title", "colours"}, {"paragraphs", paragraphs}});
+  return nlohmann::json{{"version", "v2.0"}, {"data", data}}.dump();
+}
+
+std::vector<std::string> words_of(const std::string& s) {
+  std::istringstream in(s);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+/// Whether `part` is a run of consecutive whole words of `whole`.
+bool whole_words_of(const std::string& part, const std::string& whole) {
+  const auto p = words_of(part), w = words_of(whole);
+  if (p.empty() || p.size() > w.size()) return false;
+  for (size_t i = 0; i + p.size() <= w.size(); ++i)
+    if (std::equal(p.begin(), p.end(), w.begin() + static_cast<std::ptrdiff_t>(i))) return true;
+  return false;
+}
+
+TEST(RunnerPredict, QuestionsGetSpansOfTheirContextOverSeveralWindows) {
+  sh_test::TempFolder tmp;
+  const fs::path dir = tmp.path();
+  write_file_atomic(dir / "squad.json", squad_json());
+  write_file_atomic(dir / "p.yaml", fmt::format(R"(name: qa
+seed: 5
+threads: {{intra_op: 1, blas: 1}}
+stages:
+  qa:
+    kind: train
+    data: {{type: squad, train: squad.json, max_seq_length: 24, doc_stride: 6, max_query_length: 8,
+           tokenizer: {{type: wordpiece, vocab: {}/tokenizers/bert-base-uncased-vocab.txt}}}}
+    model:
+      type: extractive_qa
+      encoder: {{type: transformer, vocab_size: 30522, hidden_size: 16, num_layers: 1, num_heads: 2,
+                intermediate_size: 32, max_positions: 32}}
+    loss: {{type: span}}
+    batch_size: 8
+    steps: 3
+)",
+                                                STAGEHAND_TEST_DATA));
+  auto r = sh_test::runner("-q run p.yaml --runs-dir runs", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // A context longer than one window (24 tokens, 8 of them the question and specials): several windows.
+  const std::string long_context =
+      "in the old town by the river there is a small house of anna which is painted red and has a garden with "
+      "many trees and a bench where tom sits every evening";
+  const std::vector<std::pair<std::string, std::string>> questions = {
+      {"what colour is the house of anna", "the house of anna is blue and the car of tom is red today"},
+      {"who sits on the bench", long_context},
+      {"where does anna work", "the house of anna is green and the car of tom is yellow today"}};
+  std::string input;
+  for (const auto& [q, c] : questions) input += q + "\t" + c + "\n";
+  write_file_atomic(dir / "in.tsv", input);
+  for (int longest : {30, 1}) {
+    r = sh_test::runner(fmt::format("predict runs/qa/latest --stage qa --pair --file in.tsv --batch-size 2 "
+                                    "--max-answer-length {}", longest), dir);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    std::istringstream out(r.output);
+    size_t n = 0, answered = 0;
+    for (std::string line; std::getline(out, line); ++n) {
+      ASSERT_LT(n, questions.size()) << r.output;
+      const auto j = nlohmann::json::parse(line);
+      EXPECT_EQ(j.at("question"), questions[n].first);
+      EXPECT_EQ(j.at("context"), questions[n].second);
+      const std::string answer = j.at("answer");
+      EXPECT_EQ(j.at("no_answer").get<bool>(), answer.empty()) << line;
+      EXPECT_TRUE(j.at("score").is_number()) << line;
+      if (answer.empty()) continue;
+      ++answered;
+      EXPECT_TRUE(whole_words_of(answer, questions[n].second)) << line;
+      // squad::decode: the end token at most `longest` tokens after the start, so 2 tokens: at most 2 words.
+      if (longest == 1) EXPECT_LE(words_of(answer).size(), 2u) << line;
+    }
+    EXPECT_EQ(n, questions.size()) << r.output;
+    // An untrained span scorer's best span of a whole context beats the single null score (max over many pairs).
+    EXPECT_GE(answered, 1u) << r.output;
+  }
+  r = sh_test::runner("predict runs/qa/latest --stage qa --file in.tsv", dir);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("answers questions (it read SQuAD data); give --pair"), std::string::npos) << r.output;
+}

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The probe stage's machinery (plugins/stage/probe: probe.h, plot_svg.h; compiled into this test), on a real
+// The probe stage's machinery (plugins/stage/probe: probe.h, compiled into this test; the SDK's plot_svg.h), on a real
 // `transformer` encoder and real `adamw` optimizers loaded as the runner loads them:
 //  - the encoder's parameters are bit-identical after probe training, it runs once per batch however many layers
 //    are probed, and every layer's probe trains (its weights move, its loss falls) - token and span probes;
@@ -14,7 +14,7 @@
 
 #include <torch/torch.h>
 
-#include "plot_svg.h"
+#include <stagehand/sdk/plot_svg.h>
 #include "support/plugin_support.h"
 #include "probe.h"
 #include "stagehand/config.h"

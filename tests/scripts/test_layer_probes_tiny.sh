@@ -50,5 +50,9 @@ if stage == "span_probes":
             pred = json.load(open(os.path.join(d, e, "predictions", f"layer_{l}.json")))
             assert set(pred) == qids, (e, l)
 PY
+  # The run's report.html holds the plot inline, under the stage's name.
+  grep -q "<h4>$stage · layers.svg</h4>" "$WORK/runs/layer-probes/latest/report.html" ||
+    fail "$stage: the plot is not in the run's report.html"
 done
-echo "layer probes (tiny): both probe stages wrote their per-layer tables, CSVs, predictions and plots"
+echo "layer probes (tiny): both probe stages wrote their per-layer tables, CSVs, predictions and plots, and the" \
+     "report shows the plots"

@@ -218,6 +218,16 @@ std::vector<Example> read_squad(const std::filesystem::path& file, bool skip_bad
   return out;
 }
 
+Example make_example(std::string qid, std::string question, std::string context) {
+  Example ex;
+  ex.qid = std::move(qid);
+  ex.question = std::move(question);
+  ex.context = std::move(context);
+  ex.doc_words = split_whitespace(ex.context);
+  ex.is_impossible = true;  // no gold answer
+  return ex;
+}
+
 std::vector<Feature> featurize(const std::vector<Example>& examples, const Tokenizer& tok,
                                const FeatureOptions& options, bool training, int64_t* skipped) {
   SH_CHECK(options.doc_stride > 0, "squad: doc_stride is {}; it must be at least 1", options.doc_stride);

@@ -80,6 +80,10 @@ struct ReadReport {
 STAGEHAND_SDK_API std::vector<Example> read_squad(const std::filesystem::path& file, bool skip_bad = false,
                                                   ReadReport* report = nullptr);
 
+/// A question about a context given as text (not read from a file): its words split as read_squad splits them,
+/// no gold answer. What `runner predict` answers.
+STAGEHAND_SDK_API Example make_example(std::string qid, std::string question, std::string context);
+
 /// Features of every example; with `training`, examples whose answer was not found give none (counted in
 /// `skipped` when given).
 STAGEHAND_SDK_API std::vector<Feature> featurize(const std::vector<Example>& examples, const Tokenizer& tokenizer,
