@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 PIPELINE ?= pipelines/quickstart.yaml
 RUNNER = $(BUILD)/bin/runner
 
-.PHONY: all deps configure build run test install bench bench-dp faults fuzz test-asan clean
+.PHONY: all deps configure build run test install deb bench bench-dp faults fuzz test-asan clean
 
 all: build
 
@@ -30,6 +30,10 @@ test: build
 
 install: build
 	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)
+
+# A Debian package of what `make install` installs (tests/scripts/test_deb_package.sh checks it).
+deb: build
+	cd $(BUILD) && cpack -G DEB -B .
 
 # Stagehand (fp32 and bf16) beside the peer and the GEMM ceiling, batch 8 and 32 (docs/performance.md); then the
 # start-up and plugin-loading figures (docs/benchmarks.md).
