@@ -236,6 +236,20 @@ TEST(RunnerPredict, RawTextGetsThePredictStagesLogitsAsLabelNamesAndProbabilitie
     EXPECT_NEAR(j.at("probabilities").at("neg").get<double>(), 1 - p_pos, 1e-5) << line;
     EXPECT_EQ(j.at("label"), p_pos > 0.5 ? "pos" : "neg") << line;
   }
+  // The predict stage's own lines carry the same label names and probabilities.
+  {
+    std::ifstream in(run / "stages" / "pred" / "predictions.jsonl");
+    size_t k = 0;
+    for (std::string line; std::getline(in, line); ++k) {
+      const auto j = nlohmann::json::parse(line);
+      const auto& logits = pred[k].values;
+      const double p_pos = 1.0 / (1.0 + std::exp(logits[0] - logits[1]));
+      EXPECT_NEAR(j.at("probabilities").at("pos").get<double>(), p_pos, 1e-6) << line;
+      EXPECT_NEAR(j.at("probabilities").at("neg").get<double>(), 1 - p_pos, 1e-6) << line;
+      EXPECT_EQ(j.at("label"), p_pos > 0.5 ? "pos" : "neg") << line;
+    }
+    EXPECT_EQ(k, pred.size());
+  }
   EXPECT_EQ(n, texts.size()) << r.output;
 
   r = sh_test::runner("predict runs/predictstage/latest --stage trian < in.txt", dir);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Stage kinds `predict` (a trained model's logits) and `embed` (an encoder's pooled vectors, or an embedder
+// Stage kinds `predict` (a trained model's logits; a classifier's with label names and probabilities) and `embed` (an encoder's pooled vectors, or an embedder
 // model's embeddings) over one split of a dataset, written in dataset order as JSON lines (ours, or SciDocs'
 // {"paper_id", "embedding"} lines) or as a LibTorch archive for later stages and other tools.
 #include <torch/serialize/archive.h>
@@ -63,10 +63,20 @@ Rows run_rows(StageContext& ctx, const Dataset& data, const std::string& split, 
   return out;
 }
 
+// A classifier's row of logits as `, "label": NAME, "probabilities": {NAME: p, ...}` (softmax, label order).
+std::string label_fields(const float* logits, const std::vector<std::string>& labels) {
+  const auto k = static_cast<int64_t>(labels.size());
+  const torch::Tensor p = torch::softmax(torch::from_blob(const_cast<float*>(logits), {k}).to(torch::kDouble), 0);
+  nlohmann::json probs = nlohmann::json::object();
+  for (int64_t j = 0; j < k; ++j) probs[labels[static_cast<size_t>(j)]] = p[j].item<double>();
+  return fmt::format(", \"label\": {}, \"probabilities\": {}",
+                     nlohmann::json(labels[static_cast<size_t>(p.argmax().item<int64_t>())]).dump(), probs.dump());
+}
+
 // Writes rows as `<stem>.jsonl` ({"id": ..., "<field>": [...]}) or `<stem>.pt` (tensor "<field>") with the ids
 // in `<stem>.ids.txt`; returns the file name. Floats are written in their shortest exact form.
 std::string write_rows(StageContext& ctx, const Rows& rows, const std::string& stem, const std::string& field,
-                       const std::string& format) {
+                       const std::string& format, const std::vector<std::string>& labels = {}) {
   const int64_t n = rows.values.defined() ? rows.values.size(0) : 0;
   auto id_of = [&](int64_t i) -> nlohmann::json {
     const std::string& id = rows.ids[static_cast<size_t>(i)];
@@ -98,7 +108,9 @@ std::string write_rows(StageContext& ctx, const Rows& rows, const std::string& s
       for (int64_t j = 0; j < width; ++j) text += fmt::format(j ? ", {}" : "{}", v[i * d + g * width + j]);
       if (rows.groups > 1) text += "]";
     }
-    text += "]}\n";
+    text += "]";
+    if (!labels.empty() && static_cast<int64_t>(labels.size()) == d) text += label_fields(v + i * d, labels);
+    text += "}\n";
   }
   write_file_atomic(ctx.output_dir() / (stem + ".jsonl"), text);
   return stem + ".jsonl";
@@ -129,14 +141,17 @@ class PredictStage : public Stage {
     std::vector<int64_t> order(static_cast<size_t>(data->size(split)));
     std::iota(order.begin(), order.end(), 0);
     auto t0 = std::chrono::steady_clock::now();
+    bool per_example = true;  // (B, classes) logits: a classifier's, which get label names and probabilities
     Rows rows = run_rows(ctx, *data, split, order, o.get<int64_t>("batch_size"), [&](const Batch& b) {
       Batch out = model->forward(b);
       torch::Tensor logits = out.at("logits");
+      per_example = per_example && logits.dim() == 2;
       // Token-level or single-output models: one row per example all the same.
       return logits.dim() == 1 ? logits.unsqueeze(1) : logits.reshape({logits.size(0), -1});
     });
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::string file = write_rows(ctx, rows, "predictions", "logits", o.get<std::string>("output"));
+    std::string file = write_rows(ctx, rows, "predictions", "logits", o.get<std::string>("output"),
+                                  per_example ? data->labels() : std::vector<std::string>{});
     ctx.provide("predictions", parse_yaml(fmt::format("{{type: predictions, file: {}}}", file), "predict"));
     finish(ctx, static_cast<int64_t>(order.size()), secs, file);
   }
@@ -238,7 +253,8 @@ Schema common_schema(const std::string& model_doc, std::vector<std::string> outp
 STAGEHAND_PLUGIN(registrar) {
   registrar
       .add<stagehand::Stage>(
-          "predict", "a trained model's logits on one split, in dataset order (predictions.jsonl or .pt)",
+          "predict", "a trained model's logits on one split, in dataset order (predictions.jsonl or .pt); a "
+                     "classifier's JSON lines also name the label and give the probabilities by label name",
           stagehand::common_schema("a stage that provides a model (e.g. a train stage)"),
           [](const stagehand::Options&) { return std::make_shared<stagehand::PredictStage>(); })
       .with_provides({"predictions"});
