@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""`make bench`: stagehand beside the peer, and both beside the machine's ceiling (docs/performance.md).
+"""`make bench`: stagehand beside the peer in the same dtype, and both beside the machine's ceiling
+(docs/performance.md).
 
 For batch 8 and 32 and each workload (pretrain, finetune, embed) it runs, one after the other so that drift on a
-shared machine hits all three alike: the peer (bench/peer/peer_electra.py, eager PyTorch from Python, its own
-best settings: torch's default threads), `runner bench WORKLOAD --dtype fp32` and `runner bench WORKLOAD --dtype
-bf16`. Before them it measures the GEMM ceiling (bench/peer/gemm_peak.py: fp32 and bf16 matrix products through
-the same LibTorch kernels). It prints every JSON line it got, then one table: tokens/s of the three, the ratios
-to the peer, the model FLOPs (6 x non-embedding parameters x tokens/s for training, 2 x for inference) as a share
-of the ceiling of the dtype used, and peak memory.
+shared machine hits both sides alike, like with like: the peer (bench/peer/peer_electra.py, eager PyTorch from
+Python, its own best settings) in fp32 and then `runner bench WORKLOAD --dtype fp32 --fixed-width`; the peer with
+`--dtype bf16` (autocast, as a PyTorch user writes it) and then `runner bench WORKLOAD --dtype bf16 --fixed-width`.
+`--fixed-width` makes stagehand's batches 128 wide, as the peer's, so both compute the padding alike. Before them it
+measures the GEMM ceiling (bench/peer/gemm_peak.py). It prints every JSON line it got, then one table: per workload,
+batch and dtype the tokens/s of both, the ratio, the model FLOPs (6 x non-embedding parameters x tokens/s for
+training, 2 x for inference) as a share of the dtype's ceiling, and peak memory.
 
-  scripts/bench.py [RUNNER]            environment: SECONDS_EACH (15), BATCHES ("8 32"), WORKLOADS, JSONL (a file
-                                       that receives every JSON line)
+  scripts/bench.py [RUNNER]            environment: SECONDS_EACH (15), BATCHES ("8 32"), WORKLOADS, DTYPES
+                                       ("fp32 bf16"), JSONL (a file that receives every JSON line), RECORD (a
+                                       file that receives the run: one JSON line per measurement with the date,
+                                       the commit and the machine; scripts/bench_docs.py turns it into the table
+                                       of docs/performance.md)
 Needs Debian's python3-torch for the peer and the ceiling (apt-get install -y python3-torch); without it only
 stagehand's figures are shown.
 """
@@ -53,40 +58,57 @@ if have_peer:
         d = {"float32": "fp32", "bfloat16": "bf16"}[g["dtype"]]
         ceiling[d] = max(ceiling.get(d, 0.0), g["gflops"])
 
+DTYPES = os.environ.get("DTYPES", "fp32 bf16").split()
 rows = []
 for batch in BATCHES:
     for w in WORKLOADS:
-        print("%s, batch %s:" % (w, batch), flush=True)
-        common = ["--batch", batch, "--seq", "128", "--seconds", SECONDS]
-        peer = run([PY, os.path.join(ROOT, "bench", "peer", "peer_electra.py"), w] + common)[0] if have_peer else None
-        fp32 = run([RUNNER, "bench", w, "--dtype", "fp32"] + common)[0]
-        bf16 = run([RUNNER, "bench", w, "--dtype", "bf16"] + common)[0]
-        rows.append((w, batch, peer, fp32, bf16))
+        for dtype in DTYPES:
+            print("%s, batch %s, %s:" % (w, batch, dtype), flush=True)
+            common = ["--batch", batch, "--seq", "128", "--seconds", SECONDS, "--dtype", dtype]
+            peer = run([PY, os.path.join(ROOT, "bench", "peer", "peer_electra.py"), w] + common)[0] if have_peer else None
+            ours = run([RUNNER, "bench", w, "--fixed-width"] + common)[0]
+            rows.append((w, batch, dtype, peer, ours))
 
 
 def share(r, dtype):
     return "%.0f%%" % (100 * r["model_gflops_per_s"] / ceiling[dtype]) if dtype in ceiling else "-"
 
 
-def peer_share(peer, ours):
+def peer_share(peer, ours, dtype):
     # The same model: the peer's FLOPs per token are ours.
-    if not peer or "fp32" not in ceiling:
+    if not peer or dtype not in ceiling:
         return "-"
-    return "%.0f%%" % (100 * ours["model_gflops_per_s"] * peer["tokens_per_s"] / ours["tokens_per_s"] / ceiling["fp32"])
+    return "%.0f%%" % (100 * ours["model_gflops_per_s"] * peer["tokens_per_s"] / ours["tokens_per_s"] / ceiling[dtype])
 
 
 print()
 if ceiling:
     print("GEMM ceiling: fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s (best of bench/peer/gemm_peak.py's shapes and thread "
           "counts)" % (ceiling.get("fp32", 0), ceiling.get("bf16", 0)))
-head = ("workload", "batch", "peer tok/s", "fp32 tok/s", "bf16 tok/s", "fp32/peer", "bf16/peer", "peer %ceil",
-        "fp32 %ceil", "bf16 %ceil", "RSS MB peer/fp32/bf16")
+head = ("workload", "batch", "dtype", "peer tok/s", "stagehand tok/s", "ratio", "peer % ceiling",
+        "stagehand % ceiling", "peak RSS MB peer/stagehand")
 print("| " + " | ".join(head) + " |")
 print("|" + "---|" * len(head))
-for w, batch, peer, fp32, bf16 in rows:
+for w, batch, dtype, peer, ours in rows:
     pt = peer["tokens_per_s"] if peer else None
-    cells = [w, batch, "%.0f" % pt if pt else "-", "%.0f" % fp32["tokens_per_s"], "%.0f" % bf16["tokens_per_s"],
-             "%.2fx" % (fp32["tokens_per_s"] / pt) if pt else "-", "%.2fx" % (bf16["tokens_per_s"] / pt) if pt else "-",
-             peer_share(peer, fp32), share(fp32, "fp32"), share(bf16, "bf16"),
-             "%s/%.0f/%.0f" % ("%.0f" % peer["peak_rss_mb"] if peer else "-", fp32["peak_rss_mb"], bf16["peak_rss_mb"])]
+    cells = [w, batch, dtype, "%.0f" % pt if pt else "-", "%.0f" % ours["tokens_per_s"],
+             "%.2fx" % (ours["tokens_per_s"] / pt) if pt else "-", peer_share(peer, ours, dtype), share(ours, dtype),
+             "%s/%.0f" % ("%.0f" % peer["peak_rss_mb"] if peer else "-", ours["peak_rss_mb"])]
     print("| " + " | ".join(str(c) for c in cells) + " |")
+
+if os.environ.get("RECORD"):
+    import datetime
+    import platform
+
+    def git(*args):
+        return subprocess.run(["git", "-C", ROOT] + list(args), stdout=subprocess.PIPE, text=True).stdout.strip()
+
+    facts = {"date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"), "commit": git("rev-parse", "HEAD"),
+             "dirty": bool(git("status", "--porcelain", "--untracked-files=no")), "seconds_each": float(SECONDS),
+             "cores": os.cpu_count(), "machine": platform.machine(), "ceiling_gflops": ceiling}
+    with open(os.environ["RECORD"], "w") as f:
+        f.write(json.dumps({"run": facts}) + "\n")
+        for w, batch, dtype, peer, ours in rows:
+            f.write(json.dumps({"workload": w, "batch": int(batch), "dtype": dtype, "peer": peer,
+                                "stagehand": ours}) + "\n")
+    print("record: %s" % os.environ["RECORD"])
