@@ -3,7 +3,8 @@
 # Stages that start from a released checkpoint, with no training stage in between: an embed stage with
 # `encoder: {type: hf, path: FOLDER}` and a probe stage comparing two Hugging Face folders, both on the tiny BERT of
 # tests/data/hf-bert-tiny. The embed stage's pooler output for the fixture's first sentence must equal
-# pytorch_pretrained_bert's own pooled_output (expected.safetensors) within 1e-5; the probe must score every layer of
+# pytorch_pretrained_bert's own pooled_output (expected.safetensors) within 1e-5, and with `layers` its [CLS] state of
+# every layer the reference's hidden state of that layer; the probe must score every layer of
 # both folders, one line each, labelled by folder.
 set -euo pipefail
 SRC=$1
@@ -27,6 +28,13 @@ stages:
     data: {type: text_classification, train: case0.jsonl, tokenizer: {type: hf, path: bert-a}}
     split: train
     pooling: pooler
+  embed_layers:
+    kind: embed
+    encoder: {type: hf, path: bert-a}
+    data: {type: text_classification, train: case0.jsonl, tokenizer: {type: hf, path: bert-a}}
+    split: train
+    pooling: cls
+    layers: [0, 1, -1]
   probes:
     kind: probe
     task: token
@@ -64,6 +72,31 @@ assert len(got) == hidden, (len(got), hidden)
 worst = max(abs(a - b) for a, b in zip(got, want))
 print("embed from {type: hf}: pooled output of case 0 within %.2g of the reference" % worst)
 assert worst < 1e-5, worst
+PY
+
+# `layers: [0, 1, -1]` with cls pooling: the [CLS] states of the embedding output and of both blocks, each equal
+# to the reference's hidden state of that layer at the first position.
+EMB=$(find "$WORK/cache" -type f -path "*/embed_layers-*/embeddings.jsonl" | head -1)
+[ -n "$EMB" ] || fail "the embed_layers stage wrote no embeddings.jsonl"
+/usr/bin/python3 - "$EMB" "$SRC/tests/data/hf-bert-tiny/expected.safetensors" <<'PY' || fail "a layer's state differs from the reference"
+import json, struct, sys
+row = json.loads(open(sys.argv[1]).readline())
+with open(sys.argv[2], "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    header = json.loads(f.read(n))
+    data = f.read()
+got = row["embedding"]
+assert len(got) == 3, len(got)
+for vec, name in zip(got, ["embedding_output", "layer_0", "layer_1"]):
+    meta = header[name]
+    assert meta["dtype"] == "F32", meta
+    hidden = meta["shape"][-1]
+    begin = meta["data_offsets"][0]  # case 0, position 0: the first `hidden` floats
+    want = struct.unpack("<%df" % hidden, data[begin:begin + 4 * hidden])
+    assert len(vec) == hidden, (len(vec), hidden)
+    worst = max(abs(a - b) for a, b in zip(vec, want))
+    print("embed layers: %s [CLS] within %.2g of the reference" % (name, worst))
+    assert worst < 1e-5, (name, worst)
 PY
 
 CSV=$(find "$WORK/cache" -type f -path "*/probes-*/layers.csv" | head -1)

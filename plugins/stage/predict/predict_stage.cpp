@@ -157,6 +157,36 @@ class PredictStage : public Stage {
   }
 };
 
+/// The `layers` option as indices into hidden_states (0..L), negative ones counted from the end; checked against
+/// the encoder and the pooling.
+std::vector<int64_t> checked_layers(const Options& o, const Encoder* encoder, const std::string& pooling) {
+  std::vector<int64_t> layers = o.get<std::vector<int64_t>>("layers");
+  if (layers.empty()) return layers;
+  SH_CHECK(pooling == "cls" || pooling == "mean",
+           "embed: layers needs pooling cls or mean (pooling {} reads the last layer only)", pooling);
+  SH_CHECK(encoder != nullptr, "embed: layers needs an encoder");
+  const int64_t n = encoder->num_layers();
+  for (auto& l : layers) {
+    SH_CHECK(l >= -(n + 1) && l <= n, "embed: layers: {} is not a layer of this encoder; it has the embedding output "
+             "(0) and {} blocks (1..{}, or -1..-{} from the end)", l, n, n, n + 1);
+    if (l < 0) l += n + 1;
+  }
+  return layers;
+}
+
+/// (B, K, H): the pooled states of each of the K layers.
+torch::Tensor pool_layers(Encoder& encoder, const EncoderOutput& out, const std::vector<int64_t>& layers,
+                          const std::string& pooling) {
+  std::vector<torch::Tensor> pooled;
+  for (int64_t l : layers) {
+    EncoderOutput one;
+    one.hidden_states = {out.hidden_states.at(static_cast<size_t>(l))};
+    one.attention_mask = out.attention_mask;
+    pooled.push_back(encoder.pool(one, pooling));
+  }
+  return torch::stack(pooled, 1);
+}
+
 class EmbedStage : public Stage {
  public:
   void run(StageContext& ctx) override {
@@ -181,6 +211,7 @@ class EmbedStage : public Stage {
     SH_CHECK(pooling == "model" || encoder != nullptr, "embed: the model of '{}' has no encoder to embed with",
              source.label);
     torch::NoGradGuard no_grad;
+    const std::vector<int64_t> layers = checked_layers(o, encoder.get(), pooling);
     const bool normalize = o.get<bool>("normalize");
     const int64_t bs = o.get<int64_t>("batch_size");
     const int64_t n = data->size(split);
@@ -218,7 +249,9 @@ class EmbedStage : public Stage {
       in.input_ids = b.at("input_ids");
       in.attention_mask = b.at("attention_mask");
       if (b.has("token_type_ids")) in.token_type_ids = b.at("token_type_ids");
-      torch::Tensor v = encoder->pool(encoder->encode(in), pooling);
+      in.all_layers = !layers.empty();
+      torch::Tensor v = layers.empty() ? encoder->pool(encoder->encode(in), pooling)
+                                       : pool_layers(*encoder, encoder->encode(in), layers, pooling);
       if (normalize) v = v / v.norm(2, {-1}, true).clamp_min(1e-12);
       return v;
     });
@@ -276,6 +309,10 @@ STAGEHAND_PLUGIN(registrar) {
                       "own `embeddings` output (an embedder model: its pooling, facets summed at inference as it "
                       "is configured)")
               .opt("normalize", false, "scale every vector to unit L2 norm")
+              .list("layers", stagehand::OptionType::Int, stagehand::ConfigNode::sequence({}),
+                    "pool these layers' states instead of the last layer's: 0 is the embedding output, 1..L the "
+                    "blocks' outputs, -1 the last (Hugging Face's hidden_states[i]); each example gets a list of "
+                    "vectors, one per layer in this order (pooling cls or mean)")
               .opt("sort_by_length", true, "batch examples of similar length (faster; the output stays in order)"),
           [](const stagehand::Options&) { return std::make_shared<stagehand::EmbedStage>(); })
       .with_provides({"embeddings"});
