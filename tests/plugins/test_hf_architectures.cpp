@@ -64,6 +64,7 @@ const std::vector<Arch> kArchs = {
     {"electra-generator", 2, true, false, 0, 101, 102, 103},
     {"roberta", 2, false, false, 1, 0, 2, 2004},
     {"albert", 3, true, true, 0, 2, 3, 4},
+    {"distilbert", 2, false, false, 0, 101, 102, 103},
 };
 
 Batch batch_of(const nlohmann::json& cases) {
@@ -144,11 +145,11 @@ TEST(HfArchitectures, MlmHeadsMatchTransformersWithTheirOwnActivationAndEpsilon)
   }
 }
 
-// ELECTRA's WordPiece folders. ALBERT's folder is not here yet: AlbertTokenizer's preprocessing (special tokens
+// ELECTRA's and DistilBERT's WordPiece folders. ALBERT's folder is not here yet: AlbertTokenizer's preprocessing (special tokens
 // typed in the text, `` and '' turned into ", NFKD accent stripping, the re-split of "1," pieces) is not
 // reproduced by the SentencePiece path, so its cases 0 and 1 differ (docs/hf-checkpoints.md, "Not yet").
 TEST(HfArchitectures, TheFolderTokenizerGivesTheFixtureIds) {
-  for (const std::string arch : {"electra-discriminator", "electra-generator"}) {
+  for (const std::string arch : {"electra-discriminator", "electra-generator", "distilbert"}) {
     SCOPED_TRACE(arch);
     const fs::path folder = kDir / arch;
     auto tok = sh_test::make_component<Tokenizer>(registry(), fmt::format("{{type: hf, path: {}}}", folder.string()));

@@ -131,7 +131,7 @@ STAGEHAND_PLUGIN(registrar) {
   using stagehand::OptionType;
   registrar
       .add<stagehand::Encoder>(
-          "hf", "a Hugging Face BERT, ELECTRA, RoBERTa or ALBERT folder (config.json + model.safetensors or pytorch_model.bin) as a "
+          "hf", "a Hugging Face BERT, ELECTRA, RoBERTa, ALBERT or DistilBERT folder (config.json + model.safetensors or pytorch_model.bin) as a "
           "transformer encoder",
           stagehand::Schema()
               .path("path", "the model folder (config.json, model.safetensors or pytorch_model.bin)")

@@ -18,7 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-const char* const kSupported = "bert, electra, roberta, albert";
+const char* const kSupported = "bert, electra, roberta, albert, distilbert";
 
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
 
@@ -34,7 +34,25 @@ std::string activation_to_hf(const std::string& act) { return act == "gelu_tanh"
 
 }  // namespace
 
+/// DistilBERT's names for the encoder's tensors: `transformer.layer.N` with q_lin/k_lin/v_lin/out_lin,
+/// sa_layer_norm, ffn.lin1/lin2 and output_layer_norm; the embeddings as BERT's.
+std::string distilbert_name(const std::string& prefix, const std::string& name) {
+  static const std::vector<std::pair<std::string, std::string>> renames = {
+      {"attention.self.query.", "attention.q_lin."},     {"attention.self.key.", "attention.k_lin."},
+      {"attention.self.value.", "attention.v_lin."},     {"attention.output.dense.", "attention.out_lin."},
+      {"attention.output.LayerNorm.", "sa_layer_norm."}, {"intermediate.dense.", "ffn.lin1."},
+      {"output.dense.", "ffn.lin2."},                    {"output.LayerNorm.", "output_layer_norm."}};
+  if (!starts_with(name, "encoder.layer.")) return prefix + name;
+  const size_t dot = name.find('.', 14);  // after the layer number
+  const std::string rest = name.substr(dot + 1);
+  for (const auto& [ours, theirs] : renames)
+    if (starts_with(rest, ours))
+      return prefix + "transformer.layer." + name.substr(14, dot - 14) + "." + theirs + rest.substr(ours.size());
+  return prefix + name;
+}
+
 std::string encoder_name(const std::string& model_type, const std::string& prefix, const std::string& name) {
+  if (model_type == "distilbert") return distilbert_name(prefix, name);
   if (model_type != "albert") return prefix + name;
   // ALBERT: the projection sits in the encoder; the one shared block is albert_layer_groups.0.albert_layers.0 with
   // its own sub-layer names; the pooler is a bare Linear.
@@ -65,6 +83,8 @@ std::string head_name(const std::string& model_type, const std::string& name) {
     dense = "predictions.dense.", norm = "predictions.LayerNorm.", bias = "predictions.bias";
   } else if (model_type == "electra") {  // ElectraForMaskedLM: the generator's head (the decoder tied)
     dense = "generator_predictions.dense.", norm = "generator_predictions.LayerNorm.", bias = "generator_lm_head.bias";
+  } else if (model_type == "distilbert") {  // DistilBertForMaskedLM: vocab_projector's weight is tied
+    dense = "vocab_transform.", norm = "vocab_layer_norm.", bias = "vocab_projector.bias";
   } else {
     return name;
   }
@@ -73,6 +93,26 @@ std::string head_name(const std::string& model_type, const std::string& name) {
   if (name == kBias) return bias;
   return name;
 }
+
+namespace {
+
+/// DistilBERT's config in BERT's keys: dim, hidden_dim, n_layers, n_heads, activation, dropout and
+/// attention_dropout renamed; LayerNorm epsilon 1e-12 (hard-coded in DistilBERT); two token-type rows that stay zero
+/// (DistilBERT has no token types; a pair's second segment, type 1, must add nothing either). Sinusoidal position
+/// tables are stored in the weights like learned ones.
+void distilbert_config(json& c, const fs::path& config_file) {
+  for (const auto& [theirs, ours] : std::vector<std::pair<const char*, const char*>>{
+           {"dim", "hidden_size"}, {"hidden_dim", "intermediate_size"}, {"n_layers", "num_hidden_layers"},
+           {"n_heads", "num_attention_heads"}, {"activation", "hidden_act"}, {"dropout", "hidden_dropout_prob"},
+           {"attention_dropout", "attention_probs_dropout_prob"}}) {
+    SH_CHECK(c.contains(theirs), "{}: DistilBERT's \"{}\" is missing", config_file.string(), theirs);
+    c[ours] = c[theirs];
+  }
+  c["layer_norm_eps"] = 1e-12;
+  c["type_vocab_size"] = 2;
+}
+
+}  // namespace
 
 Checkpoint read_folder(const fs::path& folder, const std::string& prefix) {
   SH_CHECK(fs::is_directory(folder), "hf: {} is not a folder; expected a Hugging Face model folder (config.json and "
@@ -90,8 +130,9 @@ Checkpoint read_folder(const fs::path& folder, const std::string& prefix) {
   Checkpoint ck;
   ck.model_type = c.value("model_type", std::string());
   const std::string& type = ck.model_type;
-  SH_CHECK(type == "bert" || type == "electra" || type == "roberta" || type == "albert",
+  SH_CHECK(type == "bert" || type == "electra" || type == "roberta" || type == "albert" || type == "distilbert",
            "{}: model_type '{}' is not supported; supported: {}", config_file.string(), type, kSupported);
+  if (type == "distilbert") distilbert_config(c, config_file);
   auto get_int = [&](const char* key) {
     SH_CHECK(c.contains(key) && c[key].is_number_integer(), "{}: \"{}\" is missing or not an integer",
              config_file.string(), key);
@@ -158,6 +199,8 @@ Checkpoint read_folder(const fs::path& folder, const std::string& prefix) {
                   get_double("initializer_range", 0.02), has_pooler ? "true" : "false"),
       config_file.string());
   if (position_offset) ck.encoder_spec.set("position_offset", ConfigNode::of(position_offset));
+  if (type == "distilbert")  // no token types: zero rows, so that the sum is DistilBERT's word + position
+    ck.tensors[ck.prefix + "embeddings.token_type_embeddings.weight"] = torch::zeros({2, embedding});
   if (type == "albert") ck.encoder_spec.set("shared_layers", ConfigNode::of(true));
   return ck;
 }
