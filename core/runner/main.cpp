@@ -711,9 +711,11 @@ class ReportCommand final : public Command {
 class PredictCommand final : public Command {
  public:
   void declare(CLI::App& sub, Common&) override {
-    sub.add_option("run", po_.run, "a run folder (runs/<pipeline>/<id>, or runs/<pipeline>/latest) or its record.yaml")
+    sub.add_option("run", po_.run,
+                   "a run folder (runs/<pipeline>/<id>, or runs/<pipeline>/latest) or its record.yaml; or a fine-tuned "
+                   "Hugging Face folder (<Type>ForSequenceClassification, e.g. what export_hf wrote)")
         ->required();
-    sub.add_option("--stage", po_.stage, "the train stage whose model predicts")->required();
+    sub.add_option("--stage", po_.stage, "the train stage whose model predicts (a run folder needs it)");
     sub.add_option("--file", po_.file, "read the texts from this file (default: standard input), one per line");
     sub.add_flag("--pair", po_.pair, "each line is TEXT_A<TAB>TEXT_B");
     sub.add_option("--batch-size", po_.batch_size, "lines per forward pass")->capture_default_str();

@@ -23,6 +23,7 @@
 #include "stagehand/schema.h"
 #include "stagehand/tokenizer.h"
 #include "stagehand/sdk/collate.h"
+#include "stagehand/sdk/hf_checkpoint.h"
 #include "stagehand/sdk/squad.h"
 
 #include "plugin/loader.h"
@@ -173,53 +174,16 @@ void print_rows(const Batch& out, const std::vector<std::string>& texts, const s
 
 }  // namespace
 
-int cmd_predict(const PredictOptions& o) {
-  SH_CHECK(o.batch_size >= 1, "predict: --batch-size {}: expected at least 1", o.batch_size);
-  fs::path run_dir(o.run);
-  if (fs::is_regular_file(run_dir)) run_dir = run_dir.parent_path();
-  SH_CHECK(fs::is_regular_file(run_dir / "record.yaml"),
-           "predict: '{}' is not a run folder (no record.yaml); give runs/<pipeline>/<run id> or its record.yaml",
-           o.run);
-  const fs::path dir = stage_dir(run_dir, o.stage);
-  const ConfigNode stage = load_yaml_file(dir / "stage.yaml");
-  const ConfigNode* data = stage.find_path("options.data");
-  SH_CHECK(data != nullptr && data->is_map(),
-           "predict: stage '{}' has no data options to take the tokenizer and labels from; name a train stage",
-           o.stage);
+namespace {
 
-  Registry registry;
-  PluginLoader loader(registry);
-  loader.load_default();
-  for (const auto& p : o.plugins) loader.load(p, "command line");
-  BuildContext bc;
-  bc.registry = &registry;
-  bc.base_dir = dir;
-  bc.provided = [&](const std::string& s, const std::string& kind, const Location&) {
-    return provided(run_dir, s, kind);
-  };
-  const bool is_squad = data->has("type") && data->at("type").is_scalar() && data->at("type").as_string() == "squad";
-  auto tok = registry.create<Tokenizer>(data->at("tokenizer"), bc);
-  auto model = registry.create<Model>(provided(run_dir, o.stage, "model"), bc);
-  model->eval();
-  torch::NoGradGuard no_grad;
-  std::ifstream file;
-  if (!o.file.empty()) {
-    file.open(o.file);
-    SH_CHECK(file.good(), "predict: cannot read '{}'", o.file);
-  }
-  std::istream& in = o.file.empty() ? std::cin : file;
-  const std::string source = o.file.empty() ? "<stdin>" : o.file;
-  if (is_squad) return predict_spans(o, *data, *tok, *model, in, source);
-  // The label names as the stage saw them: its dataset, built again from the same options.
-  const std::vector<std::string> labels = registry.create<Dataset>(*data, bc)->labels();
-
-  EncodeOptions eo;
-  if (const ConfigNode* m = data->find("max_length"); m && m->is_int()) eo.max_length = static_cast<int32_t>(m->as_int());
+/// Each input line encoded as the data was (`eo`), run through the model in batches, printed as print_rows does.
+int predict_lines(const PredictOptions& o, std::istream& in, const std::string& source, const Tokenizer& tok,
+                  Model& model, const std::vector<std::string>& labels, const EncodeOptions& eo) {
   std::vector<std::string> texts;
   std::vector<Encoding> rows;
   auto flush = [&] {
     if (texts.empty()) return;
-    print_rows(model->forward(batch_of(rows, std::max(0, tok->special().pad))), texts, rows, *tok, labels);
+    print_rows(model.forward(batch_of(rows, std::max(0, tok.special().pad))), texts, rows, tok, labels);
     texts.clear();
     rows.clear();
   };
@@ -231,15 +195,91 @@ int cmd_predict(const PredictOptions& o) {
       const size_t tab = line.find('\t');
       SH_CHECK(tab != std::string::npos, "{}:{}: no TAB; --pair expects each line as TEXT_A<TAB>TEXT_B", source,
                line_no);
-      rows.push_back(tok->encode_pair(std::string_view(line).substr(0, tab), std::string_view(line).substr(tab + 1), eo));
+      rows.push_back(tok.encode_pair(std::string_view(line).substr(0, tab), std::string_view(line).substr(tab + 1), eo));
     } else {
-      rows.push_back(tok->encode(line, eo));
+      rows.push_back(tok.encode(line, eo));
     }
     texts.push_back(line);
     if (static_cast<int>(texts.size()) == o.batch_size) flush();
   }
   flush();
   return 0;
+}
+
+struct Input {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  std::string source = "<stdin>";
+  explicit Input(const std::string& path) {
+    if (path.empty()) return;
+    file.open(path);
+    SH_CHECK(file.good(), "predict: cannot read '{}'", path);
+    in = &file;
+    source = path;
+  }
+};
+
+/// A fine-tuned Hugging Face folder (an exported classifier, or one downloaded): model {type: hf}, its own
+/// tokenizer, the label names of config.json's id2label, texts cut at the encoder's positions.
+int predict_from_folder(const PredictOptions& o, const fs::path& folder, Registry& registry) {
+  BuildContext bc;
+  bc.registry = &registry;
+  bc.base_dir = fs::current_path();
+  const std::string abs = fs::absolute(folder).string();
+  auto tok = registry.create<Tokenizer>(parse_yaml(fmt::format("{{type: hf, path: \"{}\"}}", abs), "predict"), bc);
+  auto model = registry.create<Model>(parse_yaml(fmt::format("{{type: hf, path: \"{}\"}}", abs), "predict"), bc);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  EncodeOptions eo;
+  const ConfigNode spec = model->spec();
+  if (const ConfigNode* m = spec.find_path("encoder.max_positions"); m && m->is_int()) {
+    const ConfigNode* offset = spec.find_path("encoder.position_offset");
+    eo.max_length = static_cast<int32_t>(m->as_int() - (offset && offset->is_int() ? offset->as_int() : 0));
+  }
+  Input input(o.file);
+  return predict_lines(o, *input.in, input.source, *tok, *model, hf::label_names(folder), eo);
+}
+
+}  // namespace
+
+int cmd_predict(const PredictOptions& o) {
+  SH_CHECK(o.batch_size >= 1, "predict: --batch-size {}: expected at least 1", o.batch_size);
+  fs::path run_dir(o.run);
+  if (fs::is_regular_file(run_dir)) run_dir = run_dir.parent_path();
+  Registry registry;
+  PluginLoader loader(registry);
+  loader.load_default();
+  for (const auto& p : o.plugins) loader.load(p, "command line");
+  if (!fs::is_regular_file(run_dir / "record.yaml") && fs::is_regular_file(run_dir / "config.json"))
+    return predict_from_folder(o, run_dir, registry);
+  SH_CHECK(fs::is_regular_file(run_dir / "record.yaml"),
+           "predict: '{}' is neither a run folder (no record.yaml) nor a Hugging Face folder (no config.json); give "
+           "runs/<pipeline>/<run id>, its record.yaml, or a fine-tuned model folder", o.run);
+  SH_CHECK(!o.stage.empty(), "predict: name the trained stage of run {} with --stage NAME", run_dir.string());
+  const fs::path dir = stage_dir(run_dir, o.stage);
+  const ConfigNode stage = load_yaml_file(dir / "stage.yaml");
+  const ConfigNode* data = stage.find_path("options.data");
+  SH_CHECK(data != nullptr && data->is_map(),
+           "predict: stage '{}' has no data options to take the tokenizer and labels from; name a train stage",
+           o.stage);
+  BuildContext bc;
+  bc.registry = &registry;
+  bc.base_dir = dir;
+  bc.provided = [&](const std::string& s, const std::string& kind, const Location&) {
+    return provided(run_dir, s, kind);
+  };
+  const bool is_squad = data->has("type") && data->at("type").is_scalar() && data->at("type").as_string() == "squad";
+  auto tok = registry.create<Tokenizer>(data->at("tokenizer"), bc);
+  auto model = registry.create<Model>(provided(run_dir, o.stage, "model"), bc);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  Input input(o.file);
+  if (is_squad) return predict_spans(o, *data, *tok, *model, *input.in, input.source);
+  // The label names as the stage saw them: its dataset, built again from the same options.
+  const std::vector<std::string> labels = registry.create<Dataset>(*data, bc)->labels();
+  EncodeOptions eo;
+  if (const ConfigNode* m = data->find("max_length"); m && m->is_int()) eo.max_length = static_cast<int32_t>(m->as_int());
+  return predict_lines(o, *input.in, input.source, *tok, *model, labels, eo);
 }
 
 }  // namespace stagehand

@@ -9,8 +9,8 @@
 namespace stagehand {
 
 struct PredictOptions {
-  std::string run;        ///< a run folder or its record.yaml
-  std::string stage;      ///< the stage whose model predicts (a train stage)
+  std::string run;        ///< a run folder or its record.yaml, or a fine-tuned Hugging Face folder
+  std::string stage;      ///< the stage whose model predicts (a train stage); not for a Hugging Face folder
   std::string file;       ///< input lines; empty: standard input
   bool pair = false;      ///< each line TEXT_A<TAB>TEXT_B
   int batch_size = 32;

@@ -37,6 +37,7 @@ stages:
   export_classifier:
     kind: export_hf
     model: finetune
+    tokenizer: tokenizer
     head: classifier
   sp_tokenizer:
     kind: tokenizer
@@ -87,10 +88,31 @@ python3 - "$CLS" <<'PY' || fail "the exported classifier is not a BertForSequenc
 import json, struct, sys, os
 d = sys.argv[1]
 c = json.load(open(os.path.join(d, "config.json")))
-assert c["architectures"] == ["BertForSequenceClassification"] and len(c["id2label"]) == 2, c
+assert c["architectures"] == ["BertForSequenceClassification"], c
+# The training data's label names, in the model's output order.
+assert c["id2label"] == {"0": "ham", "1": "spam"} and c["label2id"] == {"ham": 0, "spam": 1}, c
 b = open(os.path.join(d, "model.safetensors"), "rb").read()
 h = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])
 assert h["classifier.weight"]["shape"] == [2, 128] and h["classifier.bias"]["shape"] == [2], h.get("classifier.weight")
+PY
+# `runner predict` on the exported folder (model {type: hf}: the classifier with its head, the folder's tokenizer,
+# id2label) gives what it gives on the run's stage, label names and probabilities alike (texts shorter than the
+# stage's max_length, so both see the same tokens).
+printf 'WIN a FREE cruise now, reply YES\nthe meeting moved to monday at ten\n' > "$WORK/texts.txt"
+"$BUILD/bin/runner" predict "$CLS" --file "$WORK/texts.txt" > "$WORK/from_folder.jsonl" 2> "$WORK/predict.log" ||
+  { cat "$WORK/predict.log"; fail "runner predict on the exported folder failed"; }
+"$BUILD/bin/runner" predict "$WORK/runs/export-hf/latest" --stage finetune --file "$WORK/texts.txt" \
+  > "$WORK/from_run.jsonl" 2> "$WORK/predict.log" || { cat "$WORK/predict.log"; fail "runner predict on the run failed"; }
+python3 - "$WORK/from_folder.jsonl" "$WORK/from_run.jsonl" <<'PY' || fail "the exported folder predicts otherwise than the run"
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+assert len(a) == len(b) == 2, (a, b)
+for x, y in zip(a, b):
+    assert x["label"] == y["label"] and set(x["probabilities"]) == {"ham", "spam"}, (x, y)
+    worst = max(abs(x["probabilities"][k] - y["probabilities"][k]) for k in ("ham", "spam"))
+    assert worst < 1e-5, (worst, x, y)
+print("runner predict: the exported folder and the run agree within 1e-5")
 PY
 # A SentencePiece tokenizer goes out in AlbertTokenizer's layout.
 SP=$(dirname "$(find "$WORK/cache" -path "*/export_sp-*/hf/config.json" | head -1)")

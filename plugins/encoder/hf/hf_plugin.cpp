@@ -5,6 +5,8 @@
 //                    bert./electra. prefix). Use it wherever an encoder is named:
 //                    `model: {type: classifier, encoder: {type: hf, path: ...}}`. Tensors it does not use (MLM/NSP
 //                    heads, position_ids) are listed on stderr.
+//   model hf         {type: hf, path: FOLDER}: a fine-tuned <Type>ForSequenceClassification folder as a `classifier`
+//                    with that class's head (evaluate, predict, embed with it; `runner predict FOLDER`).
 //   tokenizer hf     {type: hf, path: FOLDER}: the folder's own tokenizer, a `wordpiece` (vocab.txt) or
 //                    `sentencepiece` (spiece.model) tokenizer set up from tokenizer_config.json.
 //   stage export_hf  writes an earlier stage's trained encoder (with a classifier's head where it maps onto
@@ -44,6 +46,20 @@ std::shared_ptr<Encoder> make_hf_encoder(const Options& o, const BuildContext& c
   return encoder;
 }
 
+/// model {type: hf, path: FOLDER}: a <Type>ForSequenceClassification folder as a `classifier` whose head is laid out as
+/// that class, every tensor of it loaded from the folder (hf::classifier_spec, hf::load_model).
+std::shared_ptr<Model> make_hf_model(const Options& o, const BuildContext& ctx) {
+  SH_CHECK(ctx.registry != nullptr, "hf: built without a registry, so the classifier cannot be built");
+  const fs::path folder = o.path("path");
+  const hf::Checkpoint ck = hf::read_folder(folder, o.get<std::string>("prefix"));
+  auto model = ctx.registry->create<Model>(hf::classifier_spec(folder, ck), ctx);
+  const ConfigNode spec = model->spec();
+  const hf::ModelLoad r = hf::load_model(*model, ck, "encoder", &spec);
+  SH_CHECK(r.fresh.empty(), "hf: {} lacks the head tensor(s) {} of its architecture; is it a fine-tuned "
+           "<Type>ForSequenceClassification folder?", folder.string(), fmt::join(r.fresh, ", "));
+  return model;
+}
+
 /// tokenizer_config.json (`config` plus the special tokens of the saved tokenizer spec) and special_tokens_map.json.
 void write_tokenizer_files(const fs::path& folder, nlohmann::json config, const ConfigNode& saved) {
   nlohmann::json map = nlohmann::json::object();
@@ -78,11 +94,17 @@ class ExportHfStage : public Stage {
     const std::string head = o.get<std::string>("head");
     if (model && head != "none") {
       const ConfigNode spec = model->spec();
-      const std::string why_not = hf::add_classifier_head(folder, *model, spec, type);
+      // The label names the training data had (a train stage provides them), else LABEL_0, ...
+      std::vector<std::string> names;
+      if (auto it = up.provides.find("labels"); it != up.provides.end() && it->second.has("names"))
+        for (const auto& n : it->second.at("names").items()) names.push_back(n.as_string());
+      const std::string why_not = hf::add_classifier_head(folder, *model, spec, type, names);
       SH_CHECK(why_not.empty() || head == "auto", "export_hf: the head of stage '{}' cannot be exported: {}", name,
                why_not);
       if (why_not.empty())
-        ctx.info(fmt::format("exported the classifier head ({} labels): {}", spec.at("num_labels").as_int(),
+        ctx.info(fmt::format("exported the classifier head ({} labels{}): {}", spec.at("num_labels").as_int(),
+                             names.empty() ? ", named LABEL_i: the stage gave no label names"
+                                           : fmt::format(": {}", fmt::join(names, ", ")),
                              nlohmann::json::parse(read_file(folder / "config.json")).at("architectures")[0].dump()));
       else
         ctx.info(fmt::format("the model's head is not exported ({}); the folder holds the encoder", why_not));
@@ -141,6 +163,18 @@ STAGEHAND_PLUGIN(registrar) {
             return stagehand::make_hf_encoder(o, ctx);
           })
       .with_example(stagehand::parse_yaml("{type: hf, path: tests/data/hf-bert-tiny}", "example"));
+  registrar
+      .add<stagehand::Model>(
+          "hf",
+          "a fine-tuned Hugging Face <Type>ForSequenceClassification folder (BERT, ELECTRA, RoBERTa, ALBERT, "
+          "DistilBERT) as a `classifier` with that class's head, every tensor loaded: predict, evaluate or embed "
+          "with it, or fine-tune it further",
+          stagehand::Schema()
+              .path("path", "the model folder (config.json with architectures and id2label, the weights)")
+              .opt("prefix", std::string("auto"), "name prefix of the encoder's tensors: auto finds the model type's"),
+          [](const stagehand::Options& o, const stagehand::BuildContext& ctx) {
+            return stagehand::make_hf_model(o, ctx);
+          });
   registrar
       .add<stagehand::Tokenizer>(
           "hf",

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stagehand/sdk/hf_checkpoint.h"
 
+#include <cstdlib>
 #include <functional>
+#include <map>
 #include <set>
 
 #include <fmt/ranges.h>
@@ -299,6 +301,61 @@ ModelLoad load_model(torch::nn::Module& model, const Checkpoint& ck, const std::
   return out;
 }
 
+ConfigNode classifier_spec(const fs::path& folder, const Checkpoint& ck) {
+  const json c = json::parse(read_file(folder / "config.json"));
+  std::string arch;
+  if (c.contains("architectures") && c["architectures"].is_array() && !c["architectures"].empty() &&
+      c["architectures"][0].is_string())
+    arch = c["architectures"][0].get<std::string>();
+  const std::string want = "ForSequenceClassification";
+  SH_CHECK(arch.size() > want.size() && arch.compare(arch.size() - want.size(), want.size(), want) == 0,
+           "hf: {}'s config.json names the architecture '{}'; only a <Type>ForSequenceClassification folder holds a "
+           "head that loads as a model here (for the encoder alone, name it as an encoder: {{type: hf, path: ...}})",
+           folder.string(), arch.empty() ? "(none)" : arch);
+  int64_t labels = 0;
+  if (c.contains("id2label") && c["id2label"].is_object()) labels = static_cast<int64_t>(c["id2label"].size());
+  if (c.contains("num_labels") && c["num_labels"].is_number_integer()) labels = c["num_labels"].get<int64_t>();
+  SH_CHECK(labels >= 1, "hf: {}'s config.json has no id2label or num_labels; how many classes has its head?",
+           folder.string());
+  const int64_t width = ck.encoder_spec.at("hidden_size").as_int();
+  const std::string& type = ck.model_type;
+  std::string head;
+  if (type == "bert" || type == "albert")
+    head = "pooling: pooler, head: {type: mlp, hidden: []}";
+  else
+    head = fmt::format("pooling: cls, head: {{type: mlp, hidden: [{}], activation: {}}}", width,
+                       type == "electra" ? "gelu" : type == "distilbert" ? "relu" : "tanh");
+  ConfigNode spec = parse_yaml(fmt::format("{{type: classifier, {}, num_labels: {}}}", head, labels),
+                               (folder / "config.json").string());
+  spec.set("encoder", ck.encoder_spec.clone());
+  return spec;
+}
+
+std::vector<std::string> label_names(const fs::path& folder) {
+  json c;
+  try {
+    c = json::parse(read_file(folder / "config.json"));
+  } catch (const json::exception& e) {
+    fail("{}: not valid JSON ({})", (folder / "config.json").string(), e.what());
+  }
+  std::vector<std::string> out;
+  if (!c.contains("id2label") || !c["id2label"].is_object()) return out;
+  std::map<int64_t, std::string> by_id;
+  for (const auto& [k, v] : c["id2label"].items()) {
+    char* end = nullptr;
+    const long id = std::strtol(k.c_str(), &end, 10);
+    SH_CHECK(*end == '\0' && id >= 0 && v.is_string(), "hf: {}/config.json: id2label entry \"{}\" is not an id "
+             "mapped to a name", folder.string(), k);
+    by_id[id] = v.get<std::string>();
+  }
+  for (int64_t i = 0; i < static_cast<int64_t>(by_id.size()); ++i) {
+    SH_CHECK(by_id.count(i), "hf: {}/config.json: id2label has no id {}; expected ids 0..{}", folder.string(), i,
+             by_id.size() - 1);
+    out.push_back(by_id[i]);
+  }
+  return out;
+}
+
 HeadNames classifier_head_names(const std::string& type, const ConfigNode& spec) {
   HeadNames out;
   auto text = [](const ConfigNode& m, const char* key, const std::string& fallback) {
@@ -332,6 +389,20 @@ HeadNames classifier_head_names(const std::string& type, const ConfigNode& spec)
     }
     return out;
   }
+  if (type == "distilbert") {
+    if (pooling == "cls" && hidden == std::vector<int64_t>{width} && act == "relu" && !batch_norm) {
+      out.names = {{"head.layers.0.weight", "pre_classifier.weight"},
+                   {"head.layers.0.bias", "pre_classifier.bias"},
+                   {"head.layers.1.weight", "classifier.weight"},
+                   {"head.layers.1.bias", "classifier.bias"}};
+    } else {
+      out.why_not = fmt::format("DistilBertForSequenceClassification is [CLS] -> pre_classifier({}) -> relu -> "
+                                "classifier (pooling: cls, head {{type: mlp, hidden: [{}], activation: relu}}); this "
+                                "classifier has pooling {}, hidden [{}], activation {}",
+                                width, width, pooling, fmt::join(hidden, ", "), act);
+    }
+    return out;
+  }
   const std::string want_act = type == "electra" ? "gelu" : "tanh";
   if (pooling == "cls" && hidden == std::vector<int64_t>{width} && act == want_act && !batch_norm) {
     out.names = {{"head.layers.0.weight", "classifier.dense.weight"},
@@ -349,7 +420,7 @@ HeadNames classifier_head_names(const std::string& type, const ConfigNode& spec)
 }
 
 std::string add_classifier_head(const fs::path& folder, torch::nn::Module& model, const ConfigNode& spec,
-                                const std::string& type) {
+                                const std::string& type, const std::vector<std::string>& label_names) {
   const HeadNames map = classifier_head_names(type, spec);
   if (map.names.empty()) return map.why_not;
   auto tensors = load_safetensors(folder / "model.safetensors");
@@ -368,9 +439,12 @@ std::string add_classifier_head(const fs::path& folder, torch::nn::Module& model
   c["architectures"] = {kPrefix.at(type) + "ForSequenceClassification"};
   const int64_t labels = spec.at("num_labels").as_int();
   json id2label = json::object(), label2id = json::object();
+  SH_CHECK(label_names.empty() || static_cast<int64_t>(label_names.size()) == labels,
+           "hf export: {} label names for a head of {} labels", label_names.size(), labels);
   for (int64_t i = 0; i < labels; ++i) {
-    id2label[std::to_string(i)] = fmt::format("LABEL_{}", i);
-    label2id[fmt::format("LABEL_{}", i)] = i;
+    const std::string name = label_names.empty() ? fmt::format("LABEL_{}", i) : label_names[static_cast<size_t>(i)];
+    id2label[std::to_string(i)] = name;
+    label2id[name] = i;
   }
   c["id2label"] = id2label;
   c["label2id"] = label2id;

@@ -192,6 +192,13 @@ void Trainer::save_outputs() {
     save_weights(ctx_.output_dir() / "encoder.pt", *enc);
     ctx_.provide("encoder", saved_spec(enc->spec(), "encoder.pt"));
   }
+  // The label names of the training data, in the model's output order (export_hf writes them as id2label).
+  if (const auto names = parts_.data->labels(); !names.empty()) {
+    std::vector<ConfigNode> items;
+    for (const auto& n : names) items.push_back(ConfigNode::of(n));
+    ctx_.provide("labels", ConfigNode::map({{"type", ConfigNode::of("labels")},
+                                            {"names", ConfigNode::sequence(std::move(items))}}));
+  }
   // Checkpoints served the run; the stage's output is the model.
   checkpoints_.remove();
   selector_.remove_file();

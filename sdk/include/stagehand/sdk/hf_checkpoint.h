@@ -77,6 +77,8 @@ STAGEHAND_SDK_API ModelLoad load_model(torch::nn::Module& model, const Checkpoin
 ///   bert, albert      pooling pooler, head {type: mlp, hidden: []}          -> classifier.{weight, bias}
 ///   electra, roberta  pooling cls, head {type: mlp, hidden: [hidden_size],  -> classifier.dense.*, classifier.out_proj.*
 ///                     activation gelu (ELECTRA) / tanh (RoBERTa)}
+///   distilbert        pooling cls, head {type: mlp, hidden: [hidden_size],  -> pre_classifier.*, classifier.*
+///                     activation relu}
 /// `names` is empty and `why_not` says why when the head does not map (another model, pooling or head layout).
 struct HeadNames {
   std::map<std::string, std::string> names;
@@ -85,11 +87,21 @@ struct HeadNames {
 STAGEHAND_SDK_API HeadNames classifier_head_names(const std::string& model_type,
                                                   const ConfigNode& model_spec);
 
+/// The `classifier` spec (pooling, head, num_labels; `encoder` the checkpoint's encoder_spec) whose head is laid out
+/// as the folder's <Type>ForSequenceClassification (config.json's architectures), so that load_model fills every
+/// tensor of it. Throws stagehand::Error, saying what the folder holds instead, for any other architecture.
+STAGEHAND_SDK_API ConfigNode classifier_spec(const std::filesystem::path& folder, const Checkpoint& checkpoint);
+
+/// config.json's id2label as a list ordered by id; empty when the folder has none.
+STAGEHAND_SDK_API std::vector<std::string> label_names(const std::filesystem::path& folder);
+
 /// Adds a classifier's head to a folder written by write_folder: its tensors under Hugging Face's names, and
-/// config.json's architectures (<Type>ForSequenceClassification), id2label and label2id (LABEL_0, ...). Returns ""
+/// config.json's architectures (<Type>ForSequenceClassification), id2label and label2id (`label_names` when given,
+/// one per label, else LABEL_0, ...). Returns ""
 /// or, when the head does not map, why (the folder is left as it was).
 STAGEHAND_SDK_API std::string add_classifier_head(const std::filesystem::path& folder, torch::nn::Module& model,
-                                                  const ConfigNode& model_spec, const std::string& model_type);
+                                                  const ConfigNode& model_spec, const std::string& model_type,
+                                                  const std::vector<std::string>& label_names = {});
 
 /// The tokenizer spec for a Hugging Face folder: vocab.txt -> {type: wordpiece, ...}, spiece.model ->
 /// {type: sentencepiece, ...}, with lower-casing, accent stripping and the special tokens of tokenizer_config.json
