@@ -114,6 +114,28 @@ for x, y in zip(a, b):
     assert worst < 1e-5, (worst, x, y)
 print("runner predict: the exported folder and the run agree within 1e-5")
 PY
+# A predict stage straight from the folder (model {type: hf, path}), with no training stage: the same labels.
+printf '{"id": "a", "text": "WIN a FREE cruise now, reply YES", "label": "spam"}\n{"id": "b", "text": "the meeting moved to monday at ten", "label": "ham"}\n' > "$WORK/texts.jsonl"
+cat > "$WORK/from_hf.yaml" <<YAML
+name: from-hf
+stages:
+  pred:
+    kind: predict
+    model: {type: hf, path: $CLS}
+    data: {type: text_classification, train: texts.jsonl, id_field: id, tokenizer: {type: hf, path: $CLS}}
+YAML
+(cd "$WORK" && "$BUILD/bin/runner" from_hf.yaml --runs-dir runs --cache-dir cache > from_hf.log 2>&1) ||
+  { cat "$WORK/from_hf.log"; fail "a predict stage from the exported folder failed"; }
+python3 - "$WORK/runs/from-hf/latest/stages/pred/predictions.jsonl" "$WORK/from_folder.jsonl" <<'PY' ||
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+assert [x["label"] for x in a] == [y["label"] for y in b], (a, b)
+for x, y in zip(a, b):
+    assert abs(x["probabilities"]["spam"] - y["probabilities"]["spam"]) < 1e-5, (x, y)
+print("predict stage with model {type: hf}: the folder's labels and probabilities")
+PY
+  fail "the predict stage from the folder disagrees with runner predict"
 # A SentencePiece tokenizer goes out in AlbertTokenizer's layout.
 SP=$(dirname "$(find "$WORK/cache" -path "*/export_sp-*/hf/config.json" | head -1)")
 [ -f "$SP/spiece.model" ] || fail "the SentencePiece export has no spiece.model"

@@ -265,8 +265,8 @@ class EmbedStage : public Stage {
 Schema common_schema(const std::string& model_doc, std::vector<std::string> outputs = {"jsonl", "tensor"},
                      bool model_required = true) {
   Schema s;
-  if (model_required)
-    s.stage("model", model_doc);
+  if (model_required)  // a stage that provides one, or a model written in place ({type: hf, path: FOLDER})
+    s.component("model", "model", model_doc);
   else
     s.optional("model", OptionType::Stage, model_doc);
   return s
@@ -288,7 +288,8 @@ STAGEHAND_PLUGIN(registrar) {
       .add<stagehand::Stage>(
           "predict", "a trained model's logits on one split, in dataset order (predictions.jsonl or .pt); a "
                      "classifier's JSON lines also name the label and give the probabilities by label name",
-          stagehand::common_schema("a stage that provides a model (e.g. a train stage)"),
+          stagehand::common_schema("a stage that provides a model (e.g. a train stage), or a model written in place: "
+                                   "{type: hf, path: FOLDER} for a fine-tuned Hugging Face classifier folder"),
           [](const stagehand::Options&) { return std::make_shared<stagehand::PredictStage>(); })
       .with_provides({"predictions"});
   registrar
