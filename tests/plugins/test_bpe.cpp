@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -362,6 +363,24 @@ TEST(Bpe, PairLayoutsAndTruncation) {
   const Encoding b = bert->encode_pair("Hello", "world");
   EXPECT_EQ(std::count(b.ids.begin(), b.ids.end(), 2), 2);
   EXPECT_EQ(b.type_ids.back(), 1);
+  // The truncation modes with BERT's three special tokens.
+  const std::string a = "one two three four five six", b2 = "seven eight";
+  const size_t na = bert->pieces(a).size(), nb = bert->pieces(b2).size();
+  ASSERT_GT(na, nb + 2);
+  o.max_length = static_cast<int32_t>(na + nb + 3 - 2);
+  for (auto [mode, want_a, want_b] : {std::make_tuple(stagehand::Truncation::LongestFirst, na - 2, nb),
+                                      std::make_tuple(stagehand::Truncation::OnlyFirst, na - 2, nb),
+                                      std::make_tuple(stagehand::Truncation::OnlySecond, na, nb - 2)}) {
+    o.truncation = mode;
+    const Encoding t = bert->encode_pair(a, b2, o);
+    EXPECT_EQ(t.size(), static_cast<size_t>(o.max_length));
+    EXPECT_EQ(static_cast<size_t>(std::count(t.sequence_ids.begin(), t.sequence_ids.end(), 0)), want_a);
+    EXPECT_EQ(static_cast<size_t>(std::count(t.sequence_ids.begin(), t.sequence_ids.end(), 1)), want_b);
+    EXPECT_EQ(t.truncated, 2);
+  }
+  o.truncation = stagehand::Truncation::None;
+  const std::string too_long = sh_test::error_of([&] { bert->encode_pair(a, b2, o); });
+  EXPECT_NE(too_long.find("over max_length"), std::string::npos) << too_long;
   auto gpt2 = tokenizer(gpt2_files() + ", layout: none");
   const Encoding g = gpt2->encode_pair("Hello", " world");
   EXPECT_EQ(g.ids, (std::vector<int32_t>{15496, 995}));
