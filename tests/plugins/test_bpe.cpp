@@ -488,6 +488,10 @@ TEST(Bpe, ErrorsSayWhatToFix) {
 
   const std::string added = sh_test::error_of([&] { tokenizer(gpt2_files() + ", added_tokens: ['<nope>']"); });
   EXPECT_NE(added.find("<nope>"), std::string::npos) << added;
+  const std::string added_json = sh_test::error_of(
+      [&] { tokenizer("tokenizer_json: " + json(kTinyJson.string()).dump() + ", added_tokens: ['<nope>']"); });
+  EXPECT_NE(added_json.find("'<nope>' is not in"), std::string::npos) << added_json;
+  EXPECT_NE(added_json.find("tokenizer.json"), std::string::npos) << added_json;
 
   const std::string typo = sh_test::error_of([&] { tokenizer(gpt2_files() + ", add_prefix_spcae: true"); });
   EXPECT_NE(typo.find("add_prefix_space"), std::string::npos) << typo;

@@ -50,22 +50,49 @@ Schema tokenizer_schema() {
               "special tokens encode() adds: roberta `<s> a </s></s> b </s>`, bert `cls a sep b sep` (type ids 0/1), "
               "none (GPT-2); auto: tokenizer.json's post-processor, else roberta")
       .opt("unk_token", "<unk>", "the unknown token (used for a byte the vocabulary lacks; none when absent)")
-      .opt("cls_token", "<s>", "the token that opens a text (tokenizer.json: its post-processor's cls)")
-      .opt("sep_token", "</s>", "the token that closes a text (tokenizer.json: its post-processor's sep)")
+      .opt("cls_token", "<s>", "the token that opens a text (a tokenizer.json's RobertaProcessing/BertProcessing "
+           "names its own)")
+      .opt("sep_token", "</s>", "the token that closes a text (likewise)")
       .opt("pad_token", "<pad>", "the padding token")
       .opt("mask_token", "<mask>", "the mask token")
       .opt("match_special_tokens", true, "special tokens and added tokens found verbatim in the text become those "
            "tokens (Hugging Face behaviour)")
       .list("lstrip_tokens", OptionType::String, ConfigNode::sequence({ConfigNode::of("<mask>")}),
-            "(vocab and merges) special tokens that take the white space on their left with them, as RoBERTa's <mask>")
+            "special tokens and added_tokens that take the white space on their left with them, as RoBERTa's <mask> "
+            "(a tokenizer.json's own added tokens keep the file's lstrip)")
       .list("added_tokens", OptionType::String, ConfigNode::sequence({}),
-            "(vocab and merges) more tokens matched whole in text, e.g. GPT-2's <|endoftext|>; each must be in the "
-            "vocabulary");
+            "more tokens matched whole in text, e.g. GPT-2's <|endoftext|>; each must be in the vocabulary");
   return s;
 }
 
-std::string option_or(const Options& o, const char* key, const std::optional<std::string>& from_file) {
-  return from_file ? *from_file : o.get<std::string>(key);
+// Adds `token` as an added token (lstrip when `lstrip` names it) unless it is one already; false when the
+// vocabulary lacks it.
+bool add_token(const Vocab& vocab, const std::string& token, const std::vector<std::string>& lstrip,
+               TokenizerOptions& t) {
+  const int32_t id = vocab.find(token);
+  if (id < 0) return false;
+  for (const AddedToken& a : t.added)
+    if (a.content == token) return true;
+  AddedToken a;
+  a.content = token;
+  a.id = id;
+  a.lstrip = std::find(lstrip.begin(), lstrip.end(), token) != lstrip.end();
+  t.added.push_back(std::move(a));
+  return true;
+}
+
+// The tokens the options add: the special tokens the vocabulary has (`specials`: vocab.json + merges.txt, whose
+// files say nothing of them; a tokenizer.json lists its own), and every added_tokens entry, which must be there.
+void add_option_tokens(const Options& o, const Vocab& vocab, bool specials, const std::string& vocab_name,
+                       TokenizerOptions& t) {
+  const auto lstrip = o.get<std::vector<std::string>>("lstrip_tokens");
+  if (specials)
+    for (const char* key : kSpecialKeys) add_token(vocab, o.get<std::string>(key), lstrip, t);
+  for (const std::string& token : o.get<std::vector<std::string>>("added_tokens")) {
+    if (!add_token(vocab, token, lstrip, t))
+      SH_FAIL_AT(o.node("added_tokens").location(), "bpe tokenizer: added token '{}' is not in {}; expected "
+                 "vocabulary entries", token, vocab_name);
+  }
 }
 
 // The tokenizer of vocab.json + merges.txt: the special tokens (and added_tokens) the vocabulary has are
@@ -78,26 +105,16 @@ std::unique_ptr<BpeTokenizer> from_vocab_files(const Options& o, TokenizerOption
   size_t first_line = 1;
   const std::vector<MergePair> merges = read_merges_txt(o.path("merges"), first_line);
   const int32_t unk = vocab.find(o.get<std::string>("unk_token"));
-  const auto lstrip = o.get<std::vector<std::string>>("lstrip_tokens");
-  auto add = [&](const std::string& token) {
-    const int32_t id = vocab.find(token);
-    if (id < 0) return false;
-    for (const AddedToken& a : t.added)
-      if (a.content == token) return true;
-    AddedToken a;
-    a.content = token;
-    a.id = id;
-    a.lstrip = std::find(lstrip.begin(), lstrip.end(), token) != lstrip.end();
-    t.added.push_back(std::move(a));
-    return true;
-  };
-  for (const char* key : kSpecialKeys) add(o.get<std::string>(key));
-  for (const std::string& token : o.get<std::vector<std::string>>("added_tokens")) {
-    if (!add(token))
-      SH_FAIL_AT(o.node("added_tokens").location(), "bpe tokenizer: added token '{}' is not in {}; expected "
-                 "vocabulary entries", token, o.path("vocab").string());
-  }
+  add_option_tokens(o, vocab, true, o.path("vocab").string(), t);
   auto model = std::make_shared<BpeModel>(std::move(vocab), merges, unk, o.path("merges").string(), first_line);
+  return std::make_unique<BpeTokenizer>(std::move(model), t);
+}
+
+// The tokenizer of a tokenizer.json: its added tokens, and those of added_tokens.
+std::unique_ptr<BpeTokenizer> from_tokenizer_json(const Options& o, TokenizerJson& j, TokenizerOptions& t) {
+  const int32_t unk = j.unk_token.empty() ? -1 : j.vocab.find(j.unk_token);
+  add_option_tokens(o, j.vocab, false, o.path("tokenizer_json").string(), t);
+  auto model = std::make_shared<BpeModel>(std::move(j.vocab), j.merges, unk, o.path("tokenizer_json").string(), 1);
   return std::make_unique<BpeTokenizer>(std::move(model), t);
 }
 
@@ -117,11 +134,8 @@ class BpeTokenizerComponent final : public Tokenizer {
         t = j.options;
         layout = j.layout;
         cls = j.cls_token, sep = j.sep_token;
-        const int32_t unk = j.unk_token.empty() ? -1 : j.vocab.find(j.unk_token);
-        auto model = std::make_shared<BpeModel>(std::move(j.vocab), j.merges, unk,
-                                                o.path("tokenizer_json").string(), 1);
         apply_overrides(o, t);
-        impl_ = std::make_unique<BpeTokenizer>(std::move(model), t);
+        impl_ = from_tokenizer_json(o, j, t);
       } else {
         apply_overrides(o, t);
         impl_ = from_vocab_files(o, t);
@@ -178,8 +192,11 @@ class BpeTokenizerComponent final : public Tokenizer {
   void set_specials(const Options& o, const std::string& layout, const std::optional<std::string>& cls,
                     const std::optional<std::string>& sep) {
     special_.unk_token = o.get<std::string>("unk_token");
-    special_.cls_token = option_or(o, "cls_token", cls);
-    special_.sep_token = option_or(o, "sep_token", sep);
+    // A tokenizer.json's post-processor names its own cls and sep.
+    special_.cls_token = o.get<std::string>("cls_token");
+    special_.sep_token = o.get<std::string>("sep_token");
+    if (cls) special_.cls_token = *cls;
+    if (sep) special_.sep_token = *sep;
     special_.pad_token = o.get<std::string>("pad_token");
     special_.mask_token = o.get<std::string>("mask_token");
     special_.unk = impl_->find(special_.unk_token);
@@ -223,9 +240,9 @@ ConfigNode BpeTokenizerComponent::save(const fs::path& dir) const {
     copy_into(options_.path("merges"), dir, kMergesFile);
     e.emplace_back("vocab", ConfigNode::of(kVocabFile));
     e.emplace_back("merges", ConfigNode::of(kMergesFile));
-    e.emplace_back("lstrip_tokens", options_.node("lstrip_tokens"));
-    e.emplace_back("added_tokens", options_.node("added_tokens"));
   }
+  e.emplace_back("lstrip_tokens", options_.node("lstrip_tokens"));
+  e.emplace_back("added_tokens", options_.node("added_tokens"));
   const TokenizerOptions& t = impl_->options();
   e.emplace_back("add_prefix_space", ConfigNode::of(t.add_prefix_space));
   e.emplace_back("trim_offsets", ConfigNode::of(t.trim_offsets));
