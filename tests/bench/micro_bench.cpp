@@ -5,6 +5,8 @@
 //                      parity texts (tests/data/tokenizers/wordpiece_fixtures.jsonl): tokens/s and MB/s; compare
 //                      with tests/data/tokenizers/bench_hf_wordpiece.js (Hugging Face `tokenizers`) on the same texts
 //   wordpiece_train    the wordpiece trainer, vocabulary 30,522, on a ~5 MB corpus made from the Bible excerpt
+//   bpe_pieces         the bpe tokenizer (GPT-2's vocabulary and merges, one thread, its pre-token cache warm after
+//                      the first pass) on the Hugging Face parity texts (tests/data/tokenizers/bpe_fixtures.jsonl)
 //   bert_tiny_forward  one bert-tiny forward (eval, no grad) on an (8, 128) batch: median and min of 20, in ms
 // Usage: micro_bench [PLUGIN_DIR [TEST_DATA_DIR]] (defaults: the build's plugin folder and tests/data).
 #include <algorithm>
@@ -103,6 +105,37 @@ void wordpiece(stagehand::Registry& registry, const fs::path& data) {
   fs::remove_all(dir);
 }
 
+void bpe(stagehand::Registry& registry, const fs::path& data) {
+  stagehand::BuildContext ctx;
+  ctx.registry = &registry;
+  const fs::path dir = data / "tokenizers" / "gpt2";
+  auto tok = registry.create<stagehand::Tokenizer>(
+      stagehand::parse_yaml(fmt::format("{{type: bpe, vocab: {}, merges: {}, layout: none}}",
+                                        json((dir / "vocab.json").string()).dump(),
+                                        json((dir / "merges.txt").string()).dump()),
+                            "micro_bench"),
+      ctx);
+  std::vector<std::string> texts;
+  size_t bytes = 0;
+  const auto fixture = lines_of(data / "tokenizers" / "bpe_fixtures.jsonl");
+  for (size_t i = 1; i < fixture.size(); ++i) {  // line 0 is the header
+    texts.push_back(json::parse(fixture[i]).at("text").get<std::string>());
+    bytes += texts.back().size();
+  }
+  size_t tokens = 0, passes = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double seconds = 0;
+  while (seconds < 1.0 || passes < 3) {
+    for (const std::string& t : texts) tokens += tok->pieces(t).size();
+    ++passes;
+    seconds = since(t0);
+  }
+  std::printf("%s\n", json{{"bench", "bpe_pieces"}, {"threads", 1}, {"texts", texts.size()}, {"passes", passes},
+                           {"tokens_per_s", tokens / seconds}, {"mb_per_s", bytes * passes / seconds / 1e6}}
+                          .dump()
+                          .c_str());
+}
+
 void bert_tiny(stagehand::Registry& registry) {
   stagehand::BuildContext ctx;
   ctx.registry = &registry;
@@ -137,8 +170,10 @@ int main(int argc, char** argv) {
     stagehand::Registry registry;
     stagehand::PluginLoader loader(registry);
     load(loader, plugins / "tokenizer_wordpiece.so");
+    load(loader, plugins / "tokenizer_bpe.so");
     load(loader, plugins / "encoder_transformer.so");
     wordpiece(registry, data);
+    bpe(registry, data);
     bert_tiny(registry);
     return 0;
   } catch (const std::exception& e) {

@@ -8,7 +8,8 @@
 //    pooled output, within 1e-5;
 //  - the MLM head's logits (ELECTRA's generator, RoBERTa, ALBERT) within 1e-5: each head with the checkpoint's
 //    activation and LayerNorm epsilon (ALBERT's gelu_new, RoBERTa's 1e-5);
-//  - the folder's tokenizer ({type: hf}) gives the fixture's ids, for the WordPiece folders (ELECTRA).
+//  - the folder's tokenizer ({type: hf}) gives the fixture's ids, for the WordPiece folders (ELECTRA) and RoBERTa's
+//    byte-level BPE folder (vocab.json + merges.txt, `<s> a </s></s> b </s>`).
 // A round trip cannot show these: a mapping wrong both ways survives it.
 #include <gtest/gtest.h>
 
@@ -35,7 +36,8 @@ const fs::path kDir = fs::path(STAGEHAND_TEST_DATA) / "hf-tiny";
 
 Registry& registry() {
   static Registry* reg = sh_test::load_plugins(
-      {"encoder_transformer", "encoder_hf", "tokenizer_wordpiece", "tokenizer_sentencepiece", "model_mlm"});
+      {"encoder_transformer", "encoder_hf", "tokenizer_wordpiece", "tokenizer_sentencepiece", "tokenizer_bpe",
+       "model_mlm"});
   return *reg;
 }
 
@@ -145,11 +147,12 @@ TEST(HfArchitectures, MlmHeadsMatchTransformersWithTheirOwnActivationAndEpsilon)
   }
 }
 
-// ELECTRA's and DistilBERT's WordPiece folders. ALBERT's folder is not here yet: AlbertTokenizer's preprocessing (special tokens
-// typed in the text, `` and '' turned into ", NFKD accent stripping, the re-split of "1," pieces) is not
-// reproduced by the SentencePiece path, so its cases 0 and 1 differ (docs/hf-checkpoints.md, "Not yet").
+// ELECTRA's and DistilBERT's WordPiece folders and RoBERTa's byte-level BPE one. ALBERT's folder is not here yet:
+// AlbertTokenizer's preprocessing (special tokens typed in the text, `` and '' turned into ", NFKD accent stripping,
+// the re-split of "1," pieces) is not reproduced by the SentencePiece path, so its cases 0 and 1 differ
+// (docs/hf-checkpoints.md, "Not yet").
 TEST(HfArchitectures, TheFolderTokenizerGivesTheFixtureIds) {
-  for (const std::string arch : {"electra-discriminator", "electra-generator", "distilbert"}) {
+  for (const std::string arch : {"electra-discriminator", "electra-generator", "distilbert", "roberta"}) {
     SCOPED_TRACE(arch);
     const fs::path folder = kDir / arch;
     auto tok = sh_test::make_component<Tokenizer>(registry(), fmt::format("{{type: hf, path: {}}}", folder.string()));

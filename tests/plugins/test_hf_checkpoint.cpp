@@ -392,12 +392,19 @@ TEST(HfTokenizer, TheFolderTokenizerFollowsTokenizerConfig) {
                                             (tmp / "albert" / "spiece.model").string()));
   EXPECT_EQ(sp->encode("The Quick brown fox.").ids, direct->encode("The Quick brown fox.").ids);
 
-  // Neither file: one line naming the folder.
+  // No tokenizer file: one line naming the folder and what it looked for.
   fs::create_directories(tmp / "none");
-  sh_test::write_text(tmp / "none" / "tokenizer.json", "{}");
   const std::string none = sh_test::error_of([&] { hf::tokenizer_spec(tmp / "none"); });
-  EXPECT_NE(none.find("has no vocab.txt (WordPiece) or spiece.model (SentencePiece)"), std::string::npos) << none;
-  EXPECT_NE(none.find("tokenizer.json"), std::string::npos) << none;
+  EXPECT_NE(none.find("has no vocab.txt (WordPiece), spiece.model (SentencePiece), vocab.json + merges.txt or "
+                      "tokenizer.json"), std::string::npos) << none;
+  EXPECT_NE(none.find((tmp / "none").string()), std::string::npos) << none;
+  // A tokenizer.json alone goes to the bpe tokenizer, which says what is wrong with it (tests/plugins/test_bpe.cpp
+  // builds real ones).
+  fs::create_directories(tmp / "fast");
+  sh_test::write_text(tmp / "fast" / "tokenizer.json", "{}");
+  const ConfigNode fast = hf::tokenizer_spec(tmp / "fast");
+  EXPECT_EQ(fast.at("type").as_string(), "bpe");
+  EXPECT_EQ(fs::path(fast.at("tokenizer_json").as_string()).filename(), "tokenizer.json");
 }
 
 TEST(HfExport, RobertaShapedRoundTripAndItsPositionOffset) {

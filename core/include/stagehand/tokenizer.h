@@ -26,11 +26,19 @@ struct Piece {
   int32_t end = 0;
 };
 
-/// Ids of the special tokens (-1 where the vocabulary has none) and their spellings.
+/// How encode() frames its texts when it adds special tokens (EncodeOptions::add_special_tokens):
+enum class SpecialLayout : int32_t {
+  Bert,     ///< `cls a sep` and `cls a sep b sep`, type ids 0 up to the first sep, 1 after (BERT, ALBERT, ELECTRA)
+  Roberta,  ///< `cls a sep` and `cls a sep sep b sep`, type ids all 0 (RoBERTa: `<s> a </s></s> b </s>`)
+  None,     ///< nothing added: `a` and `a b`, type ids 0 for a and 1 for b (GPT-2)
+};
+
+/// Ids of the special tokens (-1 where the vocabulary has none), their spellings, and how encode() places them.
 struct SpecialTokens {
   int32_t pad = -1, unk = -1, cls = -1, sep = -1, mask = -1;
   std::string pad_token = "[PAD]", unk_token = "[UNK]", cls_token = "[CLS]", sep_token = "[SEP]",
               mask_token = "[MASK]";
+  SpecialLayout layout = SpecialLayout::Bert;
 };
 
 enum class Truncation {
@@ -52,12 +60,13 @@ struct EncodeOptions {
   bool add_special_tokens = true;
 };
 
-/// A model input: `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` with segment ids 0 / 1, then padding.
+/// A model input: `[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` with segment ids 0 / 1 (or the tokenizer's other
+/// SpecialLayout), then padding.
 struct STAGEHAND_API Encoding {
   std::vector<int32_t> ids;
   std::vector<int32_t> type_ids;
   std::vector<uint8_t> attention_mask;       ///< 1 for real tokens, 0 for padding
-  std::vector<uint8_t> special_tokens_mask;  ///< 1 for [CLS]/[SEP]/[PAD]
+  std::vector<uint8_t> special_tokens_mask;  ///< 1 for [CLS]/[SEP]/[PAD] (the tokens encode() adds)
   std::vector<int32_t> word_ids;             ///< word index within its text, -1 for special tokens
   std::vector<int32_t> sequence_ids;         ///< 0 or 1 for text a / b, -1 for special tokens
   std::vector<std::pair<int32_t, int32_t>> offsets;  ///< byte span in its text; (0,0) for special tokens

@@ -63,11 +63,52 @@ void pad_to(Encoding& e, size_t length, int32_t pad_id) {
   }
 }
 
+// How many special tokens the layout adds around one text or a pair.
+size_t special_count(const SpecialTokens& sp, bool pair, const EncodeOptions& o) {
+  if (!o.add_special_tokens) return 0;
+  switch (sp.layout) {
+    case SpecialLayout::Bert: return pair ? 3 : 2;
+    case SpecialLayout::Roberta: return pair ? 4 : 2;
+    case SpecialLayout::None: return 0;
+  }
+  return 0;
+}
+
+// Drops pieces from the ends of a and b so that na + nb fits `budget`; returns how many were dropped.
+size_t truncate(size_t& na, size_t& nb, bool pair, size_t budget, const EncodeOptions& o, size_t n_special) {
+  if (na + nb <= budget) return 0;
+  size_t over = na + nb - budget;
+  switch (o.truncation) {
+    case Truncation::None:
+      fail("text is {} tokens long, over max_length {}; allow truncation or raise max_length", na + nb + n_special,
+           o.max_length);
+    case Truncation::OnlyFirst:
+      SH_CHECK(na >= over, "cannot truncate the first text enough ({} tokens over, it has {})", over, na);
+      na -= over;
+      break;
+    case Truncation::OnlySecond:
+      SH_CHECK(pair && nb >= over, "cannot truncate the second text enough ({} tokens over, it has {})", over, nb);
+      nb -= over;
+      break;
+    case Truncation::LongestFirst:
+      // Same result as removing one token at a time from the longer text (the second on ties).
+      while (na + nb > budget) {
+        if (na > nb)
+          --na;
+        else
+          --nb;
+      }
+      break;
+  }
+  return over;
+}
+
 Encoding build(const Tokenizer& tok, const std::vector<Piece>& pa, const std::vector<Piece>* pb,
                const EncodeOptions& o) {
   const SpecialTokens& sp = tok.special();
-  size_t n_special = o.add_special_tokens ? (pb ? 3 : 2) : 0;
-  if (o.add_special_tokens) {
+  const size_t n_special = special_count(sp, pb != nullptr, o);
+  const bool specials = n_special > 0;
+  if (specials) {
     SH_CHECK(sp.cls >= 0 && sp.sep >= 0,
              "the tokenizer's vocabulary has no '{}' or '{}' token, so special tokens cannot be added; set "
              "cls_token/sep_token to entries of the vocabulary",
@@ -79,47 +120,21 @@ Encoding build(const Tokenizer& tok, const std::vector<Piece>& pa, const std::ve
     size_t limit = static_cast<size_t>(o.max_length);
     SH_CHECK(limit > n_special, "max_length {} leaves no room for text after {} special tokens", o.max_length,
              n_special);
-    size_t budget = limit - n_special;
-    if (na + nb > budget) {
-      size_t over = na + nb - budget;
-      switch (o.truncation) {
-        case Truncation::None:
-          throw Error(fmt::format("text is {} tokens long, over max_length {}; allow truncation or raise "
-                                  "max_length",
-                                  na + nb + n_special, o.max_length));
-        case Truncation::OnlyFirst:
-          SH_CHECK(na >= over, "cannot truncate the first text enough ({} tokens over, it has {})", over, na);
-          na -= over;
-          break;
-        case Truncation::OnlySecond:
-          SH_CHECK(pb && nb >= over, "cannot truncate the second text enough ({} tokens over, it has {})", over,
-                   nb);
-          nb -= over;
-          break;
-        case Truncation::LongestFirst:
-          // Same result as removing one token at a time from the longer text (the second on ties).
-          while (na + nb > budget) {
-            if (na > nb)
-              --na;
-            else
-              --nb;
-          }
-          break;
-      }
-      dropped = over;
-    }
+    dropped = truncate(na, nb, pb != nullptr, limit - n_special, o, n_special);
   }
   Encoding e;
-  size_t total = na + nb + n_special;
-  e.ids.reserve(total);
-  if (o.add_special_tokens) append_special(e, sp.cls);
+  e.ids.reserve(na + nb + n_special);
+  if (specials) append_special(e, sp.cls);
   append_pieces(e, pa, na, 0, 0);
-  if (o.add_special_tokens) append_special(e, sp.sep);
+  if (specials) append_special(e, sp.sep);
   if (pb) {
-    append_pieces(e, *pb, nb, 1, 1);
-    if (o.add_special_tokens) {
+    // RoBERTa: a second </s> opens b, and every type id stays 0; BERT and no layout: b's type ids are 1.
+    const bool roberta = specials && sp.layout == SpecialLayout::Roberta;
+    if (roberta) append_special(e, sp.sep);
+    append_pieces(e, *pb, nb, roberta ? 0 : 1, 1);
+    if (specials) {
       append_special(e, sp.sep);
-      e.type_ids.back() = 1;
+      if (!roberta) e.type_ids.back() = 1;
     }
   }
   e.truncated = static_cast<int32_t>(dropped);

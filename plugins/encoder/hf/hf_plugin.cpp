@@ -7,8 +7,9 @@
 //                    heads, position_ids) are listed on stderr.
 //   model hf         {type: hf, path: FOLDER}: a fine-tuned <Type>ForSequenceClassification folder as a `classifier`
 //                    with that class's head (evaluate, predict, embed with it; `runner predict FOLDER`).
-//   tokenizer hf     {type: hf, path: FOLDER}: the folder's own tokenizer, a `wordpiece` (vocab.txt) or
-//                    `sentencepiece` (spiece.model) tokenizer set up from tokenizer_config.json.
+//   tokenizer hf     {type: hf, path: FOLDER}: the folder's own tokenizer, a `wordpiece` (vocab.txt),
+//                    `sentencepiece` (spiece.model) or `bpe` (vocab.json + merges.txt, or tokenizer.json) tokenizer
+//                    set up from tokenizer_config.json, built by type name through the registry.
 //   stage export_hf  writes an earlier stage's trained encoder (with a classifier's head where it maps onto
 //                    <Type>ForSequenceClassification, and with `tokenizer` a WordPiece vocabulary with
 //                    tokenizer_config.json and special_tokens_map.json) as a Hugging Face folder `hf/` in its
@@ -178,9 +179,10 @@ STAGEHAND_PLUGIN(registrar) {
   registrar
       .add<stagehand::Tokenizer>(
           "hf",
-          "a Hugging Face folder's tokenizer: vocab.txt (WordPiece) or spiece.model (SentencePiece), with "
-          "tokenizer_config.json's lower-casing and special tokens",
-          stagehand::Schema().path("path", "the model folder (vocab.txt or spiece.model, tokenizer_config.json)"),
+          "a Hugging Face folder's tokenizer: vocab.txt (WordPiece), spiece.model (SentencePiece) or vocab.json + "
+          "merges.txt / tokenizer.json (byte-level BPE), with tokenizer_config.json's settings and special tokens",
+          stagehand::Schema().path("path", "the model folder (vocab.txt, spiece.model, vocab.json + merges.txt or "
+                                           "tokenizer.json; tokenizer_config.json)"),
           [](const stagehand::Options& o, const stagehand::BuildContext& ctx) {
             SH_CHECK(ctx.registry != nullptr, "hf: built without a registry, so the tokenizer cannot be built");
             return ctx.registry->create<stagehand::Tokenizer>(stagehand::hf::tokenizer_spec(o.path("path")), ctx);

@@ -473,6 +473,42 @@ json read_json_if(const fs::path& file) {
   }
 }
 
+// GPT2Tokenizer / RobertaTokenizer (vocab.json + merges.txt): the `bpe` tokenizer with tokenizer_config.json's
+// add_prefix_space (default false), its special tokens (RoBERTa's spellings where absent) and which of them strip
+// the white space on their left (RoBERTa's <mask>); GPT-2's classes add no special tokens, the others frame texts
+// as RoBERTa does (`<s> a </s></s> b </s>`).
+void bpe_spec(const fs::path& abs, const json& config, const json& special, ConfigNode::MapEntries& e) {
+  const std::string cls = config.contains("tokenizer_class") && config["tokenizer_class"].is_string()
+                              ? config["tokenizer_class"].get<std::string>()
+                              : "";
+  const bool gpt2 = cls.rfind("GPT2", 0) == 0;
+  e.emplace_back("type", ConfigNode::of("bpe"));
+  e.emplace_back("vocab", ConfigNode::of((abs / "vocab.json").string()));
+  e.emplace_back("merges", ConfigNode::of((abs / "merges.txt").string()));
+  e.emplace_back("add_prefix_space", ConfigNode::of(config.contains("add_prefix_space") &&
+                                                    config["add_prefix_space"].is_boolean() &&
+                                                    config["add_prefix_space"].get<bool>()));
+  e.emplace_back("trim_offsets", ConfigNode::of(!gpt2));
+  e.emplace_back("layout", ConfigNode::of(gpt2 ? "none" : "roberta"));
+  std::vector<ConfigNode> lstrip;
+  auto token = [&](const char* key, const char* fallback) {
+    const json* j = config.contains(key) ? &config[key] : special.contains(key) ? &special[key] : nullptr;
+    std::string t = j ? token_of(*j) : "";
+    if (t.empty()) t = fallback;
+    if (j && j->is_object() && j->contains("lstrip") && (*j)["lstrip"].is_boolean() && (*j)["lstrip"].get<bool>())
+      lstrip.push_back(ConfigNode::of(t));
+    return t;
+  };
+  const std::string unk = gpt2 ? token("unk_token", "<|endoftext|>") : token("unk_token", "<unk>");
+  e.emplace_back("unk_token", ConfigNode::of(unk));
+  e.emplace_back("cls_token", ConfigNode::of(token("cls_token", gpt2 ? "<|endoftext|>" : "<s>")));
+  e.emplace_back("sep_token", ConfigNode::of(token("sep_token", gpt2 ? "<|endoftext|>" : "</s>")));
+  e.emplace_back("pad_token", ConfigNode::of(token("pad_token", "<pad>")));
+  e.emplace_back("mask_token", ConfigNode::of(token("mask_token", "<mask>")));
+  e.emplace_back("lstrip_tokens", ConfigNode::sequence(std::move(lstrip)));
+  e.emplace_back("match_special_tokens", ConfigNode::of(true));
+}
+
 }  // namespace
 
 ConfigNode tokenizer_spec(const fs::path& folder) {
@@ -512,13 +548,17 @@ ConfigNode tokenizer_spec(const fs::path& folder) {
     token("pad_token", "<pad>");
     token("unk_token", "<unk>");
     token("mask_token", "[MASK]");
+  } else if (fs::is_regular_file(folder / "vocab.json") && fs::is_regular_file(folder / "merges.txt")) {
+    bpe_spec(abs, config, special, e);
+  } else if (fs::is_regular_file(folder / "tokenizer.json")) {
+    // A fast tokenizer alone: the `bpe` tokenizer reads its model, added tokens and post-processor (and says so
+    // when the model is not byte-level BPE).
+    e.emplace_back("type", ConfigNode::of("bpe"));
+    e.emplace_back("tokenizer_json", ConfigNode::of((abs / "tokenizer.json").string()));
   } else {
-    fail("hf: {} has no vocab.txt (WordPiece) or spiece.model (SentencePiece){}; name the tokenizer "
-             "yourself",
-             folder.string(),
-             fs::is_regular_file(folder / "tokenizer.json") ? " (its tokenizer.json, a fast tokenizer such as "
-                                                              "RoBERTa's byte-level BPE, is not read)"
-                                                            : "");
+    fail("hf: {} has no vocab.txt (WordPiece), spiece.model (SentencePiece), vocab.json + merges.txt or "
+         "tokenizer.json (byte-level BPE); name the tokenizer yourself",
+         folder.string());
   }
   return ConfigNode::map(std::move(e));
 }

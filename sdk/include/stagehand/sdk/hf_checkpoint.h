@@ -104,8 +104,10 @@ STAGEHAND_SDK_API std::string add_classifier_head(const std::filesystem::path& f
                                                   const std::vector<std::string>& label_names = {});
 
 /// The tokenizer spec for a Hugging Face folder: vocab.txt -> {type: wordpiece, ...}, spiece.model ->
-/// {type: sentencepiece, ...}, with lower-casing, accent stripping and the special tokens of tokenizer_config.json
-/// and special_tokens_map.json (Hugging Face's defaults where absent). Paths in the spec are absolute.
+/// {type: sentencepiece, ...}, vocab.json + merges.txt -> {type: bpe, ...} (GPT-2, RoBERTa), else tokenizer.json ->
+/// {type: bpe, tokenizer_json: ...}; with lower-casing, accent stripping, add_prefix_space and the special tokens
+/// of tokenizer_config.json and special_tokens_map.json (Hugging Face's defaults where absent). Paths in the spec
+/// are absolute.
 STAGEHAND_SDK_API ConfigNode tokenizer_spec(const std::filesystem::path& folder);
 
 /// Writes `encoder` (a `transformer`, described by `spec`) as a Hugging Face folder: config.json and
