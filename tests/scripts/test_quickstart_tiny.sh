@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # The shipped quickstart pipeline, shrunk by command-line overrides to run in seconds: every stage kind of it runs
-# end to end, the results table is printed, and a second run reuses every stage.
+# end to end (the baseline stage too), the results table is printed, and a second run reuses every stage.
 set -euo pipefail
 SRC=$1
 BUILD=$2
@@ -20,6 +20,8 @@ done
 "$BUILD/bin/runner" "$SRC/pipelines/quickstart.yaml" "${TINY[@]}" --runs-dir "$WORK/runs" > "$WORK/second.log" 2>&1 ||
   { cat "$WORK/second.log"; exit 1; }
 reused=$(grep -c "reused cached output" "$WORK/second.log")
-[ "$reused" -eq 6 ] || { echo "expected 6 reused stages, got $reused"; cat "$WORK/second.log"; exit 1; }
-test "$(grep -c 'status: "cached"' "$WORK/runs/quickstart/latest/record.yaml")" -eq 6
-echo "quickstart (tiny): all 6 stages ran, the table was printed, and a second run reused all 6"
+[ "$reused" -eq 7 ] || { echo "expected 7 reused stages, got $reused"; cat "$WORK/second.log"; exit 1; }
+test "$(grep -c 'status: "cached"' "$WORK/runs/quickstart/latest/record.yaml")" -eq 7
+# The baseline stage scored the held-out e-mails beside the models.
+grep -qE "^\| macro_f1 \| [0-9.]+ \| [0-9.]+ \|" "$WORK/runs/quickstart/latest/stages/baseline/results.md"
+echo "quickstart (tiny): all 7 stages ran, the table was printed, and a second run reused all 7"

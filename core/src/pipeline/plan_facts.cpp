@@ -76,13 +76,22 @@ class FactFinder {
  private:
   std::map<std::string, Fact> own(const ComponentInfo& info, const ConfigNode& resolved, const std::string& source) {
     Options o(resolved, info.schema, fmt::format("{} '{}'", info.kind, info.name));
-    FactLookup lookup = [this](const ConfigNode& spec, const std::string& kind) {
+    // A fact passed on unchanged from a nested component (a dataset's vocab_size from its tokenizer) keeps that
+    // component's source: it is what a reader looks for in the pipeline.
+    std::map<std::string, Fact> nested;
+    FactLookup lookup = [this, &nested](const ConfigNode& spec, const std::string& kind) {
       PlanFacts plain;
-      for (const auto& [k, f] : component(spec, kind)) plain[k] = f.value;
+      for (const auto& [k, f] : component(spec, kind)) {
+        plain[k] = f.value;
+        nested.emplace(k, f);
+      }
       return plain;
     };
     std::map<std::string, Fact> out;
-    for (const auto& [k, v] : info.facts(o, lookup)) out[k] = Fact{v, source};
+    for (const auto& [k, v] : info.facts(o, lookup)) {
+      auto n = nested.find(k);
+      out[k] = n != nested.end() && n->second.value == v ? n->second : Fact{v, source};
+    }
     return out;
   }
 
@@ -113,6 +122,9 @@ void apply_plan_facts(std::vector<StagePlan>& stages, const Registry& registry) 
       if (facts.empty()) continue;
       try {
         plan.resolved.set(opt.name, fill_facts(*v, opt.component_kind, facts, registry, opt.name));
+        // The filled component's own fact function then runs on what it was given: it is where a component checks
+        // an option against a filled fact (a loss's class_weights, one per class, against num_labels from the data).
+        finder.component(*plan.resolved.find(opt.name), opt.component_kind);
       } catch (Error& e) {
         throw e.in_stage(plan.name);
       }

@@ -63,16 +63,18 @@ std::string ResultsTable::cell(const std::string& metric, const std::string& col
 }
 
 std::string ResultsTable::markdown() const {
-  std::string md = "| metric |";
+  bool any_pct = false;
+  for (const auto& r : rows_) any_pct = any_pct || percent(r);
+  // The scale is said where the numbers are read: F1 0.9495 is shown as 94.95, "in %".
+  std::string md = any_pct ? "| metric (ratios in %, 0-100) |" : "| metric |";
   std::string rule = "|---|";
   for (const auto& c : columns_) {
     md += " " + c + " |";
     rule += "---|";
   }
   md += "\n" + rule + "\n";
-  bool any_pct = false, any_trials = false;
+  bool any_trials = false;
   for (const auto& r : rows_) {
-    any_pct = any_pct || percent(r);
     md += "| " + r + " |";
     for (const auto& c : columns_) {
       auto it = cells_.find({r, c});

@@ -25,10 +25,12 @@
 #include <stagehand/numbers.h>
 
 #include <stagehand/sdk/collate.h>
+#include <stagehand/sdk/text_source.h>
 
 #include <algorithm>
 #include <cctype>
 #include <iostream>
+#include <mutex>
 #include <set>
 
 #include "text_records.h"
@@ -49,44 +51,84 @@ struct Split {
   std::vector<int64_t> offsets{0};
   std::vector<int64_t> labels;
   std::vector<std::string> example_ids;
+  std::vector<std::string> texts, pairs;  // as read, before tokenizing
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
 };
 
-class TextClassification : public Dataset {
+// How the files are read, from the options (shared by the dataset and its plan facts).
+Settings settings_from(const Options& o) {
+  Settings s;
+  const std::string format = o.get<std::string>("format");
+  s.auto_format = format == "auto";
+  s.blurb = format == "blurb";
+  s.format = format == "csv" ? Format::Csv : (format == "tsv" || s.blurb) ? Format::Tsv : Format::Jsonl;
+  s.text_field = o.get<std::string>("text_field");
+  s.has_pair = o.has("text_pair_field");
+  if (s.has_pair) s.pair_field = o.get<std::string>("text_pair_field");
+  s.label_field = o.get<std::string>("label_field");
+  s.has_id = o.has("id_field");
+  if (s.has_id) s.id_field = o.get<std::string>("id_field");
+  // Unset: a header in every CSV/TSV file (the behaviour before `auto` existed), decided per file for blurb.
+  const std::string header = o.has("has_header") ? o.get<std::string>("has_header") : s.blurb ? "auto" : "true";
+  s.header = header == "auto" ? Header::Auto : header == "false" ? Header::No : Header::Yes;
+  if (s.blurb) {
+    // The layout fixes the columns; a field option would be silently ignored, so it is refused instead.
+    SH_CHECK(!s.has_pair && !s.has_id && s.text_field == "text" && s.label_field == "label",
+             "format blurb reads its columns by position (sentence, label, or id, sentence, label), but {} is set; "
+             "remove it, or use format: tsv with explicit fields",
+             s.has_pair ? "text_pair_field" : s.has_id ? "id_field" : s.text_field != "text" ? "text_field"
+                                                                                          : "label_field");
+  }
+  s.lowercase_labels = o.get<bool>("lowercase_labels");
+  s.skip_bad = o.get<std::string>("on_bad_record") == "skip";
+  return s;
+}
+
+std::string ascii_lower(std::string l) {
+  std::transform(l.begin(), l.end(), l.begin(), [](unsigned char c) { return std::tolower(c); });
+  return l;
+}
+
+// The `labels` option as the classes: lowercased with lowercase_labels, each listed once (else an error at it).
+std::vector<std::string> fixed_labels_of(const Options& o, const Settings& s) {
+  std::vector<std::string> labels = o.get<std::vector<std::string>>("labels");
+  for (auto& l : labels)
+    if (s.lowercase_labels) l = ascii_lower(l);
+  std::set<std::string> seen;
+  for (const auto& l : labels)
+    if (!seen.insert(l).second) fail_at(o.node("labels").location(), "label '{}' appears twice in 'labels'; list each once", l);
+  if (labels.empty()) fail_at(o.node("labels").location(), "'labels' is empty; list the class names or leave it unset");
+  return labels;
+}
+
+// The classes learnt from the train file's records: their labels, sorted (numerically when all are integers).
+std::vector<std::string> labels_of_records(const std::vector<Record>& records) {
+  std::set<std::string> seen;
+  for (const auto& r : records) seen.insert(r.label);
+  std::vector<std::string> labels(seen.begin(), seen.end());
+  bool numeric = !labels.empty();
+  for (const auto& l : labels) {
+    int64_t v = 0;
+    numeric = numeric && parse_int(l, v);
+  }
+  if (numeric)
+    std::sort(labels.begin(), labels.end(),
+              [](const std::string& a, const std::string& b) { return std::stoll(a) < std::stoll(b); });
+  return labels;
+}
+
+class TextClassification : public Dataset, public sdk::TextSource {
  public:
   TextClassification(const Options& o, const BuildContext& ctx) {
     SH_CHECK(ctx.registry != nullptr, "built without a registry, so its tokenizer cannot be built");
-    Settings s;
-    const std::string format = o.get<std::string>("format");
-    s.auto_format = format == "auto";
-    s.blurb = format == "blurb";
-    s.format = format == "csv" ? Format::Csv : (format == "tsv" || s.blurb) ? Format::Tsv : Format::Jsonl;
-    s.text_field = o.get<std::string>("text_field");
-    s.has_pair = o.has("text_pair_field");
-    if (s.has_pair) s.pair_field = o.get<std::string>("text_pair_field");
-    s.label_field = o.get<std::string>("label_field");
-    s.has_id = o.has("id_field");
-    if (s.has_id) s.id_field = o.get<std::string>("id_field");
-    // Unset: a header in every CSV/TSV file (the behaviour before `auto` existed), decided per file for blurb.
-    const std::string header = o.has("has_header") ? o.get<std::string>("has_header") : s.blurb ? "auto" : "true";
-    s.header = header == "auto" ? Header::Auto : header == "false" ? Header::No : Header::Yes;
-    if (s.blurb) {
-      // The layout fixes the columns; a field option would be silently ignored, so it is refused instead.
-      SH_CHECK(!s.has_pair && !s.has_id && s.text_field == "text" && s.label_field == "label",
-               "format blurb reads its columns by position (sentence, label, or id, sentence, label), but {} is set; "
-               "remove it, or use format: tsv with explicit fields",
-               s.has_pair ? "text_pair_field" : s.has_id ? "id_field" : s.text_field != "text" ? "text_field"
-                                                                                            : "label_field");
-    }
-    s.lowercase_labels = o.get<bool>("lowercase_labels");
-    s.skip_bad = o.get<std::string>("on_bad_record") == "skip";
+    const Settings s = settings_from(o);
     const int64_t max_length = o.get<int64_t>("max_length");
     const int threads = static_cast<int>(o.get<int64_t>("threads"));
     std::vector<std::pair<std::string, fs::path>> files;
     for (const char* split : {"train", "validation", "test"})
       if (o.has(split)) files.emplace_back(split, o.path(split));
     const bool fixed_labels = o.has("labels");
-    if (fixed_labels) labels_ = o.get<std::vector<std::string>>("labels");
+    if (fixed_labels) labels_ = fixed_labels_of(o, s);
     auto tok = ctx.registry->create<Tokenizer>(o.node("tokenizer"), ctx);
 
     SH_CHECK(!files.empty(), "no data file; give at least one of 'train', 'validation', 'test'");
@@ -99,16 +141,6 @@ class TextClassification : public Dataset {
              "max_length {} leaves no room for text after the special tokens; raise it", max_length);
     pad_id_ = sp.pad;
 
-    if (fixed_labels) {
-      for (auto& l : labels_)
-        if (s.lowercase_labels)
-          std::transform(l.begin(), l.end(), l.begin(), [](unsigned char c) { return std::tolower(c); });
-      std::set<std::string> seen;
-      for (const auto& l : labels_)
-        SH_CHECK(seen.insert(l).second, "label '{}' appears twice in 'labels'; list each once", l);
-      SH_CHECK(!labels_.empty(), "'labels' is empty; list the class names or leave it unset");
-    }
-
     std::vector<std::vector<Record>> records;
     std::string first_skipped;
     for (const auto& [split, file] : files) {
@@ -118,17 +150,7 @@ class TextClassification : public Dataset {
       SH_CHECK(files.front().first == "train",
                "no 'train' file to learn the labels from; list them in 'labels' (in the order "
                "of the model's classes)");
-      std::set<std::string> seen;
-      for (const auto& r : records.front()) seen.insert(r.label);
-      labels_.assign(seen.begin(), seen.end());
-      bool numeric = !labels_.empty();
-      for (const auto& l : labels_) {
-        int64_t v = 0;
-        numeric = numeric && parse_int(l, v);
-      }
-      if (numeric)
-        std::sort(labels_.begin(), labels_.end(),
-                  [](const std::string& a, const std::string& b) { return std::stoll(a) < std::stoll(b); });
+      labels_ = labels_of_records(records.front());
     }
     std::map<std::string, int64_t> label_id;
     for (size_t i = 0; i < labels_.size(); ++i) label_id[labels_[i]] = static_cast<int64_t>(i);
@@ -166,6 +188,8 @@ class TextClassification : public Dataset {
         for (int32_t t : e.type_ids) out.type_ids.push_back(static_cast<uint8_t>(t));
         out.offsets.push_back(static_cast<int64_t>(out.ids.size()));
       }
+      out.texts = std::move(a);  // kept for stages that read words (sdk::TextSource)
+      out.pairs = std::move(b);
       splits_.push_back(std::move(out));
     }
     hints_ = {{"num_labels", static_cast<int64_t>(labels_.size())},
@@ -187,6 +211,8 @@ class TextClassification : public Dataset {
   }
   int64_t size(const std::string& split) const override { return find(split).size(); }
   std::vector<std::string> labels() const override { return labels_; }
+  const std::vector<std::string>& texts(const std::string& split) const override { return find(split).texts; }
+  const std::vector<std::string>& text_pairs(const std::string& split) const override { return find(split).pairs; }
   std::map<std::string, int64_t> hints() const override { return hints_; }
 
   Batch batch(const std::string& split, const std::vector<int64_t>& indices) const override {
@@ -228,6 +254,39 @@ class TextClassification : public Dataset {
   std::vector<Split> splits_;
   std::map<std::string, int64_t> hints_;
 };
+
+// What planning knows before any data is built (`runner check`): the number of classes, num_labels, from the
+// `labels` option or else the train file's labels (its records are read, not tokenized: a malformed record is
+// already an error here), beside the tokenizer's facts. Options sized by the classes (a loss's class_weights) are
+// checked against it. A file is read once per process for its label count (keyed by path, size, modification time
+// and the options), since every stage that names the data asks.
+PlanFacts text_classification_facts(const Options& o, const FactLookup& lookup) {
+  PlanFacts out = lookup(o.node("tokenizer"), "tokenizer");
+  const Settings s = settings_from(o);
+  if (o.has("labels")) {
+    out["num_labels"] = static_cast<int64_t>(fixed_labels_of(o, s).size());
+    return out;
+  }
+  if (!o.has("train")) return out;
+  const fs::path file = o.path("train");
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) return out;  // a file made later; the data reports its classes when built
+  const auto size = fs::file_size(file, ec);
+  const auto time = fs::last_write_time(file, ec).time_since_epoch().count();
+  const std::string key = fmt::format("{}\n{}\n{}\n{}", file.string(), size, time, to_yaml(o.resolved()));
+  static std::mutex mutex;
+  static std::map<std::string, int64_t> label_counts;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = label_counts.find(key);
+  if (it == label_counts.end()) {
+    int64_t skipped = 0;
+    std::string first_skipped;
+    const auto records = text_records::read_records(s, file, skipped, first_skipped);
+    it = label_counts.emplace(key, static_cast<int64_t>(labels_of_records(records).size())).first;
+  }
+  if (it->second > 0) out["num_labels"] = it->second;
+  return out;
+}
 
 }  // namespace
 }  // namespace stagehand
@@ -287,6 +346,7 @@ STAGEHAND_PLUGIN(registrar) {
           [](const stagehand::Options& o, const stagehand::BuildContext& ctx) {
             return std::make_shared<stagehand::TextClassification>(o, ctx);
           })
+      .with_facts(stagehand::text_classification_facts)
       .with_example(stagehand::parse_yaml(
           "{type: text_classification, train: data/spam/train.jsonl, validation: data/spam/dev.jsonl, "
           "tokenizer: {type: sentencepiece, model: tests/data/tokenizers/albert-30k-clean.model}}",

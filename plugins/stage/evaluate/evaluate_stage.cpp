@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Stage kind `evaluate`: the metrics of one or more trained models (earlier stages) on one split of a dataset,
 // side by side, with their speed; writes results.csv and results.md and prints the table. A model stage run with
-// `trials: N` is evaluated once per trial and its cells read "mean (std)".
+// `trials: N` is evaluated once per trial and its cells read "mean (std)". For a classification evaluator the table
+// also has each class's F1 (rows f1.<label>), and a confusion matrix per model follows it (whole counts, summed
+// over trials).
 #include <torch/types.h>
 
 #include <chrono>
@@ -15,6 +17,8 @@
 #include <stagehand/stage.h>
 #include <stagehand/files.h>
 #include <stagehand/summary.h>
+
+#include <stagehand/sdk/classification_table.h>
 
 namespace stagehand {
 namespace {
@@ -33,6 +37,7 @@ class EvaluateStage : public Stage {
     for (const auto& n : o.node("models").items()) names.push_back(n.as_string());
     ResultsTable table(names);
     std::vector<std::string> speed_cells;
+    std::string confusions;
     for (const auto& name : names) {
       const StageOutput& up = ctx.upstream(name);
       // A model stage run with trials is evaluated trial by trial: the table shows mean (std) over them.
@@ -43,6 +48,7 @@ class EvaluateStage : public Stage {
         for (const auto& t : up.trials) runs.push_back(&t);
       }
       std::map<std::string, std::vector<double>> values;
+      std::vector<std::map<std::string, double>> per_run;
       double seconds = 0;
       for (size_t k = 0; k < runs.size(); ++k) {
         const StageOutput& run = *runs[k];
@@ -58,6 +64,7 @@ class EvaluateStage : public Stage {
         auto m = evaluate_split(*model, *data, split, evals, bs, nullptr, &ctx);
         seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (ctx.stop_requested()) throw Interrupted(ctx.stop_signal());
+        per_run.push_back(m);
         for (const auto& [key, v] : m) {
           values[key].push_back(v);
           if (runs.size() > 1) ctx.metric(fmt::format("{}.trials.{}.{}", name, k + 1, key), v);
@@ -79,14 +86,24 @@ class EvaluateStage : public Stage {
         // One row per headline metric; per-class details stay in the record.
         if (key.find('.') == std::string::npos) table.set(key, name, v);
       }
+      // Below the headline rows: each class's F1, and the confusion matrix as a table of its own.
+      sdk::add_per_class_f1(table, name, data->labels(), per_run);
+      const std::string confusion = sdk::confusion_markdown(data->labels(), per_run);
+      if (!confusion.empty())
+        confusions += fmt::format("\nconfusion matrix of {} on '{}' (rows: true class, columns: predicted class; "
+                                  "counts{}):\n\n{}",
+                                  name, split,
+                                  per_run.size() > 1 ? fmt::format(", summed over {} trials", per_run.size()) : "",
+                                  confusion);
       const double speed = seconds > 0 ? static_cast<double>(data->size(split) * runs.size()) / seconds : 0;
       ctx.timing(name + ".examples_per_second", speed);
       speed_cells.push_back(fmt::format("{:.1f}", speed));
     }
     table.set_text_row("examples/s (this machine)", speed_cells);
     write_file_atomic(ctx.output_dir() / "results.csv", table.csv());
-    write_file_atomic(ctx.output_dir() / "results.md", table.markdown());
-    ctx.info(fmt::format("results on '{}' ({} examples):\n{}", split, data->size(split), table.markdown()));
+    write_file_atomic(ctx.output_dir() / "results.md", table.markdown() + confusions);
+    ctx.info(fmt::format("results on '{}' ({} examples):\n{}{}", split, data->size(split), table.markdown(),
+                         confusions));
   }
 };
 

@@ -16,6 +16,7 @@
 #include <stagehand/sdk/train/teacher.h>
 #include <stagehand/sdk/train/trainer.h>
 
+#include <stagehand/sdk/class_weights.h>
 #include <stagehand/sdk/hf_checkpoint.h>
 #include "train_plugin.h"
 
@@ -23,6 +24,7 @@ namespace stagehand::train {
 namespace {
 
 namespace st = stagehand::sdk::train;
+namespace sdk = stagehand::sdk;
 
 /// `init_hf`: the encoder's tensors from the folder (all of them, under the checkpoint's prefix) and every other
 /// model tensor the checkpoint has under the same name.
@@ -76,6 +78,31 @@ std::shared_ptr<Model> build_model(StageContext& ctx, const Dataset& data) {
   return model;
 }
 
+/// The loss its spec names, with what the data says filled in (num_labels, which class_weights is checked against:
+/// here for data whose classes planning could not know, with the error at the option) and `class_weights:
+/// balanced` replaced by n / (classes * count_c) over the training split's labels.
+std::shared_ptr<Loss> build_loss(StageContext& ctx, const Dataset& data, const std::string& train_split) {
+  ConfigNode spec = fill_hints(ctx.options().node("loss"), "loss", data.hints(), ctx.registry());
+  if (!sdk::wants_balanced_class_weights(spec)) return ctx.registry().create<Loss>(spec, ctx.build_context());
+  const std::vector<std::string> labels = data.labels();
+  const auto hints = data.hints();
+  const auto hinted = hints.find("num_labels");
+  const int64_t classes = !labels.empty() ? static_cast<int64_t>(labels.size())
+                          : hinted != hints.end() ? hinted->second : 0;
+  SH_CHECK(classes > 0, "class_weights: balanced needs the number of classes, but the dataset reports neither labels "
+           "nor num_labels; give class_weights as a list");
+  const ConfigNode* ignore = spec.find("ignore_index");
+  const auto counts = sdk::class_counts(data, train_split, classes, "labels",
+                                        ignore && ignore->is_scalar() ? ignore->as_int() : -100);
+  const auto weights = sdk::balanced_class_weights(counts, labels, fmt::format("the '{}' split", train_split));
+  std::vector<std::string> parts;
+  for (size_t c = 0; c < weights.size(); ++c)
+    parts.push_back(fmt::format("{} {:.6g} ({})", c < labels.size() ? labels[c] : std::to_string(c), weights[c],
+                                counts[c]));
+  ctx.info(fmt::format("class_weights: balanced over the '{}' split: {}", train_split, fmt::join(parts, ", ")));
+  return ctx.registry().create<Loss>(sdk::with_class_weights(spec, weights), ctx.build_context());
+}
+
 class TrainStage : public Stage {
  public:
   void run(StageContext& ctx) override;
@@ -94,7 +121,7 @@ void TrainStage::run(StageContext& ctx) {
   parts.prepare = st::Teacher::from_options(ctx, opts.bf16).prepare();
   parts.optimizer = ctx.build<Optimizer>("optimizer");
   parts.scheduler = ctx.build<Scheduler>("scheduler");
-  parts.loss = ctx.build<Loss>("loss");
+  parts.loss = build_loss(ctx, *parts.data, opts.train_split);
   for (const auto& e : o.node("evaluators").items())
     parts.evaluators.push_back(ctx.registry().create<Evaluator>(e, ctx.build_context()));
   st::Trainer trainer(ctx, std::move(parts), opts);

@@ -209,7 +209,10 @@ void Trainer::final_metrics() {
   if (writes) {
     ctx_.metric("steps", static_cast<double>(step_));
     ctx_.metric("train_loss", last_loss_);
-    if (selector_.state().best_step >= 0) ctx_.metric("best_step", static_cast<double>(selector_.state().best_step));
+    // Only a selected model has a best step: with select_best false the last step's weights are kept, and a
+    // best_step would name a step whose weights the output does not hold.
+    if (o_.select_best && selector_.state().best_step >= 0)
+      ctx_.metric("best_step", static_cast<double>(selector_.state().best_step));
   }
   for (const std::string& split : {o_.eval_split, o_.test_split}) {
     if (!eval_.has(split)) continue;
