@@ -7,7 +7,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread libgloo-dev
   libyaml-cpp-dev libsentencepiece-dev sentencepiece libfmt-dev
   libboost-dev libboost-filesystem-dev libgtest-dev
-  nlohmann-json3-dev libcli11-dev libssl-dev liblinear-dev libspdlog-dev
+  nlohmann-json3-dev libcli11-dev libssl-dev liblinear-dev libspdlog-dev libicu-dev
   chromium  # only for the test that opens the HTML report in a browser (tests/scripts/test_report_tiny.sh)
 )
 missing=()

@@ -712,8 +712,9 @@ class PredictCommand final : public Command {
  public:
   void declare(CLI::App& sub, Common&) override {
     sub.add_option("run", po_.run,
-                   "a run folder (runs/<pipeline>/<id>, or runs/<pipeline>/latest) or its record.yaml; or a fine-tuned "
-                   "Hugging Face folder (<Type>ForSequenceClassification, e.g. what export_hf wrote)")
+                   "a run folder (runs/<pipeline>/<id>, or runs/<pipeline>/latest) or its record.yaml; a stage's folder in "
+                   "a run (runs/<pipeline>/<id>/stages/<name>); or a fine-tuned Hugging Face folder "
+                   "(<Type>ForSequenceClassification, e.g. what export_hf wrote)")
         ->required();
     sub.add_option("--stage", po_.stage, "the train stage whose model predicts (a run folder needs it)");
     sub.add_option("--file", po_.file, "read the texts from this file (default: standard input), one per line");

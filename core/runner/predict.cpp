@@ -242,10 +242,24 @@ int predict_from_folder(const PredictOptions& o, const fs::path& folder, Registr
 
 }  // namespace
 
-int cmd_predict(const PredictOptions& o) {
+int cmd_predict(const PredictOptions& given) {
+  PredictOptions o = given;
   SH_CHECK(o.batch_size >= 1, "predict: --batch-size {}: expected at least 1", o.batch_size);
   fs::path run_dir(o.run);
   if (fs::is_regular_file(run_dir)) run_dir = run_dir.parent_path();
+  if (run_dir.filename().empty()) run_dir = run_dir.parent_path();  // a trailing '/'
+  // A stage's folder in a run (runs/<pipeline>/<id>/stages/<name>): that run, that stage.
+  if (fs::is_regular_file(run_dir / "stage.yaml")) {
+    const std::string name = load_yaml_file(run_dir / "stage.yaml").at("stage").as_string();
+    SH_CHECK(run_dir.parent_path().filename() == "stages" &&
+                 fs::is_regular_file(run_dir.parent_path().parent_path() / "record.yaml"),
+             "predict: {} is stage '{}''s output outside a run folder (in the cache); give the run folder and "
+             "--stage {}", o.run, name, name);
+    SH_CHECK(o.stage.empty() || o.stage == name, "predict: {} is stage '{}''s folder, but --stage says '{}'", o.run,
+             name, o.stage);
+    o.stage = name;
+    run_dir = run_dir.parent_path().parent_path();
+  }
   Registry registry;
   PluginLoader loader(registry);
   loader.load_default();

@@ -231,7 +231,7 @@ TEST(HfImport, WhatDoesNotFitIsRefusedByName) {
   // No weights at all.
   fs::create_directories(tmp / "empty");
   fs::copy_file(tmp / "ok" / "config.json", tmp / "empty" / "config.json");
-  EXPECT_NE(load(tmp / "empty").find("has neither model.safetensors nor pytorch_model.bin"), std::string::npos);
+  EXPECT_NE(load(tmp / "empty").find("has no weights: neither model.safetensors nor pytorch_model.bin"), std::string::npos);
   const std::string nowhere = load(tmp / "nowhere");
   EXPECT_NE(nowhere.find("nowhere"), std::string::npos) << nowhere;  // the schema's missing-path error names it
   EXPECT_NE(sh_test::error_of([&] { hf::read_folder(tmp / "nowhere"); }).find("is not a folder"), std::string::npos);

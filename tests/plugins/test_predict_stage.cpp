@@ -255,6 +255,11 @@ TEST(RunnerPredict, RawTextGetsThePredictStagesLogitsAsLabelNamesAndProbabilitie
   }
   EXPECT_EQ(n, texts.size()) << r.output;
 
+  // The stage's own folder in the run names the run and the stage: the same lines.
+  const std::string by_stage = r.output;
+  r = sh_test::runner("predict runs/predictstage/latest/stages/train/ --file in.txt --batch-size 4", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, by_stage);
   r = sh_test::runner("predict runs/predictstage/latest --stage trian < in.txt", dir);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("stage 'trian' has no outputs in the run"), std::string::npos) << r.output;

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "bridge_client.h"
+#include "albert_text.h"
 #include "lowercase.h"
 #include "stagehand/error.h"
 #include "stagehand/stop.h"
@@ -68,7 +69,17 @@ Schema tokenizer_schema() {
       .opt("mask_token", "[MASK]", "piece used for masked-language-model masking")
       .opt("lowercase", false,
            "lowercase text before encoding (ALBERT's do_lower_case); maps capitals of ASCII, Latin-1, Latin "
-           "Extended-A, Greek and Cyrillic");
+           "Extended-A, Greek and Cyrillic")
+      .opt("remove_space", false, "strip the text and join its words with single spaces (AlbertTokenizer's "
+                                  "remove_space)")
+      .opt("keep_accents", true, "false: decompose the text (NFKD) and drop combining marks, so that café is cafe "
+                                 "(AlbertTokenizer's keep_accents)")
+      .opt("albert_quirks", false, "AlbertTokenizer's fixed steps: `` and '' become \", and a piece ending in a digit "
+                                   "and a comma (\"9,\") is encoded again with the comma on its own")
+      .opt("special_tokens_in_text", false, "special tokens typed in the text ([MASK], [CLS], ...) are kept whole, as "
+                                            "Hugging Face's Python tokenizers keep them")
+      .list("lstrip_tokens", OptionType::String, ConfigNode::sequence({}),
+            "special tokens that take the white space on their left when found in the text (ALBERT's [MASK])");
 }
 
 class SentencePieceTokenizer final : public Tokenizer {
@@ -77,7 +88,11 @@ class SentencePieceTokenizer final : public Tokenizer {
       : model_path_(o.path("model")),
         model_bytes_(read_file(model_path_, "model file")),
         model_(std::make_shared<Model>(model_bytes_, model_path_.string())),
-        lowercase_(o.get<bool>("lowercase")) {
+        lowercase_(o.get<bool>("lowercase")),
+        text_{o.get<bool>("lowercase"), o.get<bool>("remove_space"), o.get<bool>("keep_accents"),
+              o.get<bool>("albert_quirks")},
+        in_text_(o.get<bool>("special_tokens_in_text")),
+        lstrip_tokens_(o.get<std::vector<std::string>>("lstrip_tokens")) {
     special_.cls_token = o.get<std::string>("cls_token");
     special_.sep_token = o.get<std::string>("sep_token");
     special_.pad_token = o.get<std::string>("pad_token");
@@ -88,9 +103,22 @@ class SentencePieceTokenizer final : public Tokenizer {
     special_.cls = special_id(special_.cls_token);
     special_.sep = special_id(special_.sep_token);
     special_.mask = special_id(special_.mask_token);
+    for (const auto& [token, id] : {std::pair{special_.cls_token, special_.cls}, {special_.sep_token, special_.sep},
+                                    {special_.pad_token, special_.pad}, {special_.unk_token, special_.unk},
+                                    {special_.mask_token, special_.mask}})
+      if (id >= 0) {
+        in_text_tokens_.push_back(token);
+        in_text_ids_.push_back(id);
+        in_text_lstrip_.push_back(std::find(lstrip_tokens_.begin(), lstrip_tokens_.end(), token) != lstrip_tokens_.end());
+      }
   }
 
   std::vector<Piece> pieces(std::string_view text) const override {
+    if (in_text_ || text_.remove_space || !text_.keep_accents || text_.albert_quirks) return albert_pieces(text);
+    return plain_pieces(text);
+  }
+
+  std::vector<Piece> plain_pieces(std::string_view text) const {
     std::string lowered;
     std::string_view input = text;
     if (lowercase_) {
@@ -155,10 +183,76 @@ class SentencePieceTokenizer final : public Tokenizer {
         {"unk_token", ConfigNode::of(special_.unk_token)},
         {"mask_token", ConfigNode::of(special_.mask_token)},
         {"lowercase", ConfigNode::of(lowercase_)},
+        {"remove_space", ConfigNode::of(text_.remove_space)},
+        {"keep_accents", ConfigNode::of(text_.keep_accents)},
+        {"albert_quirks", ConfigNode::of(text_.albert_quirks)},
+        {"special_tokens_in_text", ConfigNode::of(in_text_)},
+        {"lstrip_tokens", [&] {
+           std::vector<ConfigNode> l;
+           for (const auto& t : lstrip_tokens_) l.push_back(ConfigNode::of(t));
+           return ConfigNode::sequence(std::move(l));
+         }()},
     });
   }
 
  private:
+  /// AlbertTokenizer's way (albert_text.h): special tokens in the text kept whole, each stretch between them
+  /// normalised (offsets mapped back to the original), encoded, and "9,"-like pieces encoded again.
+  std::vector<Piece> albert_pieces(std::string_view text) const {
+    std::vector<Piece> out;
+    int32_t word = -1;
+    const std::vector<spm::Segment> segments =
+        in_text_ ? spm::split_special(text, in_text_tokens_, in_text_lstrip_)
+                 : std::vector<spm::Segment>{{0, static_cast<uint32_t>(text.size()), -1}};
+    for (const auto& seg : segments) {
+      if (seg.special >= 0) {
+        const auto k = static_cast<size_t>(seg.special);
+        out.push_back({in_text_ids_[k], in_text_tokens_[k], ++word, static_cast<int32_t>(seg.begin),
+                       static_cast<int32_t>(seg.end)});
+        continue;
+      }
+      const spm::Normalized n = spm::normalize(text.substr(seg.begin, seg.end - seg.begin), seg.begin, text_);
+      for (auto& r : model_->encode(n.text)) {
+        const bool starts_word = r.piece.compare(0, kWordBoundary.size(), kWordBoundary) == 0;
+        if (starts_word || word < 0) ++word;
+        uint32_t b = std::min<uint32_t>(r.begin, static_cast<uint32_t>(n.text.size()));
+        const uint32_t e = std::min<uint32_t>(std::max(r.end, b), static_cast<uint32_t>(n.text.size()));
+        while (starts_word && b < e && is_ascii_space(n.text[b])) ++b;
+        const auto begin = static_cast<int32_t>(b < e ? n.begin[b] : (b < n.begin.size() ? n.begin[b] : seg.end));
+        const auto end = static_cast<int32_t>(e > b ? n.end[e - 1] : static_cast<uint32_t>(begin));
+        if (text_.albert_quirks && spm::digit_comma(r.piece)) {
+          resplit(r.piece, begin, end, word, out);
+          continue;
+        }
+        out.push_back({r.id, std::move(r.piece), word, begin, end});
+      }
+    }
+    return out;
+  }
+
+  /// AlbertTokenizer._tokenize's re-split of a piece ending in a digit and a comma: the piece without the comma
+  /// (and without its word-boundary marks) encoded again, its first piece losing a word-boundary mark the
+  /// original did not have, then the comma as a piece of its own.
+  void resplit(const std::string& piece, int32_t begin, int32_t end, int32_t word, std::vector<Piece>& out) const {
+    std::string inner = piece.substr(0, piece.size() - 1);
+    for (size_t at; (at = inner.find(kWordBoundary)) != std::string::npos;) inner.erase(at, kWordBoundary.size());
+    std::vector<std::string> tokens;
+    for (auto& r : model_->encode(inner)) tokens.push_back(std::move(r.piece));
+    const bool had_boundary = piece.compare(0, kWordBoundary.size(), kWordBoundary) == 0;
+    if (!had_boundary && !tokens.empty() && tokens[0].compare(0, kWordBoundary.size(), kWordBoundary) == 0) {
+      if (tokens[0].size() == kWordBoundary.size())
+        tokens.erase(tokens.begin());
+      else
+        tokens[0].erase(0, kWordBoundary.size());
+    }
+    tokens.push_back(",");
+    for (size_t k = 0; k < tokens.size(); ++k) {
+      const bool comma = k + 1 == tokens.size();
+      out.push_back({model_->piece_to_id(tokens[k]), tokens[k], word, comma ? std::max(begin, end - 1) : begin,
+                     comma ? end : std::max(begin, end - 1)});
+    }
+  }
+
   // PieceToId answers the unknown id for anything absent, so a special token that maps to <unk> without
   // being the unknown token itself does not exist in this vocabulary.
   int32_t special_id(const std::string& token) const {
@@ -172,6 +266,12 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::string model_bytes_;
   std::shared_ptr<const Model> model_;
   bool lowercase_ = false;
+  spm::TextOptions text_;
+  bool in_text_ = false;
+  std::vector<std::string> lstrip_tokens_;
+  std::vector<std::string> in_text_tokens_;  ///< the special tokens the vocabulary has, as typed in text
+  std::vector<int32_t> in_text_ids_;
+  std::vector<bool> in_text_lstrip_;
   SpecialTokens special_;
 };
 

@@ -98,6 +98,65 @@ std::string head_name(const std::string& model_type, const std::string& name) {
 
 namespace {
 
+using Tensors = std::map<std::string, torch::Tensor>;
+
+Tensors load_one(const fs::path& file, bool safetensors) {
+  return safetensors ? load_safetensors(file) : load_torch_state_dict(file);
+}
+
+/// A sharded checkpoint: the index's weight_map names, for every tensor, the file of the folder that holds it.
+Tensors load_shards(const fs::path& folder, const fs::path& index, bool safetensors) {
+  json j;
+  try {
+    j = json::parse(read_file(index));
+  } catch (const json::exception& e) {
+    fail("{}: not valid JSON ({})", index.string(), e.what());
+  }
+  SH_CHECK(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object() && !j["weight_map"].empty(),
+           "{}: no \"weight_map\" object (tensor name -> shard file); is it a sharded checkpoint's index?",
+           index.string());
+  std::map<std::string, std::vector<std::string>> by_shard;
+  for (const auto& [name, file] : j["weight_map"].items()) {
+    SH_CHECK(file.is_string(), "{}: weight_map[\"{}\"] is not a file name", index.string(), name);
+    const std::string f = file.get<std::string>();
+    SH_CHECK(!f.empty() && f.find('/') == std::string::npos && f != "." && f != "..",
+             "{}: weight_map[\"{}\"] names '{}'; a shard must be a file of the folder itself", index.string(), name, f);
+    by_shard[f].push_back(name);
+  }
+  Tensors out;
+  for (const auto& [file, names] : by_shard) {
+    const fs::path shard = folder / file;
+    SH_CHECK(fs::is_regular_file(shard), "{}: the shard {} is missing (it holds {} tensor(s), e.g. {}); download it "
+             "beside the index", index.string(), file, names.size(), names.front());
+    Tensors part = load_one(shard, safetensors);
+    for (const auto& n : names)
+      SH_CHECK(part.count(n), "{}: the index puts tensor '{}' in {}, which does not hold it", index.string(), n, file);
+    for (auto& [n, t] : part) out[n] = t;
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensors load_weights(const fs::path& folder, fs::path& weights_file) {
+  // Hugging Face's order of preference: safetensors before pickles, one file before shards.
+  for (const bool st : {true, false}) {
+    const std::string single = st ? "model.safetensors" : "pytorch_model.bin";
+    if (fs::is_regular_file(folder / single)) {
+      weights_file = folder / single;
+      return load_one(weights_file, st);
+    }
+    if (fs::is_regular_file(folder / (single + ".index.json"))) {
+      weights_file = folder / (single + ".index.json");
+      return load_shards(folder, weights_file, st);
+    }
+  }
+  fail("hf: {} has no weights: neither model.safetensors nor pytorch_model.bin, nor a sharded checkpoint's index "
+       "(model.safetensors.index.json, pytorch_model.bin.index.json)", folder.string());
+}
+
+namespace {
+
 /// DistilBERT's config in BERT's keys: dim, hidden_dim, n_layers, n_heads, activation, dropout and
 /// attention_dropout renamed; LayerNorm epsilon 1e-12 (hard-coded in DistilBERT); two token-type rows that stay zero
 /// (DistilBERT has no token types; a pair's second segment, type 1, must add nothing either). Sinusoidal position
@@ -144,17 +203,7 @@ Checkpoint read_folder(const fs::path& folder, const std::string& prefix) {
     return c.contains(key) && c[key].is_number() ? c[key].get<double>() : fallback;
   };
 
-  ck.weights_file = folder / "model.safetensors";
-  if (fs::is_regular_file(ck.weights_file)) {
-    for (auto& [name, t] : load_safetensors(ck.weights_file)) ck.tensors[name] = t;
-  } else {
-    ck.weights_file = folder / "pytorch_model.bin";
-    SH_CHECK(fs::is_regular_file(ck.weights_file),
-             "hf: {} has neither model.safetensors nor pytorch_model.bin (a sharded checkpoint's *.index.json is not "
-             "read: save it as one file)",
-             folder.string());
-    ck.tensors = load_torch_state_dict(ck.weights_file);
-  }
+  ck.tensors = load_weights(folder, ck.weights_file);
   for (auto& [name, t] : ck.tensors)
     if (t.is_floating_point()) t = t.to(torch::kFloat);
   const fs::path& weights = ck.weights_file;
@@ -539,15 +588,31 @@ ConfigNode tokenizer_spec(const fs::path& folder) {
     token("pad_token", "[PAD]");
     token("mask_token", "[MASK]");
   } else if (fs::is_regular_file(folder / "spiece.model")) {
-    // AlbertTokenizer's defaults: do_lower_case true; [CLS] [SEP] <pad> <unk> [MASK].
+    // AlbertTokenizer's defaults: do_lower_case true, remove_space true, keep_accents false; [CLS] [SEP] <pad>
+    // <unk> [MASK], the mask token taking the space on its left; its fixed steps (`` and '' to ", the "9,"
+    // re-split) and, as every Python tokenizer, special tokens typed in the text kept whole.
     e.emplace_back("type", ConfigNode::of("sentencepiece"));
     e.emplace_back("model", ConfigNode::of((abs / "spiece.model").string()));
     e.emplace_back("lowercase", ConfigNode::of(flag("do_lower_case", true)));
+    e.emplace_back("remove_space", ConfigNode::of(flag("remove_space", true)));
+    e.emplace_back("keep_accents", ConfigNode::of(flag("keep_accents", false)));
+    const std::string cls = config.contains("tokenizer_class") && config["tokenizer_class"].is_string()
+                                ? config["tokenizer_class"].get<std::string>()
+                                : "AlbertTokenizer";
+    e.emplace_back("albert_quirks", ConfigNode::of(cls.rfind("AlbertTokenizer", 0) == 0));
+    e.emplace_back("special_tokens_in_text", ConfigNode::of(true));
     token("cls_token", "[CLS]");
     token("sep_token", "[SEP]");
     token("pad_token", "<pad>");
     token("unk_token", "<unk>");
     token("mask_token", "[MASK]");
+    // AddedToken("[MASK]", lstrip=True) unless the config says otherwise.
+    const json* mask = config.contains("mask_token") ? &config["mask_token"] : nullptr;
+    const bool lstrip = !(mask && mask->is_object() && mask->contains("lstrip") && (*mask)["lstrip"].is_boolean() &&
+                          !(*mask)["lstrip"].get<bool>());
+    std::vector<ConfigNode> l;
+    if (lstrip) l.push_back(e.back().second.clone());
+    e.emplace_back("lstrip_tokens", ConfigNode::sequence(std::move(l)));
   } else if (fs::is_regular_file(folder / "vocab.json") && fs::is_regular_file(folder / "merges.txt")) {
     bpe_spec(abs, config, special, e);
   } else if (fs::is_regular_file(folder / "tokenizer.json")) {

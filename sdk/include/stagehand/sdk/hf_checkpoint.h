@@ -34,7 +34,7 @@ struct Checkpoint {
   ConfigNode encoder_spec;                     ///< {type: transformer, ...}
   std::map<std::string, torch::Tensor> tensors;  ///< every tensor of model.safetensors, float32
   std::string prefix;                          ///< where the encoder's tensors are ("bert.", "electra.", "")
-  std::filesystem::path weights_file;          ///< model.safetensors, else pytorch_model.bin
+  std::filesystem::path weights_file;          ///< model.safetensors, else pytorch_model.bin, or a sharded one's index
 };
 
 /// The Hugging Face name of the transformer encoder's tensor `name` in a `model_type` checkpoint whose encoder
@@ -48,8 +48,15 @@ STAGEHAND_SDK_API std::string encoder_name(const std::string& model_type, const 
 /// ElectraForMaskedLM) generator_predictions.{dense, LayerNorm} and generator_lm_head.bias.
 STAGEHAND_SDK_API std::string head_name(const std::string& model_type, const std::string& name);
 
-/// Reads config.json and the weights of `folder`: model.safetensors, or else pytorch_model.bin (torch.save's zip
-/// format, torch_pickle.h). `prefix` "auto" finds it. Errors name the folder and file.
+/// The weights of `folder` in Hugging Face's order of preference: model.safetensors, model.safetensors.index.json (a
+/// sharded checkpoint: its weight_map names each tensor's shard file), pytorch_model.bin (torch.save's zip format,
+/// torch_pickle.h), pytorch_model.bin.index.json. `weights_file` receives the file read (the index for shards).
+/// A shard named outside the folder, a missing shard or a tensor its shard lacks is an error naming them.
+STAGEHAND_SDK_API std::map<std::string, torch::Tensor> load_weights(const std::filesystem::path& folder,
+                                                                   std::filesystem::path& weights_file);
+
+/// Reads config.json and the weights of `folder` (load_weights). `prefix` "auto" finds it. Errors name the folder
+/// and file.
 STAGEHAND_SDK_API Checkpoint read_folder(const std::filesystem::path& folder,
                                          const std::string& prefix = "auto");
 
