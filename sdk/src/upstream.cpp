@@ -2,9 +2,15 @@
 #include "stagehand/sdk/upstream.h"
 
 #include <filesystem>
+#include <set>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <stagehand/error.h>
 #include <stagehand/registry.h>
+
+#include "stagehand/sdk/hf_checkpoint.h"
 
 namespace stagehand::sdk {
 
@@ -61,6 +67,41 @@ std::string source_label(const ConfigNode& ref) {
     label += ":" + p.filename().string();
   }
   return label;
+}
+
+std::vector<std::string> source_label_names(const ConfigNode& ref) {
+  if (!ref.is_map()) return {};
+  const ConfigNode* type = ref.find("type");
+  const ConfigNode* path = ref.find("path");
+  if (!type || !type->is_scalar() || type->as_string() != "hf" || !path || !path->is_scalar()) return {};
+  const std::filesystem::path folder(path->as_string());
+  if (!std::filesystem::exists(folder / "config.json")) return {};  // building the model says what is missing
+  return hf::label_names(folder);
+}
+
+void check_source_labels(const ConfigNode& ref, const std::vector<std::string>& data_labels,
+                         const std::string& purpose, const Model* model) {
+  if (ref.is_scalar() || data_labels.empty()) return;
+  const std::string label = source_label(ref);
+  const std::vector<std::string> names = source_label_names(ref);
+  if (names.empty()) {
+    if (model == nullptr) return;
+    const ConfigNode spec = model->spec();
+    const ConfigNode* n = spec.is_map() ? spec.find("num_labels") : nullptr;
+    if (n && n->is_int() && n->as_int() != static_cast<int64_t>(data_labels.size()))
+      fail_at(ref.location(), "{}: model {} scores {} classes, but the dataset has {} ([{}]); evaluate it on data with "
+              "its classes", purpose, label, n->as_int(), data_labels.size(), fmt::join(data_labels, ", "));
+    return;
+  }
+  if (names == data_labels) return;
+  const std::set<std::string> a(names.begin(), names.end()), b(data_labels.begin(), data_labels.end());
+  if (a == b && names.size() == data_labels.size())
+    fail_at(ref.location(), "{}: model {} names its classes [{}] (config.json's id2label) and the dataset [{}]: the "
+            "same names in another order; list them in the data's 'labels' option in the model's order",
+            purpose, label, fmt::join(names, ", "), fmt::join(data_labels, ", "));
+  fail_at(ref.location(), "{}: model {} names its classes [{}] (config.json's id2label), but the dataset's are [{}]; "
+          "use data with the model's classes, or correct id2label in {}", purpose, label, fmt::join(names, ", "),
+          fmt::join(data_labels, ", "), (std::filesystem::path(ref.at("path").as_string()) / "config.json").string());
 }
 
 Frozen frozen_source(StageContext& ctx, const ConfigNode& ref, Need need, const std::string& purpose) {

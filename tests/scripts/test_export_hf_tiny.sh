@@ -47,6 +47,11 @@ stages:
     kind: export_hf
     model: pretrain
     tokenizer: sp_tokenizer
+  evaluate:
+    kind: evaluate
+    models: [finetune]
+    data: {type: text_classification, train: ../data/spam/dev.jsonl, test: ../data/spam/test.jsonl,
+           tokenizer: tokenizer, max_length: 32}
 YAML
 "$BUILD/bin/runner" "$WORK/pipelines/export.yaml" stages.tokenizer.train.vocab_size=2000 \
   stages.tokenizer.train.max_lines=3000 stages.pretrain.steps=3 stages.pretrain.eval_every=3 \
@@ -136,6 +141,47 @@ for x, y in zip(a, b):
 print("predict stage with model {type: hf}: the folder's labels and probabilities")
 PY
   fail "the predict stage from the folder disagrees with runner predict"
+# An evaluate stage straight from the folder (models: [{type: hf, path}], the folder's tokenizer) gives the metrics
+# the run's evaluate stage gave the fine-tuned stage, within 1e-5, in a column named after the folder (hf:hf);
+# `runner check` accepts it. (Fine-tuned for two steps, the model answers ham throughout: test_evaluate_stage
+# compares a model that gets some examples right and some wrong.)
+cat > "$WORK/eval_hf.yaml" <<YAML
+name: eval-hf
+stages:
+  evaluate:
+    kind: evaluate
+    models: [{type: hf, path: $CLS}]
+    data: {type: text_classification, train: $SRC/data/spam/dev.jsonl, test: $SRC/data/spam/test.jsonl,
+           tokenizer: {type: hf, path: $CLS}, max_length: 32}
+YAML
+(cd "$WORK" && "$BUILD/bin/runner" check eval_hf.yaml > check.log 2>&1) ||
+  { cat "$WORK/check.log"; fail "runner check refused an evaluate stage of the exported folder"; }
+(cd "$WORK" && "$BUILD/bin/runner" eval_hf.yaml --runs-dir runs --cache-dir cache > eval_hf.log 2>&1) ||
+  { cat "$WORK/eval_hf.log"; fail "an evaluate stage of the exported folder failed"; }
+python3 - "$WORK/runs/export-hf/latest/metrics.jsonl" "$WORK/runs/eval-hf/latest/metrics.jsonl" <<'PY' ||
+import json, sys
+def metrics(path, column):
+    out = {}
+    for line in open(path):
+        e = json.loads(line)
+        if e.get("event") == "metric" and e.get("stage") == "evaluate" and e["name"].startswith(column + "."):
+            out[e["name"][len(column) + 1:]] = e["value"]
+    return out
+a, b = metrics(sys.argv[1], "finetune"), metrics(sys.argv[2], "hf:hf")
+assert len(a) >= 10 and set(a) == set(b), (sorted(a), sorted(b))
+worst = max(abs(a[k] - b[k]) for k in a)
+assert worst < 1e-5, (worst, a, b)
+print(f"evaluate with models: [{{type: hf}}]: the run's {len(a)} metrics of the fine-tuned stage within 1e-5")
+PY
+  fail "the evaluate stage of the folder disagrees with the run's evaluate stage"
+# Data whose labels are not the folder's id2label is refused, at the model's place in the file.
+sed "s/max_length: 32}/max_length: 32, labels: [ham, spam, eggs]}/" "$WORK/eval_hf.yaml" > "$WORK/eval_bad.yaml"
+if (cd "$WORK" && "$BUILD/bin/runner" eval_bad.yaml --runs-dir runs --cache-dir cache > eval_bad.log 2>&1); then
+  fail "an evaluate stage of the folder on data with other labels was accepted"
+fi
+grep -qF "eval_bad.yaml:5:14: stage 'evaluate': evaluate: model hf:hf names its classes [ham, spam] (config.json's \
+id2label), but the dataset's are [ham, spam, eggs]" "$WORK/eval_bad.log" ||
+  { cat "$WORK/eval_bad.log"; fail "the label mismatch was not reported as expected"; }
 # A SentencePiece tokenizer goes out in AlbertTokenizer's layout.
 SP=$(dirname "$(find "$WORK/cache" -path "*/export_sp-*/hf/config.json" | head -1)")
 [ -f "$SP/spiece.model" ] || fail "the SentencePiece export has no spiece.model"

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Stage kind `evaluate`: the metrics of one or more trained models (earlier stages) on one split of a dataset,
-// side by side, with their speed; writes results.csv and results.md and prints the table. A model stage run with
+// Stage kind `evaluate`: the metrics of one or more trained models (earlier stages, or models written in place such
+// as a fine-tuned Hugging Face classifier folder, {type: hf, path: FOLDER}) on one split of a dataset, side by side,
+// with their speed; writes results.csv and results.md and prints the table. A model stage run with
 // `trials: N` is evaluated once per trial and its cells read "mean (std)". For a classification evaluator the table
 // also has each class's F1 (rows f1.<label>), and a confusion matrix per model follows it (whole counts, summed
 // over trials).
@@ -19,9 +20,55 @@
 #include <stagehand/summary.h>
 
 #include <stagehand/sdk/classification_table.h>
+#include <stagehand/sdk/upstream.h>
 
 namespace stagehand {
 namespace {
+
+/// One column of the table: a model stage (each of its trials), or a model written in place.
+struct Column {
+  std::string name;                      ///< the stage's name, or "hf:<folder name>" (sdk::source_label)
+  const ConfigNode* spec = nullptr;      ///< the model written in place; null for a stage
+  std::vector<const StageOutput*> runs;  ///< a stage's outputs, one per trial
+  size_t size() const { return spec ? 1 : runs.size(); }
+};
+
+std::vector<Column> columns_of(StageContext& ctx, const ConfigNode& models) {
+  std::vector<Column> out;
+  std::set<std::string> seen;
+  for (const auto& n : models.items()) {
+    Column c;
+    c.name = sdk::source_label(n);
+    if (!seen.insert(c.name).second)
+      SH_FAIL_AT(n.location(), "evaluate: two models are both named '{}' in the table; list each once (two folders "
+                 "need different names)", c.name);
+    if (n.is_scalar()) {
+      // A model stage run with trials is evaluated trial by trial: the table shows mean (std) over them.
+      const StageOutput& up = ctx.upstream(c.name);
+      if (up.trials.empty()) c.runs.push_back(&up);
+      for (const auto& t : up.trials) c.runs.push_back(&t);
+    } else {
+      c.spec = &n;
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+/// The model of run `k` of a column; one written in place must score the dataset's classes (`labels`).
+std::shared_ptr<Model> model_of(StageContext& ctx, const Column& c, size_t k, const std::vector<std::string>& labels) {
+  if (c.spec) {
+    auto model = sdk::frozen_source(ctx, *c.spec, sdk::Need::Model, "evaluate").model;
+    sdk::check_source_labels(*c.spec, labels, "evaluate", model.get());
+    return model;
+  }
+  const StageOutput& run = *c.runs[k];
+  auto it = run.provides.find("model");
+  SH_CHECK(it != run.provides.end(), "stage '{}' provides no model to evaluate", c.name);
+  BuildContext bc = ctx.build_context();
+  bc.base_dir = run.dir;
+  return ctx.registry().create<Model>(it->second, bc);
+}
 
 class EvaluateStage : public Stage {
  public:
@@ -33,30 +80,20 @@ class EvaluateStage : public Stage {
     const std::string split = o.get<std::string>("split");
     SH_CHECK(data->has_split(split) && data->size(split) > 0, "the dataset has no (or an empty) '{}' split", split);
     const int64_t bs = o.get<int64_t>("batch_size");
+    const std::vector<Column> columns = columns_of(ctx, o.node("models"));
     std::vector<std::string> names;
-    for (const auto& n : o.node("models").items()) names.push_back(n.as_string());
+    for (const auto& c : columns) names.push_back(c.name);
     ResultsTable table(names);
     std::vector<std::string> speed_cells;
     std::string confusions;
-    for (const auto& name : names) {
-      const StageOutput& up = ctx.upstream(name);
-      // A model stage run with trials is evaluated trial by trial: the table shows mean (std) over them.
-      std::vector<const StageOutput*> runs;
-      if (up.trials.empty()) {
-        runs.push_back(&up);
-      } else {
-        for (const auto& t : up.trials) runs.push_back(&t);
-      }
+    for (const auto& column : columns) {
+      const std::string& name = column.name;
+      const size_t n_runs = column.size();
       std::map<std::string, std::vector<double>> values;
       std::vector<std::map<std::string, double>> per_run;
       double seconds = 0;
-      for (size_t k = 0; k < runs.size(); ++k) {
-        const StageOutput& run = *runs[k];
-        auto it = run.provides.find("model");
-        SH_CHECK(it != run.provides.end(), "stage '{}' provides no model to evaluate", name);
-        BuildContext bc = ctx.build_context();
-        bc.base_dir = run.dir;
-        auto model = reg.create<Model>(it->second, bc);
+      for (size_t k = 0; k < n_runs; ++k) {
+        auto model = model_of(ctx, column, k, data->labels());
         std::vector<std::shared_ptr<Evaluator>> evals;
         for (const auto& e : o.node("evaluators").items()) evals.push_back(reg.create<Evaluator>(e, ctx.build_context()));
         for (auto& e : evals) e->set_labels(data->labels());
@@ -67,7 +104,7 @@ class EvaluateStage : public Stage {
         per_run.push_back(m);
         for (const auto& [key, v] : m) {
           values[key].push_back(v);
-          if (runs.size() > 1) ctx.metric(fmt::format("{}.trials.{}.{}", name, k + 1, key), v);
+          if (n_runs > 1) ctx.metric(fmt::format("{}.trials.{}.{}", name, k + 1, key), v);
         }
         if (k == 0) {
           int64_t params = 0;
@@ -95,7 +132,8 @@ class EvaluateStage : public Stage {
                                   name, split,
                                   per_run.size() > 1 ? fmt::format(", summed over {} trials", per_run.size()) : "",
                                   confusion);
-      const double speed = seconds > 0 ? static_cast<double>(data->size(split) * runs.size()) / seconds : 0;
+      const double examples = static_cast<double>(data->size(split)) * static_cast<double>(n_runs);
+      const double speed = seconds > 0 ? examples / seconds : 0;
       ctx.timing(name + ".examples_per_second", speed);
       speed_cells.push_back(fmt::format("{:.1f}", speed));
     }
@@ -112,9 +150,17 @@ class EvaluateStage : public Stage {
 
 STAGEHAND_PLUGIN(registrar) {
   registrar.add<stagehand::Stage>(
-      "evaluate", "metrics of trained models (earlier stages) on one split, side by side, with their speed",
+      "evaluate",
+      "metrics of trained models (earlier stages, or fine-tuned Hugging Face classifier folders) on one split, side "
+      "by side, with their speed",
       stagehand::Schema()
-          .required("models", stagehand::OptionType::Stages, "stages whose trained models to evaluate")
+          .required("models", stagehand::OptionType::List,
+                    "the models to evaluate, one column each: names of stages that provide a model (e.g. train "
+                    "stages), or models written in place, e.g. {type: hf, path: FOLDER} for a fine-tuned Hugging "
+                    "Face classifier folder (column hf:<folder name>; its id2label must be the data's labels, in "
+                    "order)")
+          .items(stagehand::OptionType::Component)
+          .kind("model")
           .component("data", "dataset", "the evaluation data")
           .opt("split", std::string("test"), "which split of the data")
           .list("evaluators", stagehand::OptionType::Component, stagehand::parse_yaml("[{type: classification}]", "<default>"),

@@ -5,6 +5,7 @@
 /// stage kind that embeds, probes, evaluates or predicts with a model another stage made.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <stagehand/config.h>
 #include <stagehand/encoder.h>
@@ -38,5 +39,18 @@ STAGEHAND_SDK_API std::shared_ptr<Model> frozen_model(StageContext& ctx, const s
 /// The label of a source in tables: a stage's name, or for a spec "<type>:<last part of its path>" (e.g.
 /// "hf:bert-base-uncased"), or just its type.
 STAGEHAND_SDK_API std::string source_label(const ConfigNode& ref);
+
+/// The class names a model written in place gives its outputs, in output order: for `{type: hf, path: FOLDER}`,
+/// FOLDER/config.json's id2label ordered by id (hf::label_names). Empty for a stage name (its classes are those of
+/// the data it was trained on), for other specs, and for a folder without id2label.
+STAGEHAND_SDK_API std::vector<std::string> source_label_names(const ConfigNode& ref);
+
+/// Checks that a model written in place (`ref`, a spec; a stage name passes) scores the dataset's classes: its
+/// label names (source_label_names) must be `data_labels`, in the same order, since output j is read as the
+/// dataset's class j; without names, its spec's num_labels (when `model` is given and has one) must be their number.
+/// Throws one line at `ref`'s file:line:col, `purpose` first, naming both lists and the fix. Nothing is checked when
+/// the dataset has no label names.
+STAGEHAND_SDK_API void check_source_labels(const ConfigNode& ref, const std::vector<std::string>& data_labels,
+                                           const std::string& purpose, const Model* model = nullptr);
 
 }  // namespace stagehand::sdk
