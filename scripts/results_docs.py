@@ -252,7 +252,12 @@ def main():
             print(f"results_docs: {run_dir} was run from a tree with uncommitted changes; commit, rebuild and run it "
                   "again so that the commit names the code", file=sys.stderr)
             return 1
-        rec["pipeline"]["file_relative"] = os.path.relpath(rec["pipeline"]["file"], ROOT)
+        rel = os.path.relpath(rec["pipeline"]["file"], ROOT)
+        if rel.startswith("..") and "/pipelines/" in rec["pipeline"]["file"]:
+            # Run from another clone of the repository (a fresh one, as a new user would): name the file as it is
+            # in the repository, not by the path between the two clones.
+            rel = "pipelines/" + rec["pipeline"]["file"].rsplit("/pipelines/", 1)[1]
+        rec["pipeline"]["file_relative"] = rel
         current = os.path.join(ROOT, "pipelines", os.path.basename(rec["pipeline"]["file"]))
         if os.path.isfile(current):
             with open(current, "rb") as f:

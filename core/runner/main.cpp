@@ -903,10 +903,22 @@ std::vector<std::string> normalized(std::vector<std::string> args, const std::ve
       if (a == o || a.rfind(std::string(o) + "=", 0) == 0) return true;
     return false;
   };
-  if (args.size() > 1 && args[1][0] != '-' && !is_command(args[1])) refuse_unknown_command(args[1], table);
-  if (args.size() > 1 && ((args[1][0] != '-' && !is_command(args[1])) || launcher_option(args[1])))
-    args.insert(args.begin() + 1, "run");
-  if (args.size() > 1 && args[1] == "help") args[1] = "--help";
+  // Global options (-q, -v, --log-level L, --plugin F) may come first: `runner -q PIPELINE.yaml`.
+  size_t i = 1;
+  while (i < args.size()) {
+    const std::string& a = args[i];
+    if (a == "-q" || a == "--quiet" || a == "-v" || a == "--verbose" || a.rfind("--log-level=", 0) == 0 ||
+        a.rfind("--plugin=", 0) == 0)
+      i += 1;
+    else if ((a == "--log-level" || a == "--plugin") && i + 1 < args.size())
+      i += 2;
+    else
+      break;
+  }
+  if (i < args.size() && args[i][0] != '-' && !is_command(args[i])) refuse_unknown_command(args[i], table);
+  if (i < args.size() && ((args[i][0] != '-' && !is_command(args[i])) || launcher_option(args[i])))
+    args.insert(args.begin() + static_cast<std::ptrdiff_t>(i), "run");
+  if (i < args.size() && args[i] == "help") args[i] = "--help";
   return args;
 }
 

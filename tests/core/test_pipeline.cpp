@@ -185,6 +185,14 @@ TEST_F(PipelineTest, LogLevelsWarningsAndColour) {
   EXPECT_NE(log.find("pipeline 'w' completed in 0s with 1 warning (above, and in runner.log)"), std::string::npos)
       << log;
 
+  // The help's own form: global options before the pipeline file, without `run`.
+  r = run_runner("-q w.yaml --runs-dir runs --force");
+  ASSERT_EQ(r.exit_code, 0) << "runner -q PIPELINE.yaml:\n" << r.output;
+  EXPECT_EQ(r.output.find("] [a] running"), std::string::npos) << r.output;
+  r = run_runner("--log-level warning w.yaml --runs-dir runs --force");
+  ASSERT_EQ(r.exit_code, 0) << "runner --log-level warning PIPELINE.yaml:\n" << r.output;
+  EXPECT_EQ(r.output.find("] [a] running"), std::string::npos) << r.output;
+
   r = run_runner("-v run w.yaml --runs-dir runs --force");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("] [a] cache key "), std::string::npos) << "-v shows debug lines:\n" << r.output;

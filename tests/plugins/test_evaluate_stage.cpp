@@ -157,6 +157,18 @@ TEST_F(EvaluateStage, AHuggingFaceFolderGetsTheMetricsOfTheStageItWasExportedFro
             std::string::npos)
       << order.error;
 
+  // The predict stage checks the same: labels in another order would name every prediction wrongly.
+  write_file_atomic(dir() / "predict.yaml",
+                    fmt::format("name: predhf\nstages:\n  pr:\n    model: {}\n    kind: predict\n    data: {}\n"
+                                "    split: train\n",
+                                spec, data_spec(spec, ", labels: [pos, neg]")));
+  RunResult pred = run(dir() / "predict.yaml", loader_, dir() / "runs");
+  EXPECT_EQ(pred.exit_code, 1);
+  EXPECT_NE(pred.error.find("predict.yaml:4:12: stage 'pr': predict: model hf:tiny-clf names its classes [neg, pos] "
+                            "(config.json's id2label) and the dataset [pos, neg]: the same names in another order"),
+            std::string::npos)
+      << pred.error;
+
   // The same folder twice would be two columns of one name.
   write_file_atomic(dir() / "twice.yaml", evaluate_pipeline(fmt::format("[{}, {}]", spec, spec), spec));
   RunResult twice = run(dir() / "twice.yaml", loader_, dir() / "runs");

@@ -20,8 +20,8 @@ done
 "$BUILD/bin/runner" "$SRC/pipelines/quickstart.yaml" "${TINY[@]}" --runs-dir "$WORK/runs" > "$WORK/second.log" 2>&1 ||
   { cat "$WORK/second.log"; exit 1; }
 reused=$(grep -c "reused cached output" "$WORK/second.log")
-[ "$reused" -eq 7 ] || { echo "expected 7 reused stages, got $reused"; cat "$WORK/second.log"; exit 1; }
-test "$(grep -c 'status: "cached"' "$WORK/runs/quickstart/latest/record.yaml")" -eq 7
+[ "$reused" -eq 8 ] || { echo "expected 8 reused stages, got $reused"; cat "$WORK/second.log"; exit 1; }
+test "$(grep -c 'status: "cached"' "$WORK/runs/quickstart/latest/record.yaml")" -eq 8
 # The baseline stage scored the held-out e-mails beside the models.
 grep -qE "^\| macro_f1 \| [0-9.]+ \| [0-9.]+ \|" "$WORK/runs/quickstart/latest/stages/baseline/results.md"
-echo "quickstart (tiny): all 7 stages ran, the table was printed, and a second run reused all 7"
+echo "quickstart (tiny): all 8 stages ran, the table was printed, and a second run reused all 8"

@@ -4,7 +4,7 @@
 # second reuses every stage from the cache), each run writes its report.html, `runner report` puts both side by
 # side, and headless Chromium (Debian's `chromium`) renders each page: no console message (a page with a script
 # error is checked first to show that the check catches one), the script ran to its end, the stage graph has the
-# seven stages (quickstart.yaml's) with the right status, and every training stage has its curves. A screenshot is kept in
+# eight stages (quickstart.yaml's) with the right status, and every training stage has its curves. A screenshot is kept in
 # <build>/test-output/report.png.
 set -euo pipefail
 SRC=$1
@@ -55,7 +55,7 @@ check_run_page() {
   grep -qE 'data-rendered="[1-9][0-9]*"' "$WORK/page.dom" || fail "$page: the page's script did not finish"
   local stages
   stages=$(grep -o "<g class=\"stage\" data-stage=\"[a-z_]*\" data-status=\"$status\"" "$WORK/page.dom" | wc -l)
-  [ "$stages" -eq 7 ] || fail "$page: expected 7 stages marked $status in the graph, found $stages"
+  [ "$stages" -eq 8 ] || fail "$page: expected 8 stages marked $status in the graph, found $stages"
   for stage in pretrain finetune distill; do
     grep -q "<div class=\"curves\" data-stage=\"$stage\">" "$WORK/page.dom" || fail "$page: no curves of $stage"
   done

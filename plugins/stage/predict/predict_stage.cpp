@@ -137,6 +137,8 @@ class PredictStage : public Stage {
     const std::string split = o.get<std::string>("split");
     auto data = split_data(ctx, split);
     auto model = sdk::frozen_source(ctx, o.node("model"), sdk::Need::Model, "predict").model;
+    // A folder's id2label must name the data's classes in the data's order, or every label written is wrong.
+    sdk::check_source_labels(o.node("model"), data->labels(), "predict", model.get());
     torch::NoGradGuard no_grad;
     std::vector<int64_t> order(static_cast<size_t>(data->size(split)));
     std::iota(order.begin(), order.end(), 0);
