@@ -71,6 +71,21 @@ TEST(Trials, MetricsAreSummarisedAndEveryTrialIsRecorded) {
   EXPECT_EQ(rec2.at("stages").at("a").at("trials").at("metrics").at("seed_mod_1000").at("values").size(), 3u);
 }
 
+// A stage that evaluated a model run with trials (the evaluate stage) records <model>.<metric> (the mean) and
+// <model>.trials.<k>.<metric>: a report of it shows mean (std) over those trials, not the mean alone.
+TEST(Trials, AReportOfAnEvaluationOverTrialsShowsMeanAndStd) {
+  TempFolder dir;
+  write_text(dir / "p.yaml", yaml("  ev:\n    kind: fixture_append\n    text: A\n"
+                                  "    metrics: {m.acc: 0.5, m.trials.1.acc: 0.4, m.trials.2.acc: 0.6, n.acc: 0.3}\n"
+                                  "  table:\n    kind: report\n    stages: [ev]\n    metrics: [m.acc, n.acc]\n"));
+  auto r = runner("run p.yaml", dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(contains(r.output, "| m.acc | 0.5000 (0.1000) |")) << r.output;
+  EXPECT_TRUE(contains(r.output, "| n.acc | 0.3000 |")) << r.output;  // no trials of its own: the value alone
+  ConfigNode rec = stagehand::load_yaml_file(dir / "runs/trials/latest/record.yaml");
+  EXPECT_NEAR(rec.at("stages").at("table").at("metrics").at("ev.m.acc.std").as_double(), 0.1, 1e-12);
+}
+
 TEST(Trials, OneTrialIsTheSameRunAsNoTrials) {
   TempFolder dir;
   write_text(dir / "p.yaml", yaml("  a:\n    kind: fixture_append\n    text: A\n"));

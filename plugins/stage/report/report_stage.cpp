@@ -51,6 +51,20 @@ class ReportStage : public Stage {
                  for (const auto& [k, v] : runs.front()) have.push_back(k);
                  return have.empty() ? std::string("none") : fmt::format("{}", fmt::join(have, ", "));
                }());
+      // A stage that evaluated a model run with trials (evaluate) records the mean as <model>.<metric> and each
+      // trial's value as <model>.trials.<k>.<metric>: the table shows those as mean (std) too.
+      if (up.trials.empty())
+        for (auto& [k, v] : values) {
+          const size_t dot = k.find('.');
+          if (dot == std::string::npos || k.find(".trials.") != std::string::npos) continue;
+          std::vector<double> per_trial;
+          for (int t = 1;; ++t) {
+            auto it = up.metrics.find(fmt::format("{}.trials.{}.{}", k.substr(0, dot), t, k.substr(dot + 1)));
+            if (it == up.metrics.end()) break;
+            per_trial.push_back(it->second);
+          }
+          if (per_trial.size() > 1) v = per_trial;
+        }
       for (const auto& [k, v] : values) {
         table.set(k, name, v);
         Summary s = summarize(v);
