@@ -61,6 +61,6 @@ PY
 run "$WORK/classifier.log" specter-classifier.yaml "${BASE[@]}" stages.specter.steps=4 stages.specter.eval_every=4 \
   stages.finetune.steps=6 stages.finetune.eval_every=3
 grep -qE "^\| mag\.f1 \| [0-9]+\.[0-9]{2} \| +\|" "$WORK/classifier.log" || fail "no SVM row" "$WORK/classifier.log"
-grep -qE "^\| finetune\.macro_f1 \| +\| [0-9]+\.[0-9]{2} \|" "$WORK/classifier.log" ||
+grep -qE "^\| finetune\.macro_f1 \| +\| [0-9]+\.[0-9]{2} \([0-9]+\.[0-9]{2}\) \|" "$WORK/classifier.log" ||
   fail "no fine-tuned row" "$WORK/classifier.log"
 echo "paper pipelines (tiny): specter, multi2spe and specter-classifier ran and printed their tables"
