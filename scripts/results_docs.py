@@ -54,13 +54,35 @@ def duration(seconds):
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
+def pipeline_commit(rel, sha256, built):
+    """The commit whose copy of the pipeline file is the one the run read (its sha256 is in the record). The record's
+    commit is the runner's build; a pipeline file edited and run without a rebuild is newer than that, and a reader
+    who checks out the build commit would get another file. None when no commit holds it (an uncommitted file)."""
+    import subprocess
+
+    def blob_sha(commit):
+        r = subprocess.run(["git", "-C", ROOT, "show", f"{commit}:{rel}"], capture_output=True)
+        return hashlib.sha256(r.stdout).hexdigest() if r.returncode == 0 else None
+
+    if not sha256 or blob_sha(built) == sha256:
+        return built
+    log = subprocess.run(["git", "-C", ROOT, "log", "--format=%H", "--", rel], capture_output=True, text=True)
+    for commit in log.stdout.split():
+        if blob_sha(commit) == sha256:
+            return commit
+    return None
+
+
 def provenance_line(name, run_dir, rec):
     env = rec["environment"]
     runner = env["runner"]
     host = env.get("host", {})
     threads = rec.get("threads", {})
-    return (f"Run `{os.path.basename(run_dir)}` of `{name}`, {rec['ended'][:10]}, commit "
-            f"`{runner['git_commit'][:7]}`, {duration(rec['seconds'])} on {host.get('cores', '?')} cores "
+    built, read = runner["git_commit"], rec["pipeline"].get("file_commit", runner["git_commit"])
+    commit = (f"commit `{built[:7]}`" if read == built else
+              f"runner built at commit `{built[:7]}`, pipeline file as of commit `{read[:7]}`" if read else
+              f"runner built at commit `{built[:7]}`, pipeline file uncommitted")
+    return (f"Run `{os.path.basename(run_dir)}` of `{name}`, {rec['ended'][:10]}, {commit}, {duration(rec['seconds'])} on {host.get('cores', '?')} cores "
             f"({host.get('cpu', '?')}, {threads.get('intra_op', '?')} intra-op threads); "
             f"regenerate: `scripts/results_docs.py {name}` after `runner {rec['pipeline']['file_relative']}`")
 
@@ -258,6 +280,8 @@ def main():
             # in the repository, not by the path between the two clones.
             rel = "pipelines/" + rec["pipeline"]["file"].rsplit("/pipelines/", 1)[1]
         rec["pipeline"]["file_relative"] = rel
+        rec["pipeline"]["file_commit"] = pipeline_commit(rel, rec["pipeline"].get("sha256"),
+                                                         rec["environment"]["runner"]["git_commit"])
         current = os.path.join(ROOT, "pipelines", os.path.basename(rec["pipeline"]["file"]))
         if os.path.isfile(current):
             with open(current, "rb") as f:
