@@ -39,6 +39,8 @@ out = ["Measured on %s at commit %s, %d cores, %g s per measurement; GEMM ceilin
        "| workload | batch | dtype | peer tok/s | stagehand tok/s | stagehand / peer | peer % ceiling | "
        "stagehand % ceiling | peak RSS MB peer / stagehand |", "|---|---|---|---|---|---|---|---|---|"]
 ratios = {}
+train_share = {}   # (workload, dtype) at batch 32 -> stagehand's share of the dtype's ceiling
+memory = []        # (cell, peer MB, stagehand MB)
 for m in lines[1:]:
     peer, ours, dtype = m["peer"], m["stagehand"], m["dtype"]
     ratio = ours["tokens_per_s"] / peer["tokens_per_s"] if peer else None
@@ -48,12 +50,26 @@ for m in lines[1:]:
         "{:,.0f}".format(ours["tokens_per_s"]), "%.2fx" % ratio if ratio else "-",
         pct(ours, peer["tokens_per_s"], dtype) if peer else "-", pct(ours, ours["tokens_per_s"], dtype),
         "%.0f" % peer["peak_rss_mb"] if peer else "-", ours["peak_rss_mb"]))
+    if m["batch"] == 32 and m["workload"] in ("pretrain", "finetune") and dtype in ceiling and ours["tokens_per_s"]:
+        train_share[(m["workload"], dtype)] = 100 * ours["model_gflops_per_s"] / ceiling[dtype]
+    if peer:
+        memory.append(("%s/%d/%s" % (m["workload"], m["batch"], dtype), peer["peak_rss_mb"], ours["peak_rss_mb"]))
 for dtype in ("fp32", "bf16"):
     r = [v for (w, b, d), v in ratios.items() if d == dtype and v]
     if r:
         out.append("")
         out.append("%s: stagehand / peer from %.2fx to %.2fx; %d of %d cells at 2x or more." %
                    (dtype, min(r), max(r), sum(1 for v in r if v >= 2.0), len(r)))
+if train_share:
+    out.append("")
+    out.append("Training at batch 32, stagehand's share of its dtype's GEMM ceiling: %s; %d of %d at 60%% or more." % (
+        ", ".join("%s %s %.0f%%" % (w, d, v) for (w, d), v in sorted(train_share.items())),
+        sum(1 for v in train_share.values() if v >= 60), len(train_share)))
+if memory:
+    above = ["%s (+%.0f MB)" % (c, o - p) for c, p, o in memory if o > p]
+    out.append("")
+    out.append("Peak memory: stagehand at or below the peer in %d of %d cells%s." % (
+        len(memory) - len(above), len(memory), "; above in " + ", ".join(above) if above else ""))
 text = "\n".join(out) + "\n"
 
 doc = os.path.join(ROOT, "docs", "performance.md")
