@@ -144,7 +144,10 @@ bool digit_comma(std::string_view piece) {
   int32_t i = n - 1;
   UChar32 c;
   U8_PREV(s, 0, i, c);  // the code point before the comma
-  return c >= 0 && u_isdigit(c) && n >= 2;
+  if (c < 0) return false;
+  // Python's str.isdigit(): Numeric_Type Decimal or Digit (so superscript two counts, as it does there).
+  const auto type = u_getIntPropertyValue(c, UCHAR_NUMERIC_TYPE);
+  return type == U_NT_DECIMAL || type == U_NT_DIGIT;
 }
 
 }  // namespace stagehand::spm
