@@ -114,8 +114,8 @@ void answer_questions(const std::vector<squad::Example>& questions, const squad:
 
 int predict_spans(const PredictOptions& o, const ConfigNode& data, const Tokenizer& tok, Model& model,
                   std::istream& in, const std::string& source) {
-  SH_CHECK(o.pair, "predict: stage '{}' answers questions (it read SQuAD data); give --pair and lines "
-                   "QUESTION<TAB>CONTEXT", o.stage);
+  SH_CHECK(o.pair, "predict: {} answers questions; give --pair and lines QUESTION<TAB>CONTEXT",
+           o.stage.empty() ? o.run : "stage '" + o.stage + "'");
   SH_CHECK(o.max_answer_length >= 1, "predict: --max-answer-length {}: expected at least 1", o.max_answer_length);
   squad::FeatureOptions fo;
   for (auto [key, value] : {std::pair{"max_seq_length", &fo.max_seq_length}, {"doc_stride", &fo.doc_stride},
@@ -164,8 +164,19 @@ void print_rows(const Batch& out, const std::vector<std::string>& texts, const s
       }
       j["tokens"] = tokens;
       j["tags"] = tags;
+    } else if (out.has("rtd_logits")) {  // ELECTRA's discriminator: how likely each token was replaced
+      const torch::Tensor p = torch::sigmoid(out.at("rtd_logits")[i].to(torch::kDouble));
+      json tokens = json::array(), replaced = json::array();
+      for (size_t k = 0; k < rows[r].ids.size(); ++k) {
+        if (!rows[r].attention_mask[k] || rows[r].special_tokens_mask[k]) continue;
+        tokens.push_back(tok.id_to_token(rows[r].ids[k]));
+        replaced.push_back(p[static_cast<int64_t>(k)].item<double>());
+      }
+      j["tokens"] = tokens;
+      j["replaced"] = replaced;
     } else {
-      fail("predict: the model's outputs have neither logits nor embeddings; it cannot be used on raw text here");
+      fail("predict: the model's outputs have neither logits, replaced-token scores nor embeddings; it cannot be "
+           "used on raw text here");
     }
     std::cout << j.dump() << "\n";
   }
@@ -219,8 +230,9 @@ struct Input {
   }
 };
 
-/// A fine-tuned Hugging Face folder (an exported classifier, or one downloaded): model {type: hf}, its own
-/// tokenizer, the label names of config.json's id2label, texts cut at the encoder's positions.
+/// A Hugging Face model folder (exported, or downloaded): model {type: hf} (a classifier, tagger, question answerer,
+/// ELECTRA discriminator or a pretraining folder's NSP/SOP head), its own tokenizer, the label names of
+/// hf::label_names, texts cut at the encoder's positions; questions with SQuAD's default windows.
 int predict_from_folder(const PredictOptions& o, const fs::path& folder, Registry& registry) {
   BuildContext bc;
   bc.registry = &registry;
@@ -237,6 +249,8 @@ int predict_from_folder(const PredictOptions& o, const fs::path& folder, Registr
     eo.max_length = static_cast<int32_t>(m->as_int() - (offset && offset->is_int() ? offset->as_int() : 0));
   }
   Input input(o.file);
+  if (spec.has("type") && spec.at("type").as_string() == "extractive_qa")  // <Type>ForQuestionAnswering
+    return predict_spans(o, ConfigNode::map({}), *tok, *model, *input.in, input.source);
   return predict_lines(o, *input.in, input.source, *tok, *model, hf::label_names(folder), eo);
 }
 

@@ -5,24 +5,28 @@
 
 namespace stagehand::sdk {
 
+void check_activation(const std::string& activation, const std::string& who) {
+  SH_CHECK(activation == "gelu" || activation == "gelu_tanh" || activation == "relu",
+           "{}: activation '{}' is not one of gelu | gelu_tanh | relu", who, activation);
+}
+
+torch::Tensor activate(const torch::Tensor& x, const std::string& activation) {
+  if (activation == "gelu_tanh") return at::gelu(x, "tanh");
+  if (activation == "relu") return at::relu(x);
+  check_activation(activation, "activate");
+  return at::gelu(x);
+}
+
 MlmTransformImpl::MlmTransformImpl(int64_t hidden, int64_t embedding, const std::string& activation,
                                    double layer_norm_eps)
     : activation_(activation) {
-  SH_CHECK(activation == "gelu" || activation == "gelu_tanh" || activation == "relu",
-           "MLM head: activation '{}' is not one of gelu | gelu_tanh | relu", activation);
+  check_activation(activation, "MLM head");
   dense = register_module("dense", nn::Dense(hidden, embedding));
   norm = register_module("LayerNorm", nn::LayerNorm(embedding, layer_norm_eps));
 }
 
 torch::Tensor MlmTransformImpl::forward(const torch::Tensor& x) {
-  torch::Tensor h = dense(x);
-  if (activation_ == "gelu_tanh")
-    h = at::gelu(h, "tanh");
-  else if (activation_ == "relu")
-    h = at::relu(h);
-  else
-    h = at::gelu(h);
-  return norm(h);
+  return norm(activate(dense(x), activation_));
 }
 
 torch::Tensor MlmTransformImpl::scores(const torch::Tensor& states, const torch::Tensor& word_embeddings,

@@ -96,10 +96,10 @@ void check_source_labels(const ConfigNode& ref, const std::vector<std::string>& 
   if (names == data_labels) return;
   const std::set<std::string> a(names.begin(), names.end()), b(data_labels.begin(), data_labels.end());
   if (a == b && names.size() == data_labels.size())
-    fail_at(ref.location(), "{}: model {} names its classes [{}] (config.json's id2label) and the dataset [{}]: the "
+    fail_at(ref.location(), "{}: model {} names its classes [{}] (from its config.json) and the dataset [{}]: the "
             "same names in another order; list them in the data's 'labels' option in the model's order",
             purpose, label, fmt::join(names, ", "), fmt::join(data_labels, ", "));
-  fail_at(ref.location(), "{}: model {} names its classes [{}] (config.json's id2label), but the dataset's are [{}]; "
+  fail_at(ref.location(), "{}: model {} names its classes [{}] (from its config.json), but the dataset's are [{}]; "
           "use data with the model's classes, or correct id2label in {}", purpose, label, fmt::join(names, ", "),
           fmt::join(data_labels, ", "), (std::filesystem::path(ref.at("path").as_string()) / "config.json").string());
 }

@@ -63,7 +63,7 @@ stages:
     optimizer: {{type: adamw, lr: 3.0e-3}}
     batch_size: 8
     steps: 60
-  export: {{kind: export_hf, model: train, tokenizer: {{type: wordpiece, vocab: {vocab}}}, head: classifier}}
+  export: {{kind: export_hf, model: train, tokenizer: {{type: wordpiece, vocab: {vocab}}}, head: required}}
   ev: {{kind: evaluate, models: [train], data: {data}, split: train}}
 )",
                      fmt::arg("data", data), fmt::arg("vocab", kVocab));
@@ -143,7 +143,7 @@ TEST_F(EvaluateStage, AHuggingFaceFolderGetsTheMetricsOfTheStageItWasExportedFro
   RunResult more = run(dir() / "more.yaml", loader_, dir() / "runs");
   EXPECT_EQ(more.exit_code, 1);
   EXPECT_NE(more.error.find("more.yaml:4:14: stage 'ev': evaluate: model hf:tiny-clf names its classes [neg, pos] "
-                            "(config.json's id2label), but the dataset's are [neg, pos, meh]; use data with the "
+                            "(from its config.json), but the dataset's are [neg, pos, meh]; use data with the "
                             "model's classes, or correct id2label in " + (folder / "config.json").string()),
             std::string::npos)
       << more.error;
@@ -152,7 +152,7 @@ TEST_F(EvaluateStage, AHuggingFaceFolderGetsTheMetricsOfTheStageItWasExportedFro
   RunResult order = run(dir() / "order.yaml", loader_, dir() / "runs");
   EXPECT_EQ(order.exit_code, 1);
   EXPECT_NE(order.error.find("order.yaml:4:14: stage 'ev': evaluate: model hf:tiny-clf names its classes [neg, pos] "
-                             "(config.json's id2label) and the dataset [pos, neg]: the same names in another order; "
+                             "(from its config.json) and the dataset [pos, neg]: the same names in another order; "
                              "list them in the data's 'labels' option in the model's order"),
             std::string::npos)
       << order.error;
@@ -165,7 +165,7 @@ TEST_F(EvaluateStage, AHuggingFaceFolderGetsTheMetricsOfTheStageItWasExportedFro
   RunResult pred = run(dir() / "predict.yaml", loader_, dir() / "runs");
   EXPECT_EQ(pred.exit_code, 1);
   EXPECT_NE(pred.error.find("predict.yaml:4:12: stage 'pr': predict: model hf:tiny-clf names its classes [neg, pos] "
-                            "(config.json's id2label) and the dataset [pos, neg]: the same names in another order"),
+                            "(from its config.json) and the dataset [pos, neg]: the same names in another order"),
             std::string::npos)
       << pred.error;
 
@@ -206,16 +206,22 @@ TEST_F(EvaluateStage, CheckRefusesAMissingFolderAndAStageWithoutAModel) {
             std::string::npos);
 }
 
-// tests/data/hf-bert-tiny holds an encoder (BertForPreTraining), not a fine-tuned classifier: it is no model to
-// evaluate, and the stage says what the folder holds.
+// A folder of a bare encoder (BertModel, what an encoder export writes) is no model to evaluate, and the stage says
+// what the folder holds and what loads as a model.
 TEST_F(EvaluateStage, AnEncoderFolderIsNoModel) {
   const std::string tok = fmt::format("{{type: wordpiece, vocab: {}}}", kVocab);
+  const fs::path folder = dir() / "bare";
+  fs::create_directories(folder);
+  auto config = nlohmann::json::parse(read_file(fs::path(STAGEHAND_TEST_DATA) / "hf-bert-tiny" / "config.json"));
+  config["architectures"] = {"BertModel"};
+  write_file_atomic(folder / "config.json", config.dump(2));
+  fs::copy_file(fs::path(STAGEHAND_TEST_DATA) / "hf-bert-tiny" / "model.safetensors", folder / "model.safetensors");
   write_file_atomic(dir() / "enc.yaml",
-                    evaluate_pipeline(fmt::format("[{{type: hf, path: {}/hf-bert-tiny}}]", STAGEHAND_TEST_DATA), tok));
+                    evaluate_pipeline(fmt::format("[{{type: hf, path: {}}}]", folder.string()), tok));
   RunResult r = run(dir() / "enc.yaml", loader_, dir() / "runs");
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.error.find("config.json names the architecture 'BertForPreTraining'; only a "
-                         "<Type>ForSequenceClassification folder holds a head that loads as a model here"),
+  EXPECT_NE(r.error.find("config.json names the architecture 'BertModel'; a folder loads as a model here when it is "
+                         "<Type>ForSequenceClassification"),
             std::string::npos)
       << r.error;
 }

@@ -242,3 +242,41 @@ TEST(HfArchitectures, ShardedCheckpointsLoadAsTheOneFile) {
   e = sh_test::error_of([&] { hf::read_folder(dir); });
   EXPECT_NE(e.find("a shard must be a file of the folder itself"), std::string::npos) << e;
 }
+
+// A tokenizer read from a folder and written again (hf::write_tokenizer, what export_hf writes) reads back as the
+// same tokenizer: the fixture's ids for WordPiece (ELECTRA), byte-level BPE (RoBERTa: RobertaTokenizer, <mask> with
+// lstrip) and SentencePiece (ALBERT: AlbertTokenizer's preprocessing), and transformers' own tokenizer_config.json
+// settings for each.
+TEST(HfArchitectures, AnExportedTokenizerReadsBackAsTheFolders) {
+  TempFolder tmp;
+  const fs::path albert = tmp / "albert";
+  fs::create_directories(albert);
+  for (const char* f : {"config.json", "tokenizer_config.json", "special_tokens_map.json"})
+    fs::copy_file(kDir / "albert" / f, albert / f);
+  fs::copy_file(fs::path(STAGEHAND_TEST_DATA) / "tokenizers" / "albert-30k-clean.model", albert / "spiece.model");
+  const std::vector<std::pair<std::string, fs::path>> folders = {
+      {"electra", kDir / "electra-discriminator"}, {"roberta", kDir / "roberta"}, {"albert", albert}};
+  for (const auto& [type, folder] : folders) {
+    SCOPED_TRACE(type);
+    auto tok = sh_test::make_component<Tokenizer>(registry(), fmt::format("{{type: hf, path: {}}}", folder.string()));
+    const fs::path out = tmp / ("out-" + type);
+    ASSERT_EQ(hf::write_tokenizer(out, *tok, hf::read_folder(kDir / folder.filename()).encoder_spec, type), "");
+    fs::copy_file(folder / "config.json", out / "config.json");
+    const std::string name = type == "electra" ? "electra-discriminator" : type;
+    expect_fixture_ids(out, nlohmann::json::parse(read_file(kDir / name / "cases.json")));
+    auto want = nlohmann::json::parse(read_file(kDir / name / "tokenizer_config.json"));
+    // BertTokenizer's strip_accents null means "as do_lower_case"; the tokenizer writes what it resolved.
+    if (want.contains("strip_accents") && want["strip_accents"].is_null()) want["strip_accents"] = want["do_lower_case"];
+    const auto got = nlohmann::json::parse(read_file(out / "tokenizer_config.json"));
+    for (const char* key : {"tokenizer_class", "model_max_length", "do_lower_case", "strip_accents",
+                            "tokenize_chinese_chars", "add_prefix_space", "remove_space", "keep_accents"})
+      if (want.contains(key)) EXPECT_EQ(got.at(key), want.at(key)) << key;
+    for (const char* key : {"unk_token", "cls_token", "sep_token", "pad_token", "mask_token", "bos_token", "eos_token"}) {
+      if (!want.contains(key)) continue;
+      auto content = [](const nlohmann::json& j) { return j.is_object() ? j.at("content") : j; };
+      auto lstrip = [](const nlohmann::json& j) { return j.is_object() && j.at("lstrip").get<bool>(); };
+      EXPECT_EQ(content(got.at(key)), content(want.at(key))) << key;
+      EXPECT_EQ(lstrip(got.at(key)), lstrip(want.at(key))) << key;
+    }
+  }
+}

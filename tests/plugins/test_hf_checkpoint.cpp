@@ -514,7 +514,7 @@ TEST(HfExport, ClassifierHeadsMapOntoSequenceClassification) {
                           "encoder: " + encoder + "}}", 3);
   const ConfigNode bert_spec = bert->spec();
   ASSERT_EQ(hf::write_folder(tmp / "bert", *bert->encoder(), bert->encoder()->spec()), "bert");
-  EXPECT_EQ(hf::add_classifier_head(tmp / "bert", *bert, bert_spec, "bert"), "");
+  EXPECT_EQ(hf::add_head(tmp / "bert", *bert, bert_spec, "bert"), "");
   auto config = nlohmann::json::parse(read_file(tmp / "bert" / "config.json"));
   EXPECT_EQ(config.at("architectures")[0], "BertForSequenceClassification");
   EXPECT_EQ(config.at("id2label").size(), 3u);
@@ -536,7 +536,7 @@ TEST(HfExport, ClassifierHeadsMapOntoSequenceClassification) {
   auto electra = make<Model>("{type: classifier, num_labels: 2, pooling: cls, head: {type: mlp, hidden: [16], "
                              "activation: gelu}, encoder: " + encoder + ", pooler: false}}", 4);
   ASSERT_EQ(hf::write_folder(tmp / "electra", *electra->encoder(), electra->encoder()->spec()), "electra");
-  EXPECT_EQ(hf::add_classifier_head(tmp / "electra", *electra, electra->spec(), "electra"), "");
+  EXPECT_EQ(hf::add_head(tmp / "electra", *electra, electra->spec(), "electra"), "");
   tensors = load_safetensors(tmp / "electra" / "model.safetensors");
   for (const char* name : {"classifier.dense.weight", "classifier.dense.bias", "classifier.out_proj.weight",
                            "classifier.out_proj.bias"})
@@ -548,7 +548,7 @@ TEST(HfExport, ClassifierHeadsMapOntoSequenceClassification) {
   auto cls = make<Model>("{type: classifier, num_labels: 2, pooling: cls, head: {type: mlp, hidden: []}, "
                          "encoder: " + encoder + "}}", 5);
   ASSERT_EQ(hf::write_folder(tmp / "cls", *cls->encoder(), cls->encoder()->spec()), "bert");
-  const std::string why = hf::add_classifier_head(tmp / "cls", *cls, cls->spec(), "bert");
+  const std::string why = hf::add_head(tmp / "cls", *cls, cls->spec(), "bert");
   EXPECT_NE(why.find("BertForSequenceClassification is the pooler then one linear layer"), std::string::npos) << why;
   EXPECT_EQ(nlohmann::json::parse(read_file(tmp / "cls" / "config.json")).at("architectures")[0], "BertModel");
   // Without a spec the classifier's head is new: it keeps its initialisation and is reported.

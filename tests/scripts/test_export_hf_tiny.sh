@@ -38,7 +38,7 @@ stages:
     kind: export_hf
     model: finetune
     tokenizer: tokenizer
-    head: classifier
+    head: required
   sp_tokenizer:
     kind: tokenizer
     train: {type: sentencepiece, model_type: unigram, vocab_size: 400, input_sentence_size: 2000}
@@ -179,8 +179,8 @@ sed "s/max_length: 32}/max_length: 32, labels: [ham, spam, eggs]}/" "$WORK/eval_
 if (cd "$WORK" && "$BUILD/bin/runner" eval_bad.yaml --runs-dir runs --cache-dir cache > eval_bad.log 2>&1); then
   fail "an evaluate stage of the folder on data with other labels was accepted"
 fi
-grep -qF "eval_bad.yaml:5:14: stage 'evaluate': evaluate: model hf:hf names its classes [ham, spam] (config.json's \
-id2label), but the dataset's are [ham, spam, eggs]" "$WORK/eval_bad.log" ||
+grep -qF "eval_bad.yaml:5:14: stage 'evaluate': evaluate: model hf:hf names its classes [ham, spam] (from its \
+config.json), but the dataset's are [ham, spam, eggs]" "$WORK/eval_bad.log" ||
   { cat "$WORK/eval_bad.log"; fail "the label mismatch was not reported as expected"; }
 # A SentencePiece tokenizer goes out in AlbertTokenizer's layout.
 SP=$(dirname "$(find "$WORK/cache" -path "*/export_sp-*/hf/config.json" | head -1)")

@@ -5,7 +5,8 @@
 # tests/data/hf-bert-tiny. The embed stage's pooler output for the fixture's first sentence must equal
 # pytorch_pretrained_bert's own pooled_output (expected.safetensors) within 1e-5, and with `layers` its [CLS] state of
 # every layer the reference's hidden state of that layer; the probe must score every layer of
-# both folders, one line each, labelled by folder.
+# both folders, one line each, labelled by folder. `runner predict` on ELECTRA's discriminator folder and on BERT's
+# pretraining folder gives transformers' replaced-token and next-sentence probabilities.
 set -euo pipefail
 SRC=$1
 BUILD=$2
@@ -112,4 +113,47 @@ if (cd "$WORK" && "$BUILD/bin/runner" hf.yaml --runs-dir runs2 --cache-dir cache
   fail "two encoders with one label were accepted"
 fi
 grep -q "two encoders are both labelled 'hf:bert-a'" "$WORK/run.log" || fail "no clear error for a folder named twice"
-echo "stages from released checkpoints: embed matches the reference, the probe compares two folders: ok"
+
+# `runner predict` straight from pretraining folders: ELECTRA's discriminator gives each token's probability of having
+# been replaced, sigmoid(transformers' rtd_logits); BERT's next-sentence head gives softmax(nsp_logits) under the
+# names is_next / random.
+cat > "$WORK/check_predict.py" <<'PY'
+import json, math, struct, sys
+def tensor(path, name):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    meta = header[name]
+    begin, end = meta["data_offsets"]
+    flat = struct.unpack("<%df" % ((end - begin) // 4), data[begin:end])
+    return flat, meta["shape"]
+kind, out, folder = sys.argv[1:4]
+cases = json.load(open(folder + "/cases.json"))
+row = json.loads(open(out).readline())
+if kind == "rtd":
+    flat, (batch, width) = tensor(folder + "/expected.safetensors", "rtd_logits")
+    c = cases["cases"][0]
+    assert row["tokens"] == c["tokens"][1:-1], (row["tokens"], c["tokens"])
+    want = [1 / (1 + math.exp(-x)) for x in flat[1:len(c["tokens"]) - 1]]
+    worst = max(abs(a - b) for a, b in zip(row["replaced"], want))
+    assert len(row["replaced"]) == len(want) and worst < 1e-5, worst
+    print("predict from ElectraForPreTraining: replaced-token probabilities within %.2g of transformers'" % worst)
+else:
+    flat, _ = tensor(folder + "/expected.safetensors", "nsp_logits")
+    a, b = flat[2], flat[3]  # case 1
+    z = math.exp(a) + math.exp(b)
+    worst = max(abs(row["probabilities"]["is_next"] - math.exp(a) / z), abs(row["probabilities"]["random"] - math.exp(b) / z))
+    assert worst < 1e-5, (row, a, b)
+    print("predict from BertForPreTraining: next-sentence probabilities within %.2g of transformers'" % worst)
+PY
+ELECTRA="$SRC/tests/data/hf-tiny/electra-discriminator"
+/usr/bin/python3 -c "import json; print(json.load(open('$ELECTRA/cases.json'))['cases'][0]['text_a'])" > "$WORK/rtd.txt"
+"$BUILD/bin/runner" predict "$ELECTRA" --file "$WORK/rtd.txt" > "$WORK/rtd.jsonl" 2> "$WORK/run.log" ||
+  fail "runner predict on the ELECTRA discriminator folder failed"
+/usr/bin/python3 "$WORK/check_predict.py" rtd "$WORK/rtd.jsonl" "$ELECTRA" || fail "the RTD probabilities differ"
+/usr/bin/python3 -c "import json; c=json.load(open('$WORK/bert-a/cases.json'))['cases'][1]; print(c['text_a'] + '\t' + c['text_b'])" > "$WORK/nsp.txt"
+"$BUILD/bin/runner" predict "$WORK/bert-a" --pair --file "$WORK/nsp.txt" > "$WORK/nsp.jsonl" 2> "$WORK/run.log" ||
+  fail "runner predict on the BERT pretraining folder failed"
+/usr/bin/python3 "$WORK/check_predict.py" nsp "$WORK/nsp.jsonl" "$WORK/bert-a" || fail "the NSP probabilities differ"
+echo "stages from released checkpoints: embed matches the reference, the probe compares two folders, predict reads pretraining heads: ok"

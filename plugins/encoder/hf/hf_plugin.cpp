@@ -5,15 +5,18 @@
 //                    bert./electra. prefix). Use it wherever an encoder is named:
 //                    `model: {type: classifier, encoder: {type: hf, path: ...}}`. Tensors it does not use (MLM/NSP
 //                    heads, position_ids) are listed on stderr.
-//   model hf         {type: hf, path: FOLDER}: a fine-tuned <Type>ForSequenceClassification folder as a `classifier`
-//                    with that class's head (evaluate, predict, embed with it; `runner predict FOLDER`).
+//   model hf         {type: hf, path: FOLDER}: the model of the folder's architecture with its head (hf::model_spec:
+//                    <Type>ForSequenceClassification, ForTokenClassification, ForQuestionAnswering,
+//                    ElectraForPreTraining, Bert/AlbertForPreTraining's NSP/SOP head); evaluate, predict, embed with
+//                    it, `runner predict FOLDER`.
 //   tokenizer hf     {type: hf, path: FOLDER}: the folder's own tokenizer, a `wordpiece` (vocab.txt),
 //                    `sentencepiece` (spiece.model) or `bpe` (vocab.json + merges.txt, or tokenizer.json) tokenizer
 //                    set up from tokenizer_config.json, built by type name through the registry.
-//   stage export_hf  writes an earlier stage's trained encoder (with a classifier's head where it maps onto
-//                    <Type>ForSequenceClassification, and with `tokenizer` a WordPiece vocabulary with
-//                    tokenizer_config.json and special_tokens_map.json) as a Hugging Face folder `hf/` in its
-//                    output, and provides it as an encoder ({type: hf, path: hf}) to later stages.
+//   stage export_hf  writes an earlier stage's trained encoder (with the model's head under its Hugging Face class
+//                    where it maps: hf::add_head; an ELECTRA pretraining model's generator in `hf-generator/`; with
+//                    `tokenizer` its files with tokenizer_config.json and special_tokens_map.json: WordPiece,
+//                    SentencePiece or byte-level BPE) as a Hugging Face folder `hf/` in its output, and provides it
+//                    as an encoder ({type: hf, path: hf}) to later stages.
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -47,27 +50,47 @@ std::shared_ptr<Encoder> make_hf_encoder(const Options& o, const BuildContext& c
   return encoder;
 }
 
-/// model {type: hf, path: FOLDER}: a <Type>ForSequenceClassification folder as a `classifier` whose head is laid out as
-/// that class, every tensor of it loaded from the folder (hf::classifier_spec, hf::load_model).
+/// model {type: hf, path: FOLDER}: the model the folder's architecture is (hf::model_spec: a classifier, tagger,
+/// extractive_qa or electra_discriminator, or a classifier over a pretraining folder's NSP/SOP head), every tensor of
+/// its head loaded from the folder (hf::load_model).
 std::shared_ptr<Model> make_hf_model(const Options& o, const BuildContext& ctx) {
   SH_CHECK(ctx.registry != nullptr, "hf: built without a registry, so the classifier cannot be built");
   const fs::path folder = o.path("path");
   const hf::Checkpoint ck = hf::read_folder(folder, o.get<std::string>("prefix"));
-  auto model = ctx.registry->create<Model>(hf::classifier_spec(folder, ck), ctx);
+  auto model = ctx.registry->create<Model>(hf::model_spec(folder, ck), ctx);
   const ConfigNode spec = model->spec();
-  const hf::ModelLoad r = hf::load_model(*model, ck, "encoder", &spec);
-  SH_CHECK(r.fresh.empty(), "hf: {} lacks the head tensor(s) {} of its architecture; is it a fine-tuned "
-           "<Type>ForSequenceClassification folder?", folder.string(), fmt::join(r.fresh, ", "));
+  const hf::ModelLoad r = hf::load_model(*model, ck, "encoder", &spec, /*as_saved=*/true);
+  SH_CHECK(r.fresh.empty(), "hf: {} lacks the head tensor(s) {} of its architecture ({}); are the weights the "
+           "config's model?", folder.string(), fmt::join(r.fresh, ", "), ck.architecture);
   return model;
 }
 
-/// tokenizer_config.json (`config` plus the special tokens of the saved tokenizer spec) and special_tokens_map.json.
-void write_tokenizer_files(const fs::path& folder, nlohmann::json config, const ConfigNode& saved) {
-  nlohmann::json map = nlohmann::json::object();
-  for (const char* key : {"unk_token", "cls_token", "sep_token", "pad_token", "mask_token"})
-    config[key] = map[key] = saved.at(key).as_string();
-  write_file_atomic(folder / "tokenizer_config.json", config.dump(2) + "\n");
-  write_file_atomic(folder / "special_tokens_map.json", map.dump(2) + "\n");
+/// Writes the model's head under its Hugging Face class (hf::add_head) with the training data's label names, and
+/// an ELECTRA pretraining model's generator as ElectraForMaskedLM beside it (hf-generator/).
+void export_head(StageContext& ctx, const fs::path& folder, Model& model, const std::string& type,
+                 const StageOutput& up, bool required) {
+  const ConfigNode spec = model.spec();
+  std::vector<std::string> names;
+  if (auto it = up.provides.find("labels"); it != up.provides.end() && it->second.has("names"))
+    for (const auto& n : it->second.at("names").items()) names.push_back(n.as_string());
+  const std::string why_not = hf::add_head(folder, model, spec, type, names);
+  SH_CHECK(why_not.empty() || !required, "export_hf: the head of stage '{}' cannot be exported: {}",
+           ctx.options().get<std::string>("model"), why_not);
+  if (!why_not.empty()) {
+    ctx.info(fmt::format("the model's head is not exported ({}); the folder holds the encoder", why_not));
+    return;
+  }
+  const nlohmann::json config = nlohmann::json::parse(read_file(folder / "config.json"));
+  std::string labels;
+  if (config.contains("id2label"))
+    labels = names.empty() ? fmt::format(" ({} labels, named LABEL_i: the stage gave no label names)",
+                                         config["id2label"].size())
+                           : fmt::format(" (labels {})", fmt::join(names, ", "));
+  ctx.info(fmt::format("exported the model's head as {}{}", config.at("architectures")[0].get<std::string>(), labels));
+  if (spec.has("type") && spec.at("type").as_string() == "electra") {
+    hf::write_generator(ctx.output_dir() / "hf-generator", model, spec);
+    ctx.info(fmt::format("wrote the generator as ElectraForMaskedLM: {}", ctx.final_path("hf-generator").string()));
+  }
 }
 
 class ExportHfStage : public Stage {
@@ -93,51 +116,12 @@ class ExportHfStage : public Stage {
     const fs::path folder = ctx.output_dir() / "hf";
     const std::string type = hf::write_folder(folder, *encoder, encoder->spec(), o.get<std::string>("model_type"));
     const std::string head = o.get<std::string>("head");
-    if (model && head != "none") {
-      const ConfigNode spec = model->spec();
-      // The label names the training data had (a train stage provides them), else LABEL_0, ...
-      std::vector<std::string> names;
-      if (auto it = up.provides.find("labels"); it != up.provides.end() && it->second.has("names"))
-        for (const auto& n : it->second.at("names").items()) names.push_back(n.as_string());
-      const std::string why_not = hf::add_classifier_head(folder, *model, spec, type, names);
-      SH_CHECK(why_not.empty() || head == "auto", "export_hf: the head of stage '{}' cannot be exported: {}", name,
-               why_not);
-      if (why_not.empty())
-        ctx.info(fmt::format("exported the classifier head ({} labels{}): {}", spec.at("num_labels").as_int(),
-                             names.empty() ? ", named LABEL_i: the stage gave no label names"
-                                           : fmt::format(": {}", fmt::join(names, ", ")),
-                             nlohmann::json::parse(read_file(folder / "config.json")).at("architectures")[0].dump()));
-      else
-        ctx.info(fmt::format("the model's head is not exported ({}); the folder holds the encoder", why_not));
-    }
+    if (model && head != "none") export_head(ctx, folder, *model, type, up, head == "required");
     if (o.has("tokenizer")) {
       auto tok = ctx.build<Tokenizer>("tokenizer");
-      const ConfigNode saved = tok->save(folder);
-      const std::string kind = saved.has("type") ? saved.at("type").as_string() : "";
-      if (kind == "wordpiece") {
-        const bool lower = saved.at("lowercase").as_bool();
-        nlohmann::json tc = {{"tokenizer_class", type == "electra" ? "ElectraTokenizer" : "BertTokenizer"},
-                             {"do_lower_case", lower},
-                             {"strip_accents", saved.at("strip_accents").is_null() ? nlohmann::json() :
-                                                   nlohmann::json(saved.at("strip_accents").as_bool())},
-                             {"tokenize_chinese_chars", saved.at("tokenize_chinese_chars").as_bool()},
-                             {"model_max_length", encoder->spec().at("max_positions").as_int()}};
-        write_tokenizer_files(folder, tc, saved);
-      } else if (kind == "sentencepiece") {
-        // AlbertTokenizer's layout: spiece.model and its config (our sentencepiece tokenizer keeps accents).
-        const fs::path model_file = folder / saved.at("model").as_string();
-        if (model_file.filename() != "spiece.model") fs::rename(model_file, folder / "spiece.model");
-        nlohmann::json tc = {{"tokenizer_class", "AlbertTokenizer"},
-                             {"do_lower_case", saved.at("lowercase").as_bool()},
-                             {"keep_accents", true},
-                             {"remove_space", true},
-                             {"model_max_length", encoder->spec().at("max_positions").as_int()}};
-        write_tokenizer_files(folder, tc, saved);
-      } else {
-        ctx.info(fmt::format("export_hf: the tokenizer ({}) has no Hugging Face equivalent; its own files are in the "
-                             "folder, but no tokenizer_config.json",
-                             kind));
-      }
+      const std::string why_not = hf::write_tokenizer(folder, *tok, encoder->spec(), type);
+      if (!why_not.empty())
+        ctx.info(fmt::format("export_hf: {}; its own files are in the folder, but no tokenizer_config.json", why_not));
     }
     ConfigNode::MapEntries e;
     e.emplace_back("type", ConfigNode::of("hf"));
@@ -167,9 +151,11 @@ STAGEHAND_PLUGIN(registrar) {
   registrar
       .add<stagehand::Model>(
           "hf",
-          "a fine-tuned Hugging Face <Type>ForSequenceClassification folder (BERT, ELECTRA, RoBERTa, ALBERT, "
-          "DistilBERT) as a `classifier` with that class's head, every tensor loaded: predict, evaluate or embed "
-          "with it, or fine-tune it further",
+          "a Hugging Face model folder (BERT, ELECTRA, RoBERTa, ALBERT, DistilBERT) as the model of its "
+          "architecture, every head tensor loaded: <Type>ForSequenceClassification (classifier), "
+          "ForTokenClassification (tagger), ForQuestionAnswering (extractive_qa), ElectraForPreTraining "
+          "(electra_discriminator), Bert/AlbertForPreTraining (a classifier over the NSP/SOP head); predict, "
+          "evaluate or embed with it, or fine-tune it further",
           stagehand::Schema()
               .path("path", "the model folder (config.json with architectures and id2label, the weights)")
               .opt("prefix", std::string("auto"), "name prefix of the encoder's tensors: auto finds the model type's"),
@@ -189,18 +175,21 @@ STAGEHAND_PLUGIN(registrar) {
           })
       .with_example(stagehand::parse_yaml("{type: hf, path: tests/data/hf-bert-tiny}", "example"));
   registrar.add<stagehand::Stage>(
-      "export_hf", "writes an earlier stage's encoder (and WordPiece tokenizer) as a Hugging Face model folder",
+      "export_hf", "writes an earlier stage's encoder, the model's head and its tokenizer as a Hugging Face model folder",
       stagehand::Schema()
           .required("model", OptionType::Stage, "the stage whose encoder (or model's encoder) to export")
           .component("tokenizer", "tokenizer", stagehand::ConfigNode::null(),
-                     "the tokenizer to ship with it (a WordPiece tokenizer stage gets HF's tokenizer files)")
+                     "the tokenizer to ship with it (WordPiece, SentencePiece and byte-level BPE get Hugging Face's "
+                     "tokenizer_config.json and special_tokens_map.json)")
           .nullable()
           .choice("model_type", "auto", {"auto", "bert", "electra", "roberta", "albert"},
                   "auto: albert when the layers are shared, roberta when positions are offset, electra when the "
                   "encoder has an embedding projection or no pooler, else bert")
-          .choice("head", "auto", {"auto", "classifier", "none"},
-                  "a classifier's head as <Type>ForSequenceClassification: auto when it maps (else the encoder "
-                  "alone, said in the log), classifier: required, none: never"),
+          .choice("head", "auto", {"auto", "required", "none"},
+                  "the model's head under its Hugging Face class (classifier: <Type>ForSequenceClassification, mlm: "
+                  "ForMaskedLM, tagger: ForTokenClassification, extractive_qa: ForQuestionAnswering, ELECTRA's "
+                  "discriminator: ElectraForPreTraining, with the generator in hf-generator/): auto when it maps "
+                  "(else the encoder alone, said in the log), required: an error when it does not, none: never"),
       [](const stagehand::Options&) { return std::make_shared<stagehand::ExportHfStage>(); })
       .with_provides({"encoder"});
 }

@@ -26,7 +26,13 @@
 // computed at the masked positions only.
 // Corruption (_get_fake_data): argmax(logits / temperature + Gumbel noise) with
 // Gumbel = -log(-log(u + 1e-9) + 1e-9), under no_grad, replaces the masked positions; a position is "replaced"
-// only where the sample differs from the original. Discriminator head: dense(H -> H) -> GELU -> dense(H -> 1).
+// only where the sample differs from the original. Discriminator head: dense(H -> H) -> the discriminator's
+// activation (its hidden_act, as ELECTRA's _get_discriminator_output and Hugging Face's
+// ElectraDiscriminatorPredictions take it) -> dense(H -> 1).
+//
+// Model `electra_discriminator`: the discriminator alone with its head, Hugging Face's ElectraForPreTraining
+// (what a released ELECTRA discriminator folder holds): rtd_logits (B, T) for the tokens as they are, > 0 meaning
+// "replaced", and rtd_weights (B, T). `model: {type: hf, path: FOLDER}` builds it from such a folder.
 //
 // Parameter names follow Hugging Face's ElectraForPreTraining / ElectraForMaskedLM: "encoder.*" (the
 // discriminator, exported as `electra.*`), "generator.*", "generator_predictions.{dense,LayerNorm}",
@@ -77,17 +83,86 @@ class LmHeadImpl : public torch::nn::Module {
 };
 TORCH_MODULE(LmHead);
 
-/// "discriminator_predictions": dense (H -> H) -> GELU -> dense_prediction (H -> 1).
+/// "discriminator_predictions": dense (H -> H) -> activation -> dense_prediction (H -> 1).
 class DiscriminatorPredictionsImpl : public torch::nn::Module {
  public:
-  explicit DiscriminatorPredictionsImpl(int64_t hidden) {
+  DiscriminatorPredictionsImpl(int64_t hidden, std::string activation) : activation_(std::move(activation)) {
+    sdk::check_activation(activation_, "electra discriminator head");
     dense = register_module("dense", Dense(hidden, hidden));
     dense_prediction = register_module("dense_prediction", Dense(hidden, 1));
   }
-  Tensor forward(const Tensor& x) { return dense_prediction(at::gelu(dense(x))).squeeze(-1); }
+  Tensor forward(const Tensor& x) { return dense_prediction(sdk::activate(dense(x), activation_)).squeeze(-1); }
   Dense dense{nullptr}, dense_prediction{nullptr};
+
+ private:
+  std::string activation_;
 };
 TORCH_MODULE(DiscriminatorPredictions);
+
+/// The encoder spec's activation ("gelu" when it names none).
+std::string activation_of(const Encoder& encoder) {
+  const ConfigNode spec = encoder.spec();
+  const ConfigNode* act = spec.is_map() ? spec.find("activation") : nullptr;
+  return act && !act->is_null() ? act->as_string() : std::string("gelu");
+}
+
+/// The discriminator's head with ELECTRA's initialisation: N(0, 0.02) weights drawn from `gen`, zero biases.
+DiscriminatorPredictions discriminator_head(const Encoder& encoder, at::Generator& gen) {
+  DiscriminatorPredictions head(encoder.hidden_size(), activation_of(encoder));
+  torch::NoGradGuard no_grad;
+  for (Dense* d : {&head->dense, &head->dense_prediction}) {
+    (*d)->weight.normal_(0.0, kInitStd, gen);
+    (*d)->bias.zero_();
+  }
+  return head;
+}
+
+/// rtd_weights: 1 on real tokens, 0 on padding.
+Tensor token_weights(const EncoderInput& in, const Tensor& like) {
+  return in.attention_mask.defined() ? in.attention_mask.to(torch::kFloat)
+                                     : torch::ones(like.sizes(), like.options().dtype(torch::kFloat));
+}
+
+EncoderInput encoder_input(const Batch& batch, const char* who) {
+  const Tensor& ids = batch.at("input_ids");
+  SH_CHECK(ids.dim() == 2, "{}: input_ids must be (batch, length), got {} dimension(s)", who, ids.dim());
+  EncoderInput in;
+  in.input_ids = ids;
+  if (batch.has("attention_mask")) in.attention_mask = batch.at("attention_mask");
+  if (batch.has("token_type_ids")) in.token_type_ids = batch.at("token_type_ids");
+  return in;
+}
+
+class ElectraDiscriminatorModel : public Model {
+ public:
+  ElectraDiscriminatorModel(const Options& o, const BuildContext& ctx) {
+    encoder_ = register_module("encoder", ctx.registry->create<Encoder>(o.node("encoder"), ctx));
+    at::Generator gen = at::detail::createCPUGenerator(derive_seed(ctx.seed, "electra.heads"));
+    head_ = register_module("discriminator_predictions", discriminator_head(*encoder_, gen));
+  }
+
+  Batch forward(const Batch& batch) override {
+    const EncoderInput in = encoder_input(batch, "electra_discriminator");
+    Tensor rtd = head_(encoder_->encode(in).last());
+    Batch out;
+    out.set("rtd_logits", rtd);
+    out.set("rtd_weights", token_weights(in, rtd));
+    return out;
+  }
+
+  std::shared_ptr<Encoder> encoder() override { return encoder_; }
+
+  ConfigNode spec() const override {
+    ConfigNode::MapEntries e;
+    e.emplace_back("type", ConfigNode::of("electra_discriminator"));
+    e.emplace_back("encoder", encoder_->spec());
+    return ConfigNode::map(std::move(e));
+  }
+
+ private:
+  std::shared_ptr<Encoder> encoder_;
+  DiscriminatorPredictions head_{nullptr};
+};
 
 /// The generator's architecture from the discriminator's spec, as get_generator_config derives it.
 ConfigNode generator_spec(const ConfigNode& disc, double size, double layers) {
@@ -130,15 +205,14 @@ class ElectraModel : public Model {
         "generator_predictions",
         sdk::MlmTransform(generator_->hidden_size(), emb, "gelu", gen_eps ? gen_eps->as_double() : 1e-12));
     lm_head_ = register_module("generator_lm_head", LmHead(vocab));
-    disc_predictions_ = register_module("discriminator_predictions", DiscriminatorPredictions(encoder_->hidden_size()));
+    // One generator, drawn in this order: the generator head's dense, then the discriminator head's two.
+    at::Generator gen = at::detail::createCPUGenerator(derive_seed(ctx.seed, "electra.heads"));
     {
       torch::NoGradGuard no_grad;
-      at::Generator gen = at::detail::createCPUGenerator(derive_seed(ctx.seed, "electra.heads"));
-      for (Dense* d : {&gen_predictions_->dense, &disc_predictions_->dense, &disc_predictions_->dense_prediction}) {
-        (*d)->weight.normal_(0.0, kInitStd, gen);
-        (*d)->bias.zero_();
-      }
+      gen_predictions_->dense->weight.normal_(0.0, kInitStd, gen);
+      gen_predictions_->dense->bias.zero_();
     }
+    disc_predictions_ = register_module("discriminator_predictions", discriminator_head(*encoder_, gen));
 
     ids_ = sdk::SpecialIds::read(o, "electra");
     ids_.check_vocab(vocab, "electra");
@@ -163,10 +237,7 @@ class ElectraModel : public Model {
 
   Batch forward(const Batch& batch) override {
     const Tensor& ids = batch.at("input_ids");
-    SH_CHECK(ids.dim() == 2, "electra: input_ids must be (batch, length), got {} dimension(s)", ids.dim());
-    EncoderInput in;
-    if (batch.has("attention_mask")) in.attention_mask = batch.at("attention_mask");
-    if (batch.has("token_type_ids")) in.token_type_ids = batch.at("token_type_ids");
+    const EncoderInput in = encoder_input(batch, "electra");
     c10::optional<at::Generator> gen;
     if (!is_training()) gen = at::detail::createCPUGenerator(kEvalSeed);
     auto [masked_ids, selected] = sdk::electra_mask(ids, in.attention_mask, m_, gen);
@@ -194,8 +265,7 @@ class ElectraModel : public Model {
     EncoderInput din = in;
     din.input_ids = fake;
     Tensor rtd = disc_predictions_(encoder_->encode(din).last());  // (B, T)
-    Tensor weights = in.attention_mask.defined() ? in.attention_mask.to(torch::kFloat)
-                                                 : torch::ones(ids.sizes(), rtd.options().dtype(torch::kFloat));
+    Tensor weights = token_weights(in, rtd);
 
     Batch out;
     out.set("mlm_logits", logits);
@@ -285,4 +355,17 @@ STAGEHAND_PLUGIN(registrar) {
                                "encoder: {type: transformer, vocab_size: 100, hidden_size: 64, embedding_size: 32, "
                                "num_layers: 2, num_heads: 2, intermediate_size: 128, max_positions: 64}}",
                                "<electra example>"));
+  registrar
+      .add<Model>("electra_discriminator",
+                  "ELECTRA's discriminator with its replaced-token-detection head (Hugging Face's "
+                  "ElectraForPreTraining): rtd_logits per token, > 0 meaning replaced",
+                  Schema().component("encoder", Encoder::kKind,
+                                     "the discriminator, e.g. {type: hf, path: electra-small-discriminator}"),
+                  [](const Options& o, const BuildContext& ctx) {
+                    return std::make_shared<ElectraDiscriminatorModel>(o, ctx);
+                  })
+      .with_example(parse_yaml("{type: electra_discriminator, encoder: {type: transformer, vocab_size: 100, "
+                               "hidden_size: 64, embedding_size: 32, num_layers: 2, num_heads: 2, "
+                               "intermediate_size: 128, max_positions: 64}}",
+                               "<electra_discriminator example>"));
 }

@@ -39,14 +39,37 @@ void init_from_hf(StageContext& ctx, Model& model, const std::filesystem::path& 
   const hf::Checkpoint ck = hf::read_folder(folder);
   const ConfigNode spec = model.spec();  // a classifier's head maps onto <Type>ForSequenceClassification
   const hf::ModelLoad r = hf::load_model(model, ck, child, &spec);
+  // With init_hf_generator, ELECTRA's generator and its head come from their own folder next.
+  std::vector<std::string> fresh;
+  const bool generator_next = ctx.options().has("init_hf_generator");
+  for (const auto& name : r.fresh)
+    if (!generator_next || name.rfind("generator", 0) != 0) fresh.push_back(name);
   ctx.info(fmt::format("initialised the model from {} ({}, {}): the encoder{}{}", ck.weights_file.string(),
                        ck.model_type, ck.prefix.empty() ? "no prefix" : "prefix " + ck.prefix,
                        r.heads.empty() ? "" : fmt::format(" and {} head tensor(s)", r.heads.size()),
-                       r.fresh.empty() ? "" : fmt::format("; newly initialised: {}", fmt::join(r.fresh, ", "))));
+                       fresh.empty() ? "" : fmt::format("; newly initialised: {}", fmt::join(fresh, ", "))));
   if (!r.unused.empty())
     ctx.info(fmt::format("init_hf: {} checkpoint tensor(s) not used: {}{}", r.unused.size(),
                          fmt::join(r.unused.begin(), r.unused.begin() + std::min<long>(6, r.unused.size()), ", "),
                          r.unused.size() > 6 ? ", ..." : ""));
+}
+
+/// `init_hf_generator`: an ElectraForMaskedLM folder into the electra model's generator and its head. The embedding
+/// tables are shared with the discriminator: after init_hf they stay the discriminator's, and a difference from the
+/// generator folder's is a warning (released ELECTRA pairs share them exactly).
+void init_generator_from_hf(StageContext& ctx, Model& model, const std::filesystem::path& folder, bool after_init) {
+  const hf::Checkpoint ck = hf::read_folder(folder);
+  const hf::GeneratorLoad r = hf::load_generator(model, ck, after_init);
+  ctx.info(fmt::format("initialised the generator from {} ({}): its encoder and {} head tensor(s){}",
+                       ck.weights_file.string(), ck.architecture.empty() ? ck.model_type : ck.architecture,
+                       r.heads.size(), after_init ? ", the embeddings shared with the discriminator kept" : ""));
+  if (after_init && r.embedding_difference > 0)
+    ctx.warn(fmt::format("init_hf_generator: {}'s embedding tables differ from the discriminator's by up to {:.3g}; "
+                         "ELECTRA shares one set, and the discriminator's (init_hf) is kept",
+                         folder.string(), r.embedding_difference));
+  if (!r.unused.empty())
+    ctx.info(fmt::format("init_hf_generator: {} checkpoint tensor(s) not used: {}", r.unused.size(),
+                         fmt::join(r.unused.begin(), r.unused.begin() + std::min<long>(6, r.unused.size()), ", ")));
 }
 
 /// The model the spec names (dimensions it leaves open come from the data), with `init` (an earlier stage's
@@ -74,6 +97,11 @@ std::shared_ptr<Model> build_model(StageContext& ctx, const Dataset& data) {
   if (o.has("init_hf")) {
     SH_CHECK(init_stage.empty(), "init and init_hf are both set; give one: an earlier stage, or a Hugging Face folder");
     init_from_hf(ctx, *model, o.path("init_hf"));
+  }
+  if (o.has("init_hf_generator")) {
+    SH_CHECK(init_stage.empty(), "init and init_hf_generator are both set; the generator comes from a Hugging Face "
+             "folder only with init_hf (or alone)");
+    init_generator_from_hf(ctx, *model, o.path("init_hf_generator"), o.has("init_hf"));
   }
   return model;
 }
@@ -155,6 +183,10 @@ STAGEHAND_PLUGIN(registrar) {
                         "start from a Hugging Face model folder (config.json, model.safetensors or "
                         "pytorch_model.bin): the encoder's tensors, all required, and every model tensor with the "
                         "same name there (cls.predictions.* for the mlm model's output layer)")
+              .optional("init_hf_generator", OptionType::Path,
+                        "the electra model's generator from a Hugging Face ElectraForMaskedLM folder (ELECTRA's "
+                        "released generator), with init_hf the discriminator's: build the model with `generator: "
+                        "{type: hf, path: FOLDER}` so that the architectures agree; the embeddings stay shared")
               .optional("teacher", OptionType::Stage, "a stage whose model's logits become the batch's teacher.logits")
               .optional("teacher_logits", OptionType::Stages,
                         "predict stages whose logits (keyed by example id) become the batch's teacher.logits, "

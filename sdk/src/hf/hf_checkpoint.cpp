@@ -12,6 +12,7 @@
 #include <stagehand/safetensors.h>
 #include <stagehand/files.h>
 
+#include "hf_internal.h"
 #include "stagehand/sdk/torch_pickle.h"
 
 namespace stagehand::hf {
@@ -190,6 +191,9 @@ Checkpoint read_folder(const fs::path& folder, const std::string& prefix) {
   SH_CHECK(c.is_object(), "{}: expected a JSON object", config_file.string());
   Checkpoint ck;
   ck.model_type = c.value("model_type", std::string());
+  if (c.contains("architectures") && c["architectures"].is_array() && !c["architectures"].empty() &&
+      c["architectures"][0].is_string())
+    ck.architecture = c["architectures"][0].get<std::string>();
   const std::string& type = ck.model_type;
   SH_CHECK(type == "bert" || type == "electra" || type == "roberta" || type == "albert" || type == "distilbert",
            "{}: model_type '{}' is not supported; supported: {}", config_file.string(), type, kSupported);
@@ -311,9 +315,9 @@ std::vector<std::string> load_into(torch::nn::Module& encoder, const Checkpoint&
 }
 
 ModelLoad load_model(torch::nn::Module& model, const Checkpoint& ck, const std::string& encoder_child,
-                     const ConfigNode* model_spec) {
+                     const ConfigNode* model_spec, bool as_saved) {
   const std::map<std::string, std::string> classifier =
-      model_spec ? classifier_head_names(ck.model_type, *model_spec).names : std::map<std::string, std::string>();
+      model_spec ? head_names_for(ck, *model_spec, as_saved) : std::map<std::string, std::string>();
   torch::NoGradGuard no_grad;
   std::shared_ptr<torch::nn::Module> encoder;
   for (const auto& c : model.named_children())
@@ -350,157 +354,6 @@ ModelLoad load_model(torch::nn::Module& model, const Checkpoint& ck, const std::
   return out;
 }
 
-ConfigNode classifier_spec(const fs::path& folder, const Checkpoint& ck) {
-  const json c = json::parse(read_file(folder / "config.json"));
-  std::string arch;
-  if (c.contains("architectures") && c["architectures"].is_array() && !c["architectures"].empty() &&
-      c["architectures"][0].is_string())
-    arch = c["architectures"][0].get<std::string>();
-  const std::string want = "ForSequenceClassification";
-  SH_CHECK(arch.size() > want.size() && arch.compare(arch.size() - want.size(), want.size(), want) == 0,
-           "hf: {}'s config.json names the architecture '{}'; only a <Type>ForSequenceClassification folder holds a "
-           "head that loads as a model here (for the encoder alone, name it as an encoder: {{type: hf, path: ...}})",
-           folder.string(), arch.empty() ? "(none)" : arch);
-  int64_t labels = 0;
-  if (c.contains("id2label") && c["id2label"].is_object()) labels = static_cast<int64_t>(c["id2label"].size());
-  if (c.contains("num_labels") && c["num_labels"].is_number_integer()) labels = c["num_labels"].get<int64_t>();
-  SH_CHECK(labels >= 1, "hf: {}'s config.json has no id2label or num_labels; how many classes has its head?",
-           folder.string());
-  const int64_t width = ck.encoder_spec.at("hidden_size").as_int();
-  const std::string& type = ck.model_type;
-  std::string head;
-  if (type == "bert" || type == "albert")
-    head = "pooling: pooler, head: {type: mlp, hidden: []}";
-  else
-    head = fmt::format("pooling: cls, head: {{type: mlp, hidden: [{}], activation: {}}}", width,
-                       type == "electra" ? "gelu" : type == "distilbert" ? "relu" : "tanh");
-  ConfigNode spec = parse_yaml(fmt::format("{{type: classifier, {}, num_labels: {}}}", head, labels),
-                               (folder / "config.json").string());
-  spec.set("encoder", ck.encoder_spec.clone());
-  return spec;
-}
-
-std::vector<std::string> label_names(const fs::path& folder) {
-  json c;
-  try {
-    c = json::parse(read_file(folder / "config.json"));
-  } catch (const json::exception& e) {
-    fail("{}: not valid JSON ({})", (folder / "config.json").string(), e.what());
-  }
-  std::vector<std::string> out;
-  if (!c.contains("id2label") || !c["id2label"].is_object()) return out;
-  std::map<int64_t, std::string> by_id;
-  for (const auto& [k, v] : c["id2label"].items()) {
-    char* end = nullptr;
-    const long id = std::strtol(k.c_str(), &end, 10);
-    SH_CHECK(*end == '\0' && id >= 0 && v.is_string(), "hf: {}/config.json: id2label entry \"{}\" is not an id "
-             "mapped to a name", folder.string(), k);
-    by_id[id] = v.get<std::string>();
-  }
-  for (int64_t i = 0; i < static_cast<int64_t>(by_id.size()); ++i) {
-    SH_CHECK(by_id.count(i), "hf: {}/config.json: id2label has no id {}; expected ids 0..{}", folder.string(), i,
-             by_id.size() - 1);
-    out.push_back(by_id[i]);
-  }
-  return out;
-}
-
-HeadNames classifier_head_names(const std::string& type, const ConfigNode& spec) {
-  HeadNames out;
-  auto text = [](const ConfigNode& m, const char* key, const std::string& fallback) {
-    const ConfigNode* n = m.is_map() ? m.find(key) : nullptr;
-    return n && !n->is_null() ? n->as_string() : fallback;
-  };
-  if (text(spec, "type", "") != "classifier") {
-    out.why_not = fmt::format("only a classifier's head maps (this model is '{}')", text(spec, "type", "?"));
-    return out;
-  }
-  const ConfigNode* head = spec.find("head");
-  const ConfigNode* enc = spec.find("encoder");
-  if (!head || !head->is_map() || text(*head, "type", "") != "mlp" || !enc || !enc->has("hidden_size")) {
-    out.why_not = "only an mlp head maps";
-    return out;
-  }
-  std::vector<int64_t> hidden;
-  if (const ConfigNode* h = head->find("hidden"); h && h->is_sequence())
-    for (const auto& x : h->items()) hidden.push_back(x.as_int());
-  const std::string pooling = text(spec, "pooling", "cls"), act = text(*head, "activation", "tanh");
-  const bool batch_norm = head->has("batch_norm") && head->at("batch_norm").as_bool();
-  const int64_t width = enc->at("hidden_size").as_int();
-  if (type == "bert" || type == "albert") {
-    if (pooling == "pooler" && hidden.empty() && !batch_norm) {
-      out.names = {{"head.layers.0.weight", "classifier.weight"}, {"head.layers.0.bias", "classifier.bias"}};
-    } else {
-      out.why_not = fmt::format("{}ForSequenceClassification is the pooler then one linear layer (pooling: pooler, "
-                                "head {{type: mlp, hidden: []}}); this classifier has pooling {} and {} hidden "
-                                "layer(s)",
-                                type == "bert" ? "Bert" : "Albert", pooling, hidden.size());
-    }
-    return out;
-  }
-  if (type == "distilbert") {
-    if (pooling == "cls" && hidden == std::vector<int64_t>{width} && act == "relu" && !batch_norm) {
-      out.names = {{"head.layers.0.weight", "pre_classifier.weight"},
-                   {"head.layers.0.bias", "pre_classifier.bias"},
-                   {"head.layers.1.weight", "classifier.weight"},
-                   {"head.layers.1.bias", "classifier.bias"}};
-    } else {
-      out.why_not = fmt::format("DistilBertForSequenceClassification is [CLS] -> pre_classifier({}) -> relu -> "
-                                "classifier (pooling: cls, head {{type: mlp, hidden: [{}], activation: relu}}); this "
-                                "classifier has pooling {}, hidden [{}], activation {}",
-                                width, width, pooling, fmt::join(hidden, ", "), act);
-    }
-    return out;
-  }
-  const std::string want_act = type == "electra" ? "gelu" : "tanh";
-  if (pooling == "cls" && hidden == std::vector<int64_t>{width} && act == want_act && !batch_norm) {
-    out.names = {{"head.layers.0.weight", "classifier.dense.weight"},
-                 {"head.layers.0.bias", "classifier.dense.bias"},
-                 {"head.layers.1.weight", "classifier.out_proj.weight"},
-                 {"head.layers.1.bias", "classifier.out_proj.bias"}};
-  } else {
-    out.why_not = fmt::format("{}ForSequenceClassification is [CLS] -> dense({}) -> {} -> out_proj (pooling: cls, "
-                              "head {{type: mlp, hidden: [{}], activation: {}}}); this classifier has pooling {}, "
-                              "hidden [{}], activation {}",
-                              type == "electra" ? "Electra" : "Roberta", width, want_act, width, want_act, pooling,
-                              fmt::join(hidden, ", "), act);
-  }
-  return out;
-}
-
-std::string add_classifier_head(const fs::path& folder, torch::nn::Module& model, const ConfigNode& spec,
-                                const std::string& type, const std::vector<std::string>& label_names) {
-  const HeadNames map = classifier_head_names(type, spec);
-  if (map.names.empty()) return map.why_not;
-  auto tensors = load_safetensors(folder / "model.safetensors");
-  std::set<std::string> found;
-  for (const auto& p : model.named_parameters()) {
-    auto it = map.names.find(p.key());
-    if (it == map.names.end()) continue;
-    tensors[it->second] = p.value().detach();
-    found.insert(p.key());
-  }
-  SH_CHECK(found.size() == map.names.size(), "hf export: the classifier has {} of the {} head tensors its spec "
-           "describes; the model and its spec disagree", found.size(), map.names.size());
-  json c = json::parse(read_file(folder / "config.json"));
-  static const std::map<std::string, std::string> kPrefix = {
-      {"bert", "Bert"}, {"electra", "Electra"}, {"roberta", "Roberta"}, {"albert", "Albert"}};
-  c["architectures"] = {kPrefix.at(type) + "ForSequenceClassification"};
-  const int64_t labels = spec.at("num_labels").as_int();
-  json id2label = json::object(), label2id = json::object();
-  SH_CHECK(label_names.empty() || static_cast<int64_t>(label_names.size()) == labels,
-           "hf export: {} label names for a head of {} labels", label_names.size(), labels);
-  for (int64_t i = 0; i < labels; ++i) {
-    const std::string name = label_names.empty() ? fmt::format("LABEL_{}", i) : label_names[static_cast<size_t>(i)];
-    id2label[std::to_string(i)] = name;
-    label2id[name] = i;
-  }
-  c["id2label"] = id2label;
-  c["label2id"] = label2id;
-  save_safetensors(folder / "model.safetensors", tensors, {{"format", "pt"}});
-  write_file_atomic(folder / "config.json", c.dump(2) + "\n");
-  return "";
-}
 
 namespace {
 

@@ -26,6 +26,10 @@
 
 #include "stagehand/sdk/export.h"
 
+namespace stagehand {
+class Tokenizer;
+}
+
 namespace stagehand::hf {
 
 /// What a folder holds, read and checked.
@@ -35,6 +39,7 @@ struct Checkpoint {
   std::map<std::string, torch::Tensor> tensors;  ///< every tensor of model.safetensors, float32
   std::string prefix;                          ///< where the encoder's tensors are ("bert.", "electra.", "")
   std::filesystem::path weights_file;          ///< model.safetensors, else pytorch_model.bin, or a sharded one's index
+  std::string architecture;                    ///< config.json's architectures[0], "" when it names none
 };
 
 /// The Hugging Face name of the transformer encoder's tensor `name` in a `model_type` checkpoint whose encoder
@@ -74,10 +79,30 @@ struct ModelLoad {
 
 /// Loads a whole model: its `encoder_child` submodule's tensors as `load_into` does (all required), and every other
 /// parameter or buffer whose name the checkpoint has too, with the same name (Hugging Face's head names:
-/// cls.predictions.* of BertForMaskedLM is the `mlm` model's output layer). Shapes must agree.
+/// cls.predictions.* of BertForMaskedLM is the `mlm` model's output layer; a tagger's classifier.*, extractive_qa's
+/// qa_outputs.* and ELECTRA's discriminator_predictions.* are Hugging Face's own). Shapes must agree.
+/// `as_saved`: the model was built by model_spec() from this folder, so a classifier of a BertForPreTraining /
+/// AlbertForPreTraining folder takes its head from the next-sentence (cls.seq_relationship) / sentence-order
+/// (sop_classifier.classifier) head. Otherwise those heads stay unused, as <Type>ForSequenceClassification's
+/// from_pretrained leaves them.
 STAGEHAND_SDK_API ModelLoad load_model(torch::nn::Module& model, const Checkpoint& checkpoint,
                                        const std::string& encoder_child = "encoder",
-                                       const ConfigNode* model_spec = nullptr);
+                                       const ConfigNode* model_spec = nullptr, bool as_saved = false);
+
+/// What load_generator did.
+struct GeneratorLoad {
+  std::vector<std::string> heads;   ///< generator_predictions.*, generator_lm_head.bias
+  std::vector<std::string> unused;  ///< checkpoint tensors used by neither
+  double embedding_difference = 0;  ///< largest |folder - model| over the shared embedding tables (keep_embeddings)
+};
+
+/// Loads an ElectraForMaskedLM folder (ELECTRA's released generator) into the `electra` model's "generator"
+/// submodule and its head (generator_predictions.*, generator_lm_head.bias: Hugging Face's names). The generator's
+/// embedding tables are the discriminator's (ELECTRA shares them): with `keep_embeddings` they are left as they
+/// are and only compared (embedding_difference), otherwise the folder's are copied in, for both. The generator's
+/// architecture must be the folder's (hidden size, layers, heads, FFN); an error names both and the fix.
+STAGEHAND_SDK_API GeneratorLoad load_generator(torch::nn::Module& model, const Checkpoint& generator,
+                                               bool keep_embeddings);
 
 /// How a `classifier` model's head (`model_spec`, its spec()) maps onto Hugging Face's
 /// <Type>ForSequenceClassification: model tensor name -> Hugging Face name.
@@ -94,21 +119,44 @@ struct HeadNames {
 STAGEHAND_SDK_API HeadNames classifier_head_names(const std::string& model_type,
                                                   const ConfigNode& model_spec);
 
-/// The `classifier` spec (pooling, head, num_labels; `encoder` the checkpoint's encoder_spec) whose head is laid out
-/// as the folder's <Type>ForSequenceClassification (config.json's architectures), so that load_model fills every
-/// tensor of it. Throws stagehand::Error, saying what the folder holds instead, for any other architecture.
-STAGEHAND_SDK_API ConfigNode classifier_spec(const std::filesystem::path& folder, const Checkpoint& checkpoint);
+/// The model spec (with `encoder` the checkpoint's encoder_spec) whose head is laid out as the folder's architecture
+/// (config.json's architectures), so that load_model(..., as_saved = true) fills every tensor of it:
+///   <Type>ForSequenceClassification      classifier (pooling and head as classifier_head_names lays them out)
+///   <Type>ForTokenClassification         tagger (classifier.*)
+///   <Type>ForQuestionAnswering           extractive_qa (qa_outputs.*)
+///   ElectraForPreTraining                electra_discriminator (discriminator_predictions.*: replaced-token detection)
+///   BertForPreTraining                   classifier of 2 classes over the pooler: next-sentence prediction
+///                                        (cls.seq_relationship; 0: b follows a, 1: b is random)
+///   AlbertForPreTraining                 classifier of 2 classes over the pooler: sentence-order prediction
+///                                        (sop_classifier.classifier; 0: in order, 1: swapped)
+/// num_labels from config.json's num_labels or id2label. Throws stagehand::Error naming the architecture and these
+/// for any other (a <Type>ForMaskedLM folder: the `mlm` model masks its own input, so it is built with
+/// `model: {type: mlm, encoder: {type: hf, path}}` and init_hf).
+STAGEHAND_SDK_API ConfigNode model_spec(const std::filesystem::path& folder, const Checkpoint& checkpoint);
 
-/// config.json's id2label as a list ordered by id; empty when the folder has none.
+/// config.json's id2label as a list ordered by id; empty when the folder has none. A BertForPreTraining or
+/// AlbertForPreTraining folder without one gets its next-sentence / sentence-order head's classes
+/// (is_next, random / in_order, swapped).
 STAGEHAND_SDK_API std::vector<std::string> label_names(const std::filesystem::path& folder);
 
-/// Adds a classifier's head to a folder written by write_folder: its tensors under Hugging Face's names, and
-/// config.json's architectures (<Type>ForSequenceClassification), id2label and label2id (`label_names` when given,
-/// one per label, else LABEL_0, ...). Returns ""
-/// or, when the head does not map, why (the folder is left as it was).
-STAGEHAND_SDK_API std::string add_classifier_head(const std::filesystem::path& folder, torch::nn::Module& model,
-                                                  const ConfigNode& model_spec, const std::string& model_type,
-                                                  const std::vector<std::string>& label_names = {});
+/// Adds a model's head to a folder written by write_folder: its tensors under Hugging Face's names and config.json's
+/// architectures, with id2label and label2id for heads over labels (`label_names` when given, one per label, else
+/// LABEL_0, ...):
+///   classifier             <Type>ForSequenceClassification (classifier_head_names)
+///   mlm                    <Type>ForMaskedLM (head_name; the decoder is tied, so not written, as save_pretrained
+///                          leaves it out)
+///   tagger                 <Type>ForTokenClassification (classifier.*)
+///   extractive_qa          <Type>ForQuestionAnswering (qa_outputs.*)
+///   electra_discriminator, electra   ElectraForPreTraining (discriminator_predictions.*; model_type electra only)
+/// Returns "" or, when the head does not map, why (the folder is left as it was).
+STAGEHAND_SDK_API std::string add_head(const std::filesystem::path& folder, torch::nn::Module& model,
+                                       const ConfigNode& model_spec, const std::string& model_type,
+                                       const std::vector<std::string>& label_names = {});
+
+/// Writes an `electra` model's generator as an ElectraForMaskedLM folder (ELECTRA's released generator layout):
+/// the generator encoder with the shared embedding tables, generator_predictions.* and generator_lm_head.bias.
+STAGEHAND_SDK_API void write_generator(const std::filesystem::path& folder, torch::nn::Module& model,
+                                       const ConfigNode& model_spec);
 
 /// The tokenizer spec for a Hugging Face folder: vocab.txt -> {type: wordpiece, ...}, spiece.model ->
 /// {type: sentencepiece, ...}, vocab.json + merges.txt -> {type: bpe, ...} (GPT-2, RoBERTa), else tokenizer.json ->
@@ -116,6 +164,17 @@ STAGEHAND_SDK_API std::string add_classifier_head(const std::filesystem::path& f
 /// of tokenizer_config.json and special_tokens_map.json (Hugging Face's defaults where absent). Paths in the spec
 /// are absolute.
 STAGEHAND_SDK_API ConfigNode tokenizer_spec(const std::filesystem::path& folder);
+
+/// Saves `tokenizer` into `folder` with the files Hugging Face's tokenizer classes read (tokenizer_spec reads them
+/// back): tokenizer_config.json (the class, the settings the tokenizer applies, model_max_length: the encoder's
+/// positions) and special_tokens_map.json, with the special tokens its vocabulary has:
+///   wordpiece      vocab.txt, BertTokenizer (ElectraTokenizer for model_type electra)
+///   sentencepiece  spiece.model, AlbertTokenizer (do_lower_case, remove_space, keep_accents as the tokenizer's)
+///   bpe            vocab.json + merges.txt: RobertaTokenizer (layout roberta) or GPT2Tokenizer (layout none), the
+///                  Fast class for tokenizer.json; add_prefix_space, trim_offsets, <mask>'s lstrip
+/// Returns "" or, for another tokenizer, why no tokenizer_config.json was written (its own files are saved).
+STAGEHAND_SDK_API std::string write_tokenizer(const std::filesystem::path& folder, const Tokenizer& tokenizer,
+                                              const ConfigNode& encoder_spec, const std::string& model_type);
 
 /// Writes `encoder` (a `transformer`, described by `spec`) as a Hugging Face folder: config.json and
 /// model.safetensors with the model type's prefix and names (model_type "auto": albert when the layers are shared,

@@ -19,6 +19,11 @@
 
 namespace stagehand::sdk {
 
+/// `activation` of x: "gelu" (erf), "gelu_tanh" (tanh approximation, Hugging Face's gelu_new) or "relu", the names
+/// of an encoder spec's activation; anything else is an error naming `who`.
+STAGEHAND_SDK_API torch::Tensor activate(const torch::Tensor& x, const std::string& activation);
+STAGEHAND_SDK_API void check_activation(const std::string& activation, const std::string& who);
+
 /// dense (hidden -> embedding) -> activation -> LayerNorm. The dense weight is left for the owner to initialise
 /// (from its own generator); its bias starts at zero, the LayerNorm at one and zero.
 ///
