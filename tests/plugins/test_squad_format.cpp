@@ -11,7 +11,8 @@
 //    tightening;
 //  - features framed by the tokenizer's layout: RoBERTa's `<s> q </s></s> ctx </s>` (type ids 0, 4 special tokens),
 //    and layout none refused;
-//  - decoding: the best span inside the context, the 17-token limit, the null threshold, later ties;
+//  - decoding: the best span inside the context, at most max_answer_length tokens (end - start + 1), the null
+//    threshold, later ties;
 //  - the `squad` dataset through the registry: splits, features, batch tensors, the shared examples (through the
 //    typed interface squad::SquadSource, which other datasets do not implement).
 #include <gtest/gtest.h>
@@ -388,7 +389,7 @@ TEST(SquadDecoding, BestSpanInsideTheContextAgainstTheNullScore) {
   auto p2 = squad::decode(s2.data(), e2.data(), f);
   EXPECT_EQ(p2.start_token, 7);
   EXPECT_EQ(p2.end_token, 8);  // ties at 5 for (7,7) and (7,8): the later one
-  // At most max_answer_length apart: s4 + e8 = 10 with the default, out of reach with 3 (then the tie at 5 that
+  // At most max_answer_length tokens: s4 + e8 = 10 (5 tokens) with the default, out of reach with 3 (then the tie at 5 that
   // comes last in the search, (8, 8)).
   std::vector<float> s3 = {0, 0, 0, 0, 5, 0, 0, 0, 0, 0}, e3 = {0, 0, 0, 0, 0, 0, 0, 0, 5, 0};
   auto far = squad::decode(s3.data(), e3.data(), f);
@@ -399,6 +400,32 @@ TEST(SquadDecoding, BestSpanInsideTheContextAgainstTheNullScore) {
   EXPECT_EQ(near.start_token, 8);
   EXPECT_EQ(near.end_token, 8);
   EXPECT_EQ(near.score, 5.0);
+}
+
+// An answer has at most max_answer_length tokens (Hugging Face's postprocess_qa_predictions and BERT's run_squad
+// skip end - start + 1 > max_answer_length): the best span, 4 tokens, is out of reach with 3, where the best
+// 3-token span wins.
+TEST(SquadDecoding, MaxAnswerLengthCountsTokensOfTheSpan) {
+  squad::Feature f;
+  f.ids.assign(10, 5);
+  f.context_begin = 4;
+  f.context_end = 9;
+  f.token_to_word = {-1, -1, -1, -1, 0, 1, 2, 3, 4, -1};
+  // s4 + e7 = 10 (tokens 4..7: 4 tokens), s4 + e6 = 9 (3 tokens), null 0.
+  std::vector<float> s = {0, 0, 0, 0, 5, 0, 0, 0, 0, 0}, e = {0, 0, 0, 0, 0, 0, 4, 5, 0, 0};
+  auto three = squad::decode(s.data(), e.data(), f, 3);
+  EXPECT_FALSE(three.null);
+  EXPECT_EQ(three.start_token, 4);
+  EXPECT_EQ(three.end_token, 6);
+  EXPECT_EQ(three.score, 9.0);
+  auto four = squad::decode(s.data(), e.data(), f, 4);
+  EXPECT_EQ(four.start_token, 4);
+  EXPECT_EQ(four.end_token, 7);
+  EXPECT_EQ(four.score, 10.0);
+  // max_answer_length 1: single tokens only; s4 + e4 and s7 + e7 tie at 5, the later wins.
+  auto one = squad::decode(s.data(), e.data(), f, 1);
+  EXPECT_EQ(one.start_token, 7);
+  EXPECT_EQ(one.end_token, 7);
 }
 
 TEST(SquadDataset, BatchesOfFeaturesAndTheSharedExamples) {

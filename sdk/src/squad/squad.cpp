@@ -354,7 +354,8 @@ Prediction decode(const float* s, const float* e, const Feature& f, int max_answ
   double best = -std::numeric_limits<double>::infinity();
   int32_t bj = -1, bk = -1;
   for (int32_t j = f.context_begin; j < f.context_end; ++j) {
-    const int32_t stop = std::min<int32_t>(j + max_answer_length + 1, f.context_end);
+    // At most max_answer_length tokens (end - start + 1), as Hugging Face's and BERT's run_squad decoding.
+    const int32_t stop = std::min<int32_t>(j + max_answer_length, f.context_end);
     for (int32_t k = j; k < stop; ++k) {
       const double v = static_cast<double>(s[j]) + static_cast<double>(e[k]);
       if (v >= best) best = v, bj = j, bk = k;  // later ties win, as the reference's >=

@@ -100,7 +100,9 @@ struct Prediction {
   int32_t start_word = -1, end_word = -1;
 };
 
-/// The prediction of one feature from its start and end scores (feature.ids.size() values each, or more).
+/// The prediction of one feature from its start and end scores (feature.ids.size() values each, or more): the best
+/// span inside the context of at most `max_answer_length` tokens (end - start + 1 <= max_answer_length, as Hugging
+/// Face's postprocess_qa_predictions and BERT's run_squad), against the null score at position 0.
 STAGEHAND_SDK_API Prediction decode(const float* start_scores, const float* end_scores, const Feature& feature,
                                     int max_answer_length = 17, double null_threshold = 0.0);
 
