@@ -9,6 +9,7 @@
 //    (`<s> a </s></s> b </s>`, <mask> taking the space on its left); the hf-tiny/roberta folder, read as the `hf`
 //    tokenizer type reads it, gives transformers' input_ids;
 //  - the trainer: the vocabulary and merges tokenizers' BpeTrainer learns, exactly; its options and stopping;
+//  - frame_ids frames ids as encode()/encode_pair() do in the roberta, bert and none layouts;
 //  - errors, save and reload, thread safety.
 #include <gtest/gtest.h>
 
@@ -386,6 +387,56 @@ TEST(Bpe, PairLayoutsAndTruncation) {
   EXPECT_EQ(g.ids, (std::vector<int32_t>{15496, 995}));
   EXPECT_EQ(g.type_ids, (std::vector<int32_t>{0, 1}));
   EXPECT_EQ(g.special_tokens_mask, (std::vector<uint8_t>{0, 0}));
+}
+
+// frame_ids, the framing code that tokenizes by hand uses (SQuAD windows, packed corpora), frames ids exactly as
+// encode()/encode_pair() do in every layout, and says where a and b lie.
+TEST(Bpe, FrameIdsIsEncodesFramingInEveryLayout) {
+  const std::string a = "Hello world", b = "Second segment";
+  for (const char* layout : {"roberta", "bert", "none"}) {
+    SCOPED_TRACE(layout);
+    auto tok = tokenizer("tokenizer_json: " + json(kTinyJson.string()).dump() + ", layout: " + layout);
+    const auto& sp = tok->special();
+    const std::vector<int32_t> ia = tok->encode_ids(a), ib = tok->encode_ids(b);
+    const Encoding single = tok->encode(a), pair = tok->encode_pair(a, b);
+    const stagehand::FramedIds one = stagehand::frame_ids(sp, ia), two = stagehand::frame_ids(sp, ia, &ib);
+    EXPECT_EQ(one.ids, single.ids);
+    EXPECT_EQ(one.type_ids, single.type_ids);
+    EXPECT_EQ(two.ids, pair.ids);
+    EXPECT_EQ(two.type_ids, pair.type_ids);
+    EXPECT_EQ(one.ids.size(), ia.size() + static_cast<size_t>(stagehand::special_token_count(sp, false)));
+    EXPECT_EQ(two.ids.size(), ia.size() + ib.size() + static_cast<size_t>(stagehand::special_token_count(sp, true)));
+    // a and b where encode's sequence ids put them; without b, b is the empty range at the end.
+    const auto first = [&](int32_t seq) {
+      return static_cast<int32_t>(std::find(pair.sequence_ids.begin(), pair.sequence_ids.end(), seq) -
+                                  pair.sequence_ids.begin());
+    };
+    EXPECT_EQ(two.a_begin, first(0));
+    EXPECT_EQ(two.a_end, two.a_begin + static_cast<int32_t>(ia.size()));
+    EXPECT_EQ(two.b_begin, first(1));
+    EXPECT_EQ(two.b_end, two.b_begin + static_cast<int32_t>(ib.size()));
+    EXPECT_EQ(one.b_begin, static_cast<int32_t>(one.ids.size()));
+    EXPECT_EQ(one.b_end, one.b_begin);
+    // Without special tokens: a then b, type ids 0 then 1, whatever the layout.
+    const stagehand::FramedIds plain = stagehand::frame_ids(sp, ia, &ib, false);
+    EXPECT_EQ(plain.b_begin, static_cast<int32_t>(ia.size()));
+    EXPECT_EQ(plain.type_ids.back(), 1);
+  }
+  // Layouts' counts: RoBERTa `<s> a </s></s> b </s>`, BERT `[CLS] a [SEP] b [SEP]`, none.
+  stagehand::SpecialTokens sp;
+  const std::vector<std::pair<stagehand::SpecialLayout, std::pair<int32_t, int32_t>>> counts = {
+      {stagehand::SpecialLayout::Roberta, {2, 4}},
+      {stagehand::SpecialLayout::Bert, {2, 3}},
+      {stagehand::SpecialLayout::None, {0, 0}}};
+  for (const auto& [layout, n] : counts) {
+    sp.layout = layout;
+    EXPECT_EQ(stagehand::special_token_count(sp, false), n.first);
+    EXPECT_EQ(stagehand::special_token_count(sp, true), n.second);
+  }
+  // A layout that adds tokens needs them in the vocabulary.
+  sp.layout = stagehand::SpecialLayout::Bert;
+  const std::string err = sh_test::error_of([&] { stagehand::frame_ids(sp, {5}); });
+  EXPECT_NE(err.find("no '[CLS]' or '[SEP]' token"), std::string::npos) << err;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@
 //  - labels used as written (no chunk parsing: "B-X"-looking and "O"-less sets alike), sorted from the train file;
 //  - a fixed `labels` list gives the class order; a label outside it is an error naming file:line;
 //  - labels go on each word's first sub-token only, -100 elsewhere; the classification evaluator then scores tokens;
+//  - examples framed by the tokenizer's layout (RoBERTa's `<s> ... </s>`, nothing for layout none), word starts
+//    and labels following;
 //  - the shipped Brown universal-tag files load with the 12 tags.
 #include <gtest/gtest.h>
 
@@ -18,6 +20,7 @@
 #include "plugin/loader.h"
 #include "stagehand/model.h"
 #include "stagehand/registry.h"
+#include "stagehand/tokenizer.h"
 
 using namespace stagehand;
 using sh_test::TempFolder;
@@ -27,7 +30,8 @@ namespace {
 
 Registry& registry() {
   static Registry* reg =
-      sh_test::load_plugins({"tokenizer_wordpiece", "dataset_token_classification", "evaluator_classification"});
+      sh_test::load_plugins({"tokenizer_wordpiece", "tokenizer_bpe", "dataset_token_classification",
+                             "evaluator_classification"});
   return *reg;
 }
 
@@ -72,6 +76,41 @@ TEST(PosLabels, PlainClassesSortedFromTrainOnFirstSubTokens) {
   eval->add(out, b);
   auto m = eval->compute();
   EXPECT_DOUBLE_EQ(m.at("accuracy"), 2.0 / 6);
+}
+
+// A sentence is framed as the tokenizer's encode() frames one text: `<s> pieces </s>` with RoBERTa's layout, the
+// pieces alone with layout none (GPT-2), the word starts and labels moving with them.
+TEST(PosLabels, ExamplesAreFramedByTheTokenizersLayout) {
+  TempFolder tmp;
+  write_text(tmp / "train.tsv", "The\tDET\nzebras\tNOUN\nsat\tVERB\n\n");
+  const std::string dir = fmt::format("{}/hf-tiny/roberta", STAGEHAND_TEST_DATA);
+  for (const std::string layout : {"roberta", "none"}) {
+    SCOPED_TRACE(layout);
+    const std::string tok_yaml =
+        fmt::format("{{type: bpe, vocab: {}/vocab.json, merges: {}/merges.txt, layout: {}}}", dir, dir, layout);
+    auto tok = make<Tokenizer>(tok_yaml);
+    auto data = make<Dataset>(fmt::format("{{type: token_classification, scheme: none, train: {}, tokenizer: {}}}",
+                                          (tmp / "train.tsv").string(), tok_yaml));
+    const bool roberta = layout == "roberta";
+    std::vector<int64_t> ids, labels, starts;  // labels: DET 0, NOUN 1, VERB 2
+    if (roberta) ids.push_back(0), labels.push_back(-100);
+    int64_t label = 0;
+    for (const char* word : {"The", "zebras", "sat"}) {
+      const std::vector<int32_t> pieces = tok->encode_ids(word);
+      starts.push_back(static_cast<int64_t>(ids.size()));
+      for (size_t k = 0; k < pieces.size(); ++k) ids.push_back(pieces[k]), labels.push_back(k ? -100 : label);
+      ++label;
+    }
+    if (roberta) ids.push_back(2), labels.push_back(-100);
+    Batch b = data->batch("train", {0});
+    auto row = [&](const char* key) {
+      auto t = b.at(key)[0].to(torch::kLong).contiguous();
+      return std::vector<int64_t>(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+    };
+    EXPECT_EQ(row("input_ids"), ids);
+    EXPECT_EQ(row("labels"), labels);
+    EXPECT_EQ(row("word_starts"), starts);
+  }
 }
 
 TEST(PosLabels, FixedLabelsGiveTheOrderAndUnknownLabelsAreNamed) {

@@ -782,6 +782,32 @@ TEST_F(PretrainingStageTest, TheStageWritesWhatTheBuilderMakesAndTheDatasetReads
   EXPECT_EQ(count_occurrences(changed.output, "reused cached output"), 2u) << changed.output;
 }
 
+// examples.bin stores ELECTRA's `[CLS] A [SEP] B [SEP]` with segment ids 0 then 1; a RoBERTa-layout tokenizer
+// (`<s> A </s></s> B </s>`, type ids all 0, one type embedding) would get examples its model cannot take: refused,
+// with the fix.
+TEST_F(PretrainingDataTest, ARobertaLayoutTokenizerIsRefusedWithTheFix) {
+  const fs::path dir = fs::path(STAGEHAND_TEST_DATA) / "hf-tiny" / "roberta";
+  write_text(dir_ / "r.txt", "alpha beta gamma\ndelta epsilon\n");
+  write_text(dir_ / "r.yaml", fmt::format(R"(name: rob
+seed: 1
+threads: {{intra_op: 1, blas: 1}}
+stages:
+  tok:
+    kind: tokenizer
+    load: {{type: bpe, vocab: {}, merges: {}}}
+  data:
+    kind: pretraining_data
+    tokenizer: tok
+    files: [r.txt]
+    max_length: 12
+)",
+                                          (dir / "vocab.json").string(), (dir / "merges.txt").string()));
+  auto r = runner("r.yaml", dir_.path());
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("special-token layout is 'roberta'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("set `layout: bert` on the tokenizer"), std::string::npos) << r.output;
+}
+
 TEST_F(PretrainingDataTest, BioElectrasVocabularyOf169300EntriesIsStoredInFourByteIds) {
   // etetteh/bio-electra's vocabulary size: ids past 65535 need four bytes a token, through the stage, the file
   // and the dataset that reads it back. Vocabulary: the five specials, then w0 ... w169294 (w<k> has id k + 5).

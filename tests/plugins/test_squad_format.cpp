@@ -9,7 +9,10 @@
 //  - doc-stride windows on a 60-word context: starts, lengths, context bounds, token-to-word map, an answer inside
 //    two windows and outside the rest, an impossible question, query truncation, Hugging Face's answer-span
 //    tightening;
-//  - decoding: the best span inside the context, the 17-token limit, the null threshold, later ties;
+//  - features framed by the tokenizer's layout: RoBERTa's `<s> q </s></s> ctx </s>` (type ids 0, 4 special tokens),
+//    and layout none refused;
+//  - decoding: the best span inside the context, at most max_answer_length tokens (end - start + 1), the null
+//    threshold, later ties;
 //  - the `squad` dataset through the registry: splits, features, batch tensors, the shared examples (through the
 //    typed interface squad::SquadSource, which other datasets do not implement).
 #include <gtest/gtest.h>
@@ -33,7 +36,8 @@ namespace fs = std::filesystem;
 namespace {
 
 Registry& registry() {
-  static Registry* reg = sh_test::load_plugins({"tokenizer_wordpiece", "dataset_squad", "dataset_text_corpus"});
+  static Registry* reg =
+      sh_test::load_plugins({"tokenizer_wordpiece", "tokenizer_bpe", "dataset_squad", "dataset_text_corpus"});
   return *reg;
 }
 
@@ -43,6 +47,16 @@ const std::string kWordpiece =
     fmt::format("{{type: wordpiece, vocab: {}/tokenizers/bert-base-uncased-vocab.txt}}", STAGEHAND_TEST_DATA);
 
 std::shared_ptr<Tokenizer> wordpiece() { return registry().create<Tokenizer>(parse_yaml(kWordpiece, "t"), context()); }
+
+/// RoBERTa's byte-level BPE of tests/data/hf-tiny/roberta (`<s>` 0, `</s>` 2), with its layout (roberta) or another.
+std::shared_ptr<Tokenizer> roberta_bpe(const std::string& layout = "auto") {
+  const fs::path dir = fs::path(STAGEHAND_TEST_DATA) / "hf-tiny" / "roberta";
+  return registry().create<Tokenizer>(
+      parse_yaml(fmt::format("{{type: bpe, vocab: {}, merges: {}, layout: {}}}", (dir / "vocab.json").string(),
+                             (dir / "merges.txt").string(), layout),
+                 "t"),
+      context());
+}
 
 /// A SQuAD file of one paragraph; `qas` is the JSON list of questions.
 std::string squad_json(const std::string& context, const std::string& qas) {
@@ -285,6 +299,69 @@ TEST(SquadFeatures, AnswerSpanIsTightenedAndUnfoundAnswersAreLeftOutOfTraining) 
   EXPECT_EQ(all[1].start_position, 0);
 }
 
+// Hugging Face's RoBERTa features: `<s> question </s></s> context </s>`, every type id 0, and 4 special tokens
+// (a window holds max_seq_length - question - 4 context tokens); the answer positions still point at its tokens.
+TEST(SquadFeatures, RobertaLayoutFramesQuestionAndContextAsRoberta) {
+  TempFolder tmp;
+  const std::string context = "alpha beta gamma delta epsilon zeta eta theta";
+  write_text(tmp / "s.json", squad_json(context, fmt::format(R"([{{"id": "a", "question": "which one?",
+      "answers": [{{"text": "gamma delta", "answer_start": {}}}]}}])", context.find("gamma"))));
+  auto ex = squad::read_squad(tmp / "s.json");
+  auto tok = roberta_bpe();
+  const SpecialTokens& sp = tok->special();
+  ASSERT_EQ(sp.layout, SpecialLayout::Roberta);
+  ASSERT_EQ(std::vector<int32_t>({sp.cls, sp.sep}), std::vector<int32_t>({0, 2}));
+  const std::vector<int32_t> query = tok->encode_ids("which one?");
+  std::vector<int32_t> doc, doc_word, answer;
+  for (size_t w = 0; w < ex[0].doc_words.size(); ++w)
+    for (int32_t id : tok->encode_ids(ex[0].doc_words[w])) {
+      if (w == 2 || w == 3) answer.push_back(id);
+      doc.push_back(id), doc_word.push_back(static_cast<int32_t>(w));
+    }
+  const auto answer_at = static_cast<int32_t>(tok->encode_ids("alpha").size() + tok->encode_ids("beta").size());
+
+  auto f = squad::featurize(ex, *tok, {64, 16, 16}, true);
+  ASSERT_EQ(f.size(), 1u);
+  std::vector<int32_t> want = {0};
+  want.insert(want.end(), query.begin(), query.end());
+  want.insert(want.end(), {2, 2});
+  want.insert(want.end(), doc.begin(), doc.end());
+  want.push_back(2);
+  EXPECT_EQ(f[0].ids, want);
+  EXPECT_EQ(f[0].type_ids, std::vector<int32_t>(want.size(), 0));
+  const auto begin = static_cast<int32_t>(query.size() + 3);
+  EXPECT_EQ(f[0].context_begin, begin);
+  EXPECT_EQ(f[0].context_end, static_cast<int32_t>(want.size() - 1));
+  std::vector<int32_t> words(want.size(), -1);
+  std::copy(doc_word.begin(), doc_word.end(), words.begin() + begin);
+  EXPECT_EQ(f[0].token_to_word, words);
+  EXPECT_EQ(f[0].start_position, begin + answer_at);
+  EXPECT_EQ(f[0].end_position, begin + answer_at + static_cast<int32_t>(answer.size()) - 1);
+  EXPECT_EQ(std::vector<int32_t>(f[0].ids.begin() + f[0].start_position, f[0].ids.begin() + f[0].end_position + 1),
+            answer);
+
+  // 4 special tokens: max_seq_length question + 4 + 3 holds 3 context tokens a window, filled to the last id.
+  const auto tight = static_cast<int64_t>(query.size()) + 4 + 3;
+  auto windows = squad::featurize(ex, *tok, {tight, 3, 16}, false);
+  ASSERT_GT(windows.size(), 1u);
+  EXPECT_EQ(windows[0].context_end - windows[0].context_begin, 3);
+  EXPECT_EQ(static_cast<int64_t>(windows[0].ids.size()), tight);
+  EXPECT_NE(sh_test::error_of([&] { squad::featurize(ex, *tok, {tight - 3, 1, 16}, false); })
+                .find(fmt::format("after a {}-token question and 4 special tokens", query.size())),
+            std::string::npos);
+}
+
+// Layout none adds no first token for unanswerable windows to point at: featurize says so.
+TEST(SquadFeatures, LayoutNoneIsRefusedWithTheFix) {
+  TempFolder tmp;
+  write_text(tmp / "s.json",
+             squad_json("the cat sat", R"([{"id": "d", "question": "who?", "answers": [], "is_impossible": true}])"));
+  auto ex = squad::read_squad(tmp / "s.json");
+  const std::string err = sh_test::error_of([&] { squad::featurize(ex, *roberta_bpe("none"), {64, 16, 16}, false); });
+  EXPECT_NE(err.find("layout is 'none'"), std::string::npos) << err;
+  EXPECT_NE(err.find("expected layout 'bert' or 'roberta'"), std::string::npos) << err;
+}
+
 TEST(SquadDecoding, BestSpanInsideTheContextAgainstTheNullScore) {
   squad::Feature f;
   f.ids.assign(10, 5);
@@ -312,7 +389,7 @@ TEST(SquadDecoding, BestSpanInsideTheContextAgainstTheNullScore) {
   auto p2 = squad::decode(s2.data(), e2.data(), f);
   EXPECT_EQ(p2.start_token, 7);
   EXPECT_EQ(p2.end_token, 8);  // ties at 5 for (7,7) and (7,8): the later one
-  // At most max_answer_length apart: s4 + e8 = 10 with the default, out of reach with 3 (then the tie at 5 that
+  // At most max_answer_length tokens: s4 + e8 = 10 (5 tokens) with the default, out of reach with 3 (then the tie at 5 that
   // comes last in the search, (8, 8)).
   std::vector<float> s3 = {0, 0, 0, 0, 5, 0, 0, 0, 0, 0}, e3 = {0, 0, 0, 0, 0, 0, 0, 0, 5, 0};
   auto far = squad::decode(s3.data(), e3.data(), f);
@@ -323,6 +400,32 @@ TEST(SquadDecoding, BestSpanInsideTheContextAgainstTheNullScore) {
   EXPECT_EQ(near.start_token, 8);
   EXPECT_EQ(near.end_token, 8);
   EXPECT_EQ(near.score, 5.0);
+}
+
+// An answer has at most max_answer_length tokens (Hugging Face's postprocess_qa_predictions and BERT's run_squad
+// skip end - start + 1 > max_answer_length): the best span, 4 tokens, is out of reach with 3, where the best
+// 3-token span wins.
+TEST(SquadDecoding, MaxAnswerLengthCountsTokensOfTheSpan) {
+  squad::Feature f;
+  f.ids.assign(10, 5);
+  f.context_begin = 4;
+  f.context_end = 9;
+  f.token_to_word = {-1, -1, -1, -1, 0, 1, 2, 3, 4, -1};
+  // s4 + e7 = 10 (tokens 4..7: 4 tokens), s4 + e6 = 9 (3 tokens), null 0.
+  std::vector<float> s = {0, 0, 0, 0, 5, 0, 0, 0, 0, 0}, e = {0, 0, 0, 0, 0, 0, 4, 5, 0, 0};
+  auto three = squad::decode(s.data(), e.data(), f, 3);
+  EXPECT_FALSE(three.null);
+  EXPECT_EQ(three.start_token, 4);
+  EXPECT_EQ(three.end_token, 6);
+  EXPECT_EQ(three.score, 9.0);
+  auto four = squad::decode(s.data(), e.data(), f, 4);
+  EXPECT_EQ(four.start_token, 4);
+  EXPECT_EQ(four.end_token, 7);
+  EXPECT_EQ(four.score, 10.0);
+  // max_answer_length 1: single tokens only; s4 + e4 and s7 + e7 tie at 5, the later wins.
+  auto one = squad::decode(s.data(), e.data(), f, 1);
+  EXPECT_EQ(one.start_token, 7);
+  EXPECT_EQ(one.end_token, 7);
 }
 
 TEST(SquadDataset, BatchesOfFeaturesAndTheSharedExamples) {

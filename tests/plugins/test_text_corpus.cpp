@@ -4,6 +4,7 @@
 // <pad> 0, [CLS] 2, [SEP] 3, [MASK] 4 — each of these words is one piece).
 //  - packing: greedy whole sentences, the long-sentence split, document and file boundaries, min_length;
 //  - the train/validation split is by document and a fixed function of the seed;
+//  - examples framed by the tokenizer's layout: RoBERTa's `<s> ... </s>`, nothing for layout none (GPT-2);
 //  - batches: shapes, padding, masks, ids; hints; errors.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "stagehand/error.h"
 #include "plugin/loader.h"
 #include "stagehand/registry.h"
+#include "stagehand/tokenizer.h"
 #include "support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -57,6 +59,7 @@ class TextCorpusTest : public ::testing::Test {
     loader_ = new stagehand::PluginLoader(*registry_);
     loader_->load(std::string(STAGEHAND_PLUGIN_DIR) + "/tokenizer_sentencepiece.so");
     loader_->load(std::string(STAGEHAND_PLUGIN_DIR) + "/dataset_text_corpus.so");
+    loader_->load(std::string(STAGEHAND_PLUGIN_DIR) + "/tokenizer_bpe.so");
   }
   static void TearDownTestSuite() {
     delete loader_;
@@ -133,6 +136,39 @@ TEST_F(TextCorpusTest, PacksWholeSentencesOfOneDocumentSplitsLongOnesAndDropsSho
       example("one two three four"),
   };
   EXPECT_EQ(examples(*d, "train"), expected);
+}
+
+// Examples are framed as the tokenizer's encode() frames one text: `<s> pieces </s>` with RoBERTa's layout, the
+// pieces alone with layout none, whose examples then hold max_length pieces (no room kept for special tokens).
+TEST_F(TextCorpusTest, ExamplesAreFramedByTheTokenizersLayout) {
+  fs::path f = write("c.txt", "alpha beta gamma delta epsilon zeta eta theta iota kappa\n");
+  const fs::path dir = fs::path(STAGEHAND_TEST_DATA) / "hf-tiny" / "roberta";
+  for (const std::string layout : {"roberta", "none"}) {
+    SCOPED_TRACE(layout);
+    const std::string tok_yaml = fmt::format("{{type: bpe, vocab: {}, merges: {}, layout: {}}}",
+                                             (dir / "vocab.json").string(), (dir / "merges.txt").string(), layout);
+    stagehand::BuildContext ctx;
+    ctx.registry = registry_;
+    auto tok = registry_->create<stagehand::Tokenizer>(stagehand::parse_yaml(tok_yaml, "test"), ctx);
+    const std::vector<int32_t> pieces = tok->encode_ids("alpha beta gamma delta epsilon zeta eta theta iota kappa");
+    ASSERT_GT(pieces.size(), 8u);
+    auto d = registry_->create<Dataset>(
+        stagehand::parse_yaml(fmt::format("{{type: text_corpus, tokenizer: {}, files: [{}], max_length: 8, "
+                                          "min_length: 3, validation_fraction: 0}}",
+                                          tok_yaml, f.string()),
+                              "test"),
+        ctx);
+    const bool roberta = layout == "roberta";
+    const size_t room = roberta ? 6 : 8;
+    std::vector<int64_t> first;
+    if (roberta) first.push_back(0);
+    first.insert(first.end(), pieces.begin(), pieces.begin() + static_cast<std::ptrdiff_t>(room));
+    if (roberta) first.push_back(2);
+    const auto got = examples(*d, "train");
+    ASSERT_FALSE(got.empty());
+    EXPECT_EQ(got.front(), first);
+    if (roberta) EXPECT_EQ(d->hints().at("cls_id"), 0);
+  }
 }
 
 TEST_F(TextCorpusTest, NoExampleCrossesADocumentOrAFileBoundary) {

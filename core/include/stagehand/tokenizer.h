@@ -41,6 +41,25 @@ struct SpecialTokens {
   SpecialLayout layout = SpecialLayout::Bert;
 };
 
+/// Token ids framed as encode() frames a text or a pair: `a` and `b` with the special tokens of `special.layout`
+/// around them. What code that builds model inputs from ids it tokenized itself (SQuAD windows, packed corpora)
+/// uses, so that its inputs match encode()'s for every layout.
+struct FramedIds {
+  std::vector<int32_t> ids;
+  std::vector<int32_t> type_ids;  ///< per SpecialLayout: Bert 0 then 1 from b on, Roberta all 0, None 0 for a, 1 for b
+  int32_t a_begin = 0, a_end = 0;  ///< a's tokens are ids[a_begin, a_end)
+  int32_t b_begin = 0, b_end = 0;  ///< b's tokens are ids[b_begin, b_end); b_begin == b_end == ids.size() without b
+};
+
+/// Number of special tokens `special.layout` adds around one text (`pair` false) or a pair: Bert 2 / 3,
+/// Roberta 2 / 4, None 0 / 0.
+STAGEHAND_API int32_t special_token_count(const SpecialTokens& special, bool pair);
+
+/// Frames `a` (and `b` when not null) by `special.layout`; `add_special_tokens` false frames as SpecialLayout::None
+/// (a then b, type ids 0 then 1). Fails when the layout adds tokens and the vocabulary lacks cls or sep.
+STAGEHAND_API FramedIds frame_ids(const SpecialTokens& special, const std::vector<int32_t>& a,
+                                  const std::vector<int32_t>* b = nullptr, bool add_special_tokens = true);
+
 enum class Truncation {
   LongestFirst,  ///< drop tokens one at a time from the currently longer text (Hugging Face default)
   OnlyFirst,

@@ -29,26 +29,32 @@ std::vector<int32_t> Tokenizer::encode_ids(std::string_view text) const {
 
 namespace {
 
-void append_special(Encoding& e, int32_t id) {
-  e.ids.push_back(id);
-  e.type_ids.push_back(e.type_ids.empty() ? 0 : e.type_ids.back());
-  e.attention_mask.push_back(1);
-  e.special_tokens_mask.push_back(1);
-  e.word_ids.push_back(-1);
-  e.sequence_ids.push_back(-1);
-  e.offsets.emplace_back(0, 0);
+// Which text each framed token comes from (sequence id 0 / 1, -1 for special tokens) and its piece's details.
+void describe(Encoding& e, const FramedIds& f, const std::vector<Piece>& pa, const std::vector<Piece>* pb) {
+  const size_t n = f.ids.size();
+  e.attention_mask.assign(n, 1);
+  e.special_tokens_mask.assign(n, 1);
+  e.word_ids.assign(n, -1);
+  e.sequence_ids.assign(n, -1);
+  e.offsets.assign(n, {0, 0});
+  auto fill = [&](const std::vector<Piece>& ps, int32_t begin, int32_t end, int32_t seq) {
+    for (int32_t i = begin; i < end; ++i) {
+      const Piece& p = ps[static_cast<size_t>(i - begin)];
+      const auto k = static_cast<size_t>(i);
+      e.special_tokens_mask[k] = 0;
+      e.word_ids[k] = p.word;
+      e.sequence_ids[k] = seq;
+      e.offsets[k] = {p.begin, p.end};
+    }
+  };
+  fill(pa, f.a_begin, f.a_end, 0);
+  if (pb) fill(*pb, f.b_begin, f.b_end, 1);
 }
 
-void append_pieces(Encoding& e, const std::vector<Piece>& ps, size_t n, int32_t type, int32_t seq) {
-  for (size_t i = 0; i < n; ++i) {
-    e.ids.push_back(ps[i].id);
-    e.type_ids.push_back(type);
-    e.attention_mask.push_back(1);
-    e.special_tokens_mask.push_back(0);
-    e.word_ids.push_back(ps[i].word);
-    e.sequence_ids.push_back(seq);
-    e.offsets.emplace_back(ps[i].begin, ps[i].end);
-  }
+std::vector<int32_t> first_ids(const std::vector<Piece>& ps, size_t n) {
+  std::vector<int32_t> ids(n);
+  for (size_t i = 0; i < n; ++i) ids[i] = ps[i].id;
+  return ids;
 }
 
 void pad_to(Encoding& e, size_t length, int32_t pad_id) {
@@ -61,17 +67,6 @@ void pad_to(Encoding& e, size_t length, int32_t pad_id) {
     e.sequence_ids.push_back(-1);
     e.offsets.emplace_back(0, 0);
   }
-}
-
-// How many special tokens the layout adds around one text or a pair.
-size_t special_count(const SpecialTokens& sp, bool pair, const EncodeOptions& o) {
-  if (!o.add_special_tokens) return 0;
-  switch (sp.layout) {
-    case SpecialLayout::Bert: return pair ? 3 : 2;
-    case SpecialLayout::Roberta: return pair ? 4 : 2;
-    case SpecialLayout::None: return 0;
-  }
-  return 0;
 }
 
 // Drops pieces from the ends of a and b so that na + nb fits `budget`; returns how many were dropped.
@@ -106,14 +101,8 @@ size_t truncate(size_t& na, size_t& nb, bool pair, size_t budget, const EncodeOp
 Encoding build(const Tokenizer& tok, const std::vector<Piece>& pa, const std::vector<Piece>* pb,
                const EncodeOptions& o) {
   const SpecialTokens& sp = tok.special();
-  const size_t n_special = special_count(sp, pb != nullptr, o);
-  const bool specials = n_special > 0;
-  if (specials) {
-    SH_CHECK(sp.cls >= 0 && sp.sep >= 0,
-             "the tokenizer's vocabulary has no '{}' or '{}' token, so special tokens cannot be added; set "
-             "cls_token/sep_token to entries of the vocabulary",
-             sp.cls_token, sp.sep_token);
-  }
+  const auto n_special =
+      o.add_special_tokens ? static_cast<size_t>(special_token_count(sp, pb != nullptr)) : size_t{0};
   size_t na = pa.size(), nb = pb ? pb->size() : 0;
   size_t dropped = 0;
   if (o.max_length > 0) {
@@ -122,21 +111,12 @@ Encoding build(const Tokenizer& tok, const std::vector<Piece>& pa, const std::ve
              n_special);
     dropped = truncate(na, nb, pb != nullptr, limit - n_special, o, n_special);
   }
+  const std::vector<int32_t> ids_b = pb ? first_ids(*pb, nb) : std::vector<int32_t>{};
+  FramedIds f = frame_ids(sp, first_ids(pa, na), pb ? &ids_b : nullptr, o.add_special_tokens);
   Encoding e;
-  e.ids.reserve(na + nb + n_special);
-  if (specials) append_special(e, sp.cls);
-  append_pieces(e, pa, na, 0, 0);
-  if (specials) append_special(e, sp.sep);
-  if (pb) {
-    // RoBERTa: a second </s> opens b, and every type id stays 0; BERT and no layout: b's type ids are 1.
-    const bool roberta = specials && sp.layout == SpecialLayout::Roberta;
-    if (roberta) append_special(e, sp.sep);
-    append_pieces(e, *pb, nb, roberta ? 0 : 1, 1);
-    if (specials) {
-      append_special(e, sp.sep);
-      if (!roberta) e.type_ids.back() = 1;
-    }
-  }
+  describe(e, f, pa, pb);
+  e.ids = std::move(f.ids);
+  e.type_ids = std::move(f.type_ids);
   e.truncated = static_cast<int32_t>(dropped);
   if (o.padding == Padding::MaxLength && o.max_length > 0) {
     SH_CHECK(sp.pad >= 0, "padding needs a '{}' token in the vocabulary", sp.pad_token);
@@ -146,6 +126,50 @@ Encoding build(const Tokenizer& tok, const std::vector<Piece>& pa, const std::ve
 }
 
 }  // namespace
+
+int32_t special_token_count(const SpecialTokens& special, bool pair) {
+  switch (special.layout) {
+    case SpecialLayout::Bert: return pair ? 3 : 2;
+    case SpecialLayout::Roberta: return pair ? 4 : 2;
+    case SpecialLayout::None: return 0;
+  }
+  return 0;
+}
+
+FramedIds frame_ids(const SpecialTokens& special, const std::vector<int32_t>& a, const std::vector<int32_t>* b,
+                    bool add_special_tokens) {
+  const SpecialLayout layout = add_special_tokens ? special.layout : SpecialLayout::None;
+  const bool specials = layout != SpecialLayout::None;
+  SH_CHECK(!specials || (special.cls >= 0 && special.sep >= 0),
+           "the tokenizer's vocabulary has no '{}' or '{}' token, so special tokens cannot be added; set "
+           "cls_token/sep_token to entries of the vocabulary",
+           special.cls_token, special.sep_token);
+  FramedIds f;
+  auto put = [&](int32_t id, int32_t type) {
+    f.ids.push_back(id);
+    f.type_ids.push_back(type);
+  };
+  auto here = [&] { return static_cast<int32_t>(f.ids.size()); };
+  f.ids.reserve(a.size() + (b ? b->size() : 0) + 4);
+  f.type_ids.reserve(f.ids.capacity());
+  if (specials) put(special.cls, 0);
+  f.a_begin = here();
+  for (int32_t id : a) put(id, 0);
+  f.a_end = here();
+  if (specials) put(special.sep, 0);
+  if (b) {
+    // RoBERTa: a second </s> opens b, and every type id stays 0; BERT and no layout: b's type ids are 1.
+    const int32_t type = layout == SpecialLayout::Roberta ? 0 : 1;
+    if (layout == SpecialLayout::Roberta) put(special.sep, 0);
+    f.b_begin = here();
+    for (int32_t id : *b) put(id, type);
+    f.b_end = here();
+    if (specials) put(special.sep, type);
+  } else {
+    f.b_begin = f.b_end = here();
+  }
+  return f;
+}
 
 Encoding Tokenizer::encode(std::string_view a, const EncodeOptions& options) const {
   return build(*this, pieces(a), nullptr, options);

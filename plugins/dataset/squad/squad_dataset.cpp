@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Dataset `squad`: SQuAD 2.0 (or 1.1) JSON files as extractive-QA features, one per doc-stride window of a
 // question's context, made as Hugging Face's squad_convert_examples_to_features makes them (squad.h): max_seq_length
-// 384, doc_stride 128, max_query_length 64; `[CLS] question [SEP] window [SEP]`; unanswerable questions and answers
-// outside a window point at [CLS]. The train split is featurized for training (examples whose answer text is not
+// 384, doc_stride 128, max_query_length 64; `[CLS] question [SEP] window [SEP]` (RoBERTa's layout:
+// `<s> question </s></s> window </s>`, type ids all 0); unanswerable questions and answers outside a window point at
+// [CLS]. The train split is featurized for training (examples whose answer text is not
 // at its answer_start are left out, as Hugging Face does, and counted); the other splits keep every question, and
 // their features carry answer positions too, so a validation loss exists. A malformed entry fails naming the file and
 // its JSON path (data[a].paragraphs[p].qas[q]: SQuAD files are one line of JSON, so a line number would not locate

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Dataset `text_corpus`: raw text for pre-training. Files hold one sentence a line and a blank line between
 // documents (the layout of data/corpora/ and of ELECTRA's pre-training data). Sentences are tokenized once, at
-// construction, then packed into examples `[CLS] tokens... [SEP]` of at most max_length tokens:
+// construction, then packed into examples `[CLS] tokens... [SEP]` of at most max_length tokens (framed as the
+// tokenizer's encode() frames one text: `<s> ... </s>` for RoBERTa, nothing added for layout none):
 //   - whole sentences of one document are added greedily; a sentence that does not fit in what is left of
 //     the current example starts the next one;
-//   - a sentence longer than a whole example (max_length - 2 tokens) is cut into full examples, and its tail
+//   - a sentence longer than a whole example (max_length - 2 tokens, or max_length with layout none) is cut into full examples, and its tail
 //     starts the next one (later sentences of the document may join it);
 //   - the end of a document (or of a file) ends the example: no example mixes two documents;
 //   - examples shorter than min_length tokens ([CLS] and [SEP] included) are dropped.
@@ -89,12 +90,15 @@ class TextCorpus : public Dataset {
              "min_length {} is over max_length {}, so every example would be dropped; lower min_length", min_length_,
              max_length_);
     const SpecialTokens& sp = tok->special();
-    SH_CHECK(sp.cls >= 0 && sp.sep >= 0 && sp.pad >= 0,
+    // Layout none (GPT-2) frames a text with nothing, as encode() does: then only padding is needed.
+    const bool framed = sp.layout != SpecialLayout::None;
+    SH_CHECK(((sp.cls >= 0 && sp.sep >= 0) || !framed) && sp.pad >= 0,
              "the tokenizer lacks '{}', '{}' or '{}' (ids {}, {}, {}), which every example needs; "
              "use a tokenizer whose vocabulary has them or set its cls_token/sep_token/pad_token",
              sp.cls_token, sp.sep_token, sp.pad_token, sp.cls, sp.sep, sp.pad);
-    hints_ = {{"vocab_size", tok->vocab_size()}, {"pad_id", sp.pad},       {"cls_id", sp.cls},
-              {"sep_id", sp.sep},             {"max_length", max_length_}};
+    hints_ = {{"vocab_size", tok->vocab_size()}, {"pad_id", sp.pad}, {"max_length", max_length_}};
+    if (sp.cls >= 0) hints_["cls_id"] = sp.cls;
+    if (sp.sep >= 0) hints_["sep_id"] = sp.sep;
     if (sp.mask >= 0) hints_["mask_id"] = sp.mask;
     pad_id_ = sp.pad;
 
@@ -180,13 +184,13 @@ class TextCorpus : public Dataset {
 
   void pack_document(const std::vector<std::vector<int32_t>>& ids, size_t first, size_t last, const SpecialTokens& sp,
                      PackedSplit& out) const {
-    const size_t room = static_cast<size_t>(max_length_ - 2);
+    const int32_t n_special = special_token_count(sp, false);
+    const size_t room = static_cast<size_t>(max_length_ - n_special);
     std::vector<int32_t> cur;
     auto emit = [&] {
-      if (!cur.empty() && static_cast<int64_t>(cur.size()) + 2 >= min_length_) {
-        out.tokens.push_back(sp.cls);
-        out.tokens.insert(out.tokens.end(), cur.begin(), cur.end());
-        out.tokens.push_back(sp.sep);
+      if (!cur.empty() && static_cast<int64_t>(cur.size()) + n_special >= min_length_) {
+        const FramedIds framed = frame_ids(sp, cur);
+        out.tokens.insert(out.tokens.end(), framed.ids.begin(), framed.ids.end());
         out.offsets.push_back(static_cast<int64_t>(out.tokens.size()));
       }
       cur.clear();

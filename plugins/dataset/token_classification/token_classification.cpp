@@ -26,10 +26,11 @@
 // counted (hint skipped_records, which train/evaluate/predict stages put in the record). A label the train file
 // never had is not malformed: it stays an error.
 //
-// Examples: [CLS] pieces of word 1 ... pieces of word n [SEP]. Each word is tokenized on its own, without special
-// tokens; a word the tokenizer turns into nothing (e.g. only characters the normalizer removes) becomes the unk
-// token, so that every word has a first sub-token. The word's label goes on its first sub-token; its other
-// sub-tokens, [CLS], [SEP] and padding get -100 (ignored by cross_entropy). Words are kept whole: the first word
+// Examples: [CLS] pieces of word 1 ... pieces of word n [SEP], framed as the tokenizer's encode() frames one text
+// (frame_ids: `<s> ... </s>` for RoBERTa, nothing added for layout none). Each word is tokenized on its own,
+// without special tokens; a word the tokenizer turns into nothing (e.g. only characters the normalizer removes)
+// becomes the unk token, so that every word has a first sub-token. The word's label goes on its first sub-token; its
+// other sub-tokens, [CLS], [SEP] and padding get -100 (ignored by cross_entropy). Words are kept whole: the first word
 // whose pieces no longer fit in max_length (with [CLS] and [SEP]) and every word after it get no sub-token (as
 // ELECTRA's tagging featurizer does); their gold labels stay in word_labels, so the `ner` evaluator scores them
 // as predicted "O". They are counted in the hint `truncated_words`.
@@ -72,6 +73,23 @@ struct Split {
   int64_t size() const { return static_cast<int64_t>(tok_offsets.size()) - 1; }
 };
 
+// Frames the word pieces of the sentence that starts at token `first_token` (and word `first_word`) of `out` as
+// encode() frames one text (frame_ids: `[CLS] pieces [SEP]`, or nothing for layout none); the special tokens get
+// label kIgnore and the word starts move past the leading ones.
+void frame_sentence(Split& out, size_t first_token, size_t first_word, const SpecialTokens& sp) {
+  const auto at = static_cast<std::ptrdiff_t>(first_token);
+  const std::vector<int32_t> pieces(out.ids.begin() + at, out.ids.end());
+  const std::vector<int32_t> labels(out.token_labels.begin() + at, out.token_labels.end());
+  FramedIds framed = frame_ids(sp, pieces);
+  out.ids.resize(first_token);
+  out.ids.insert(out.ids.end(), framed.ids.begin(), framed.ids.end());
+  out.token_labels.resize(first_token);
+  out.token_labels.resize(first_token + framed.ids.size(), static_cast<int32_t>(kIgnore));
+  std::copy(labels.begin(), labels.end(), out.token_labels.begin() + at + framed.a_begin);
+  for (size_t w = first_word; w < out.word_starts.size(); ++w)
+    if (out.word_starts[w] >= 0) out.word_starts[w] += framed.a_begin;
+}
+
 class TokenClassification : public Dataset {
  public:
   TokenClassification(const Options& o, const BuildContext& ctx) {
@@ -96,8 +114,10 @@ class TokenClassification : public Dataset {
 
     SH_CHECK(!files.empty(), "{}: no data file; give at least one of 'train', 'validation', 'test'", kOwner);
     const SpecialTokens& sp = tok->special();
-    const std::pair<int32_t, std::string> needed[] = {{sp.pad, sp.pad_token}, {sp.cls, sp.cls_token},
-                                                      {sp.sep, sp.sep_token}};
+    // Layout none (GPT-2) frames a text with nothing, as encode() does: then only padding is needed.
+    const bool framed = sp.layout != SpecialLayout::None;
+    const std::pair<int32_t, std::string> needed[] = {{sp.pad, sp.pad_token}, {framed ? sp.cls : 0, sp.cls_token},
+                                                      {framed ? sp.sep : 0, sp.sep_token}};
     for (const auto& [id, name] : needed)
       SH_CHECK(id >= 0,
                "{}: the tokenizer has no '{}' token, which every example needs ([CLS] words [SEP], padding); use a "
@@ -162,15 +182,14 @@ class TokenClassification : public Dataset {
 
     // Words repeat a lot; each distinct word is tokenized once.
     std::unordered_map<std::string, std::vector<int32_t>> cache;
-    const int64_t budget = max_length - 2;  // room for word pieces between [CLS] and [SEP]
+    const int64_t budget = max_length - special_token_count(sp, false);  // room for word pieces between [CLS], [SEP]
     int64_t truncated_sentences = 0, total_words = 0;
     for (size_t f = 0; f < files.size(); ++f) {
       const auto& [split, file] = files[f];
       Split out;
       out.name = split;
       for (const auto& sentence : sentences[f]) {
-        out.ids.push_back(sp.cls);
-        out.token_labels.push_back(kIgnore);
+        const size_t first_token = out.ids.size(), first_word = out.word_starts.size();
         int64_t used = 0;
         bool full = false;
         for (const auto& w : sentence) {
@@ -201,7 +220,7 @@ class TokenClassification : public Dataset {
             ++truncated_words_;
             continue;
           }
-          out.word_starts.push_back(static_cast<int32_t>(1 + used));
+          out.word_starts.push_back(static_cast<int32_t>(used));  // frame_sentence adds the leading specials
           for (size_t k = 0; k < pieces.size(); ++k) {
             out.ids.push_back(pieces[k]);
             out.token_labels.push_back(k == 0 ? it->second : static_cast<int32_t>(kIgnore));
@@ -209,8 +228,7 @@ class TokenClassification : public Dataset {
           used += static_cast<int64_t>(pieces.size());
         }
         truncated_sentences += full;
-        out.ids.push_back(sp.sep);
-        out.token_labels.push_back(kIgnore);
+        frame_sentence(out, first_token, first_word, sp);
         out.tok_offsets.push_back(static_cast<int64_t>(out.ids.size()));
         out.word_offsets.push_back(static_cast<int64_t>(out.word_labels.size()));
       }

@@ -197,6 +197,12 @@ class PretrainingDataStage : public Stage {
              "the tokenizer lacks '{}', '{}' or '{}' (ids {}, {}, {}), which every example needs; use a tokenizer "
              "whose vocabulary has them or set its cls_token/sep_token/pad_token",
              sp.cls_token, sp.sep_token, sp.pad_token, sp.cls, sp.sep, sp.pad);
+    // examples.bin stores ELECTRA's framing (segment ids from a_length); another layout would need its own.
+    SH_CHECK(sp.layout == SpecialLayout::Bert,
+             "the tokenizer's special-token layout is '{}', but pretraining_data writes ELECTRA's `{} A {} B {}` "
+             "examples with segment ids 0 then 1 (BERT's framing, the only one examples.bin stores); expected layout "
+             "'bert'; set `layout: bert` on the tokenizer, or use the text_corpus dataset, which frames by the layout",
+             sp.layout == SpecialLayout::Roberta ? "roberta" : "none", sp.cls_token, sp.sep_token, sp.sep_token);
     const int32_t vocab_size = tok->vocab_size();
     SH_CHECK(vocab_size > 0, "the tokenizer has an empty vocabulary (vocab_size {}); check its files", vocab_size);
 

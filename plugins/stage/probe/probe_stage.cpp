@@ -4,7 +4,7 @@
 // heads). For every encoder named in `encoders` (earlier stages: a pretrained and a fine-tuned one, typically) and
 // every chosen layer, a probe is trained on the `train_split` of `data` and scored on `eval_split`:
 //   task span   extractive QA on SQuAD 2.0 (dataset `squad`): per feature the null score s0 + e0 against the best
-//               span start <= end, at most `max_answer_length` tokens apart, inside the context (first context
+//               span start <= end, at most `max_answer_length` tokens long, inside the context (first context
 //               token to the final [SEP]: the reference's intended semantics, not its argmax quirk); an answer
 //               only when the best span's score >= null + `null_threshold`; across the doc-stride windows of a
 //               question the higher-scoring prediction wins; scored by the official SQuAD 2.0 rules (exact, f1,
@@ -381,7 +381,7 @@ STAGEHAND_PLUGIN(registrar) {
           .max(1)
           .opt("init_std", 0.02, "standard deviation of the heads' initial weights (biases start at 0)")
           .min(0)
-          .opt("max_answer_length", int64_t{17}, "span probes: the longest answer, end - start in tokens")
+          .opt("max_answer_length", int64_t{17}, "span probes: the longest answer, end - start + 1 in tokens")
           .min(0)
           .opt("null_threshold", 0.0, "span probes: answer only when best span score >= null score + this")
           .opt("title", std::string(""), "title of the plot (empty: the task and split)"),

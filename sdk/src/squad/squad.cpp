@@ -228,12 +228,97 @@ Example make_example(std::string qid, std::string question, std::string context)
   return ex;
 }
 
+namespace {
+
+/// A context's tokens: every doc word tokenized on its own (a word giving no pieces gets no token).
+struct DocTokens {
+  std::vector<int32_t> ids, to_word, word_to_tok;
+  std::vector<std::string> tokens;
+};
+
+DocTokens tokenize_context(const Example& ex, const Tokenizer& tok,
+                           std::unordered_map<std::string, std::vector<Piece>>& cache) {
+  DocTokens d;
+  for (size_t w = 0; w < ex.doc_words.size(); ++w) {
+    d.word_to_tok.push_back(static_cast<int32_t>(d.ids.size()));
+    auto it = cache.find(ex.doc_words[w]);
+    if (it == cache.end()) it = cache.emplace(ex.doc_words[w], tok.pieces(ex.doc_words[w])).first;
+    for (const Piece& p : it->second) {
+      d.ids.push_back(p.id);
+      d.tokens.push_back(p.token);
+      d.to_word.push_back(static_cast<int32_t>(w));
+    }
+  }
+  return d;
+}
+
+/// The first answer's tokens [first, second] in the context, or (-1, -1) when there is none.
+std::pair<int64_t, int64_t> answer_tokens(const Example& ex, const Tokenizer& tok, const DocTokens& d) {
+  if (ex.is_impossible || !ex.answer_found) return {-1, -1};
+  const auto n = static_cast<int64_t>(d.ids.size());
+  int64_t ans_start = d.word_to_tok[static_cast<size_t>(ex.start_word)];
+  int64_t ans_end = static_cast<size_t>(ex.end_word) + 1 < d.word_to_tok.size()
+                        ? d.word_to_tok[static_cast<size_t>(ex.end_word) + 1] - 1
+                        : n - 1;
+  // Hugging Face's _improve_answer_span: the tightest token span whose pieces spell the tokenized answer.
+  std::string wanted;
+  for (const auto& t : tok.tokenize(ex.answers.front().text)) wanted += (wanted.empty() ? "" : " ") + t;
+  for (int64_t s = ans_start; s <= ans_end; ++s)
+    for (int64_t t = ans_end; t >= s; --t) {
+      std::string span;
+      for (int64_t i = s; i <= t; ++i) span += (i == s ? "" : " ") + d.tokens[static_cast<size_t>(i)];
+      if (span == wanted) return {s, t};
+    }
+  return {ans_start, ans_end};
+}
+
+/// Context tokens a window holds after the question and the layout's special tokens; checks the options.
+int64_t window_room(const FeatureOptions& o, const SpecialTokens& sp, size_t query) {
+  const int32_t n_special = special_token_count(sp, true);
+  const int64_t room = o.max_seq_length - static_cast<int64_t>(query) - n_special;
+  SH_CHECK(room > 0, "squad: max_seq_length {} leaves no room for the context after a {}-token question and {} "
+           "special tokens; raise max_seq_length or lower max_query_length", o.max_seq_length, query, n_special);
+  SH_CHECK(o.doc_stride <= room,
+           "squad: doc_stride {} is larger than the {} context tokens a window holds (max_seq_length {} - question "
+           "{} - {}), so windows would skip context; lower doc_stride",
+           o.doc_stride, room, o.max_seq_length, query, n_special);
+  return room;
+}
+
+/// One window: `query` and the context tokens [start, start + len) framed as the tokenizer frames a pair
+/// (encode_pair), with the answer's positions when the window holds the whole answer.
+Feature window_feature(const SpecialTokens& sp, const std::vector<int32_t>& query, const DocTokens& d,
+                       int64_t start, int64_t len, std::pair<int64_t, int64_t> answer) {
+  const auto first = d.ids.begin() + static_cast<std::ptrdiff_t>(start);
+  const std::vector<int32_t> window(first, first + static_cast<std::ptrdiff_t>(len));
+  FramedIds framed = frame_ids(sp, query, &window);
+  Feature f;
+  f.ids = std::move(framed.ids);
+  f.type_ids = std::move(framed.type_ids);
+  f.context_begin = framed.b_begin;
+  f.context_end = framed.b_end;
+  f.token_to_word.assign(f.ids.size(), -1);
+  for (int64_t i = 0; i < len; ++i)
+    f.token_to_word[static_cast<size_t>(f.context_begin + i)] = d.to_word[static_cast<size_t>(start + i)];
+  if (answer.first >= start && answer.second < start + len) {
+    f.start_position = static_cast<int32_t>(answer.first - start + f.context_begin);
+    f.end_position = static_cast<int32_t>(answer.second - start + f.context_begin);
+  }
+  return f;
+}
+
+}  // namespace
+
 std::vector<Feature> featurize(const std::vector<Example>& examples, const Tokenizer& tok,
                                const FeatureOptions& options, bool training, int64_t* skipped) {
   SH_CHECK(options.doc_stride > 0, "squad: doc_stride is {}; it must be at least 1", options.doc_stride);
   SH_CHECK(options.max_query_length > 0, "squad: max_query_length is {}; it must be at least 1",
            options.max_query_length);
   const SpecialTokens& sp = tok.special();
+  SH_CHECK(sp.layout != SpecialLayout::None,
+           "squad: the tokenizer's special-token layout is 'none', so a window would have no first [CLS]-like token "
+           "for unanswerable questions to point at; expected layout 'bert' or 'roberta'; use a tokenizer with one of "
+           "those (e.g. `layout: roberta` on a bpe tokenizer)");
   SH_CHECK(sp.cls >= 0 && sp.sep >= 0, "squad: the tokenizer has no [CLS] or [SEP] token; SQuAD features need both");
   std::vector<Feature> out;
   int64_t skip = 0;
@@ -247,68 +332,15 @@ std::vector<Feature> featurize(const std::vector<Example>& examples, const Token
     std::vector<int32_t> query = tok.encode_ids(ex.question);
     if (static_cast<int64_t>(query.size()) > options.max_query_length)
       query.resize(static_cast<size_t>(options.max_query_length));
-    const int64_t room = options.max_seq_length - static_cast<int64_t>(query.size()) - 3;
-    SH_CHECK(room > 0, "squad: max_seq_length {} leaves no room for the context after a {}-token question and 3 "
-             "special tokens; raise max_seq_length or lower max_query_length", options.max_seq_length, query.size());
-    SH_CHECK(options.doc_stride <= room,
-             "squad: doc_stride {} is larger than the {} context tokens a window holds (max_seq_length {} - question "
-             "{} - 3), so windows would skip context; lower doc_stride",
-             options.doc_stride, room, options.max_seq_length, query.size());
-    // Every word tokenized on its own (a word giving no pieces gets no token).
-    std::vector<int32_t> doc_ids, tok_to_word, word_to_tok;
-    std::vector<std::string> doc_tokens;
-    for (size_t w = 0; w < ex.doc_words.size(); ++w) {
-      word_to_tok.push_back(static_cast<int32_t>(doc_ids.size()));
-      auto it = cache.find(ex.doc_words[w]);
-      if (it == cache.end()) it = cache.emplace(ex.doc_words[w], tok.pieces(ex.doc_words[w])).first;
-      for (const Piece& p : it->second) {
-        doc_ids.push_back(p.id);
-        doc_tokens.push_back(p.token);
-        tok_to_word.push_back(static_cast<int32_t>(w));
-      }
-    }
-    const auto n = static_cast<int64_t>(doc_ids.size());
-    int64_t ans_start = -1, ans_end = -1;
-    if (!ex.is_impossible && ex.answer_found) {
-      ans_start = word_to_tok[static_cast<size_t>(ex.start_word)];
-      ans_end = static_cast<size_t>(ex.end_word) + 1 < word_to_tok.size()
-                    ? word_to_tok[static_cast<size_t>(ex.end_word) + 1] - 1
-                    : n - 1;
-      // Hugging Face's _improve_answer_span: the tightest token span whose pieces spell the tokenized answer.
-      std::string wanted;
-      for (const auto& t : tok.tokenize(ex.answers.front().text)) wanted += (wanted.empty() ? "" : " ") + t;
-      bool done = false;
-      for (int64_t s = ans_start; s <= ans_end && !done; ++s)
-        for (int64_t t = ans_end; t >= s && !done; --t) {
-          std::string span;
-          for (int64_t i = s; i <= t; ++i) span += (i == s ? "" : " ") + doc_tokens[static_cast<size_t>(i)];
-          if (span == wanted) ans_start = s, ans_end = t, done = true;
-        }
-    }
+    const int64_t room = window_room(options, sp, query.size());
+    const DocTokens doc = tokenize_context(ex, tok, cache);
+    const auto answer = answer_tokens(ex, tok, doc);
+    const auto n = static_cast<int64_t>(doc.ids.size());
     for (int64_t k = 0; k * options.doc_stride < n; ++k) {
       const int64_t start = k * options.doc_stride, len = std::min(n - start, room);
-      Feature f;
-      f.example_index = static_cast<int64_t>(e);
-      f.window = k;
-      f.ids.push_back(sp.cls);
-      f.ids.insert(f.ids.end(), query.begin(), query.end());
-      f.ids.push_back(sp.sep);
-      f.context_begin = static_cast<int32_t>(f.ids.size());
-      f.type_ids.assign(f.ids.size(), 0);
-      f.token_to_word.assign(f.ids.size(), -1);
-      for (int64_t i = start; i < start + len; ++i) {
-        f.ids.push_back(doc_ids[static_cast<size_t>(i)]);
-        f.token_to_word.push_back(tok_to_word[static_cast<size_t>(i)]);
-      }
-      f.context_end = static_cast<int32_t>(f.ids.size());
-      f.ids.push_back(sp.sep);
-      f.token_to_word.push_back(-1);
-      f.type_ids.resize(f.ids.size(), 1);
-      if (ans_start >= start && ans_end < start + len) {
-        f.start_position = static_cast<int32_t>(ans_start - start + f.context_begin);
-        f.end_position = static_cast<int32_t>(ans_end - start + f.context_begin);
-      }
-      out.push_back(std::move(f));
+      out.push_back(window_feature(sp, query, doc, start, len, answer));
+      out.back().example_index = static_cast<int64_t>(e);
+      out.back().window = k;
       if (start + len >= n) break;
     }
   }
@@ -322,7 +354,8 @@ Prediction decode(const float* s, const float* e, const Feature& f, int max_answ
   double best = -std::numeric_limits<double>::infinity();
   int32_t bj = -1, bk = -1;
   for (int32_t j = f.context_begin; j < f.context_end; ++j) {
-    const int32_t stop = std::min<int32_t>(j + max_answer_length + 1, f.context_end);
+    // At most max_answer_length tokens (end - start + 1), as Hugging Face's and BERT's run_squad decoding.
+    const int32_t stop = std::min<int32_t>(j + max_answer_length, f.context_end);
     for (int32_t k = j; k < stop; ++k) {
       const double v = static_cast<double>(s[j]) + static_cast<double>(e[k]);
       if (v >= best) best = v, bj = j, bk = k;  // later ties win, as the reference's >=

@@ -38,13 +38,15 @@ struct FeatureOptions {
   int64_t max_query_length = 64;
 };
 
-/// One window of a question's context: `[CLS] query [SEP] window [SEP]`.
+/// One window of a question's context, framed as the tokenizer's encode_pair frames a pair (frame_ids):
+/// `[CLS] query [SEP] window [SEP]` with type ids 1 from the window on (SpecialLayout::Bert), or
+/// `<s> query </s></s> window </s>` with type ids all 0 (SpecialLayout::Roberta).
 struct Feature {
   int64_t example_index = 0;
   int64_t window = 0;
   std::vector<int32_t> ids, type_ids;
   int32_t context_begin = 0;  ///< first context token
-  int32_t context_end = 0;    ///< the final [SEP] (exclusive end of the context)
+  int32_t context_end = 0;    ///< the final [SEP] / </s> (exclusive end of the context)
   std::vector<int32_t> token_to_word;  ///< doc word of each token; -1 outside the context
   int32_t start_position = 0, end_position = 0;  ///< the answer's tokens; 0 ([CLS]) when none in this window
 };
@@ -84,7 +86,8 @@ STAGEHAND_SDK_API std::vector<Example> read_squad(const std::filesystem::path& f
 /// no gold answer. What `runner predict` answers.
 STAGEHAND_SDK_API Example make_example(std::string qid, std::string question, std::string context);
 
-/// Features of every example; with `training`, examples whose answer was not found give none (counted in
+/// Features of every example (the tokenizer's layout must be bert or roberta: unanswerable windows point at the
+/// first token); with `training`, examples whose answer was not found give none (counted in
 /// `skipped` when given).
 STAGEHAND_SDK_API std::vector<Feature> featurize(const std::vector<Example>& examples, const Tokenizer& tokenizer,
                                                  const FeatureOptions& options, bool training,
@@ -97,7 +100,9 @@ struct Prediction {
   int32_t start_word = -1, end_word = -1;
 };
 
-/// The prediction of one feature from its start and end scores (feature.ids.size() values each, or more).
+/// The prediction of one feature from its start and end scores (feature.ids.size() values each, or more): the best
+/// span inside the context of at most `max_answer_length` tokens (end - start + 1 <= max_answer_length, as Hugging
+/// Face's postprocess_qa_predictions and BERT's run_squad), against the null score at position 0.
 STAGEHAND_SDK_API Prediction decode(const float* start_scores, const float* end_scores, const Feature& feature,
                                     int max_answer_length = 17, double null_threshold = 0.0);
 
