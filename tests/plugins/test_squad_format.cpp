@@ -314,11 +314,12 @@ TEST(SquadFeatures, RobertaLayoutFramesQuestionAndContextAsRoberta) {
   const std::vector<int32_t> query = tok->encode_ids("which one?");
   std::vector<int32_t> doc, doc_word, answer;
   for (size_t w = 0; w < ex[0].doc_words.size(); ++w)
-    for (int32_t id : tok->encode_ids(ex[0].doc_words[w])) {
+    for (int32_t id : tok->encode_ids(" " + ex[0].doc_words[w])) {  // each word with its space: Ġword
       if (w == 2 || w == 3) answer.push_back(id);
       doc.push_back(id), doc_word.push_back(static_cast<int32_t>(w));
     }
-  const auto answer_at = static_cast<int32_t>(tok->encode_ids("alpha").size() + tok->encode_ids("beta").size());
+  const auto answer_at = static_cast<int32_t>(tok->encode_ids(" alpha").size() + tok->encode_ids(" beta").size());
+  EXPECT_NE(doc.front(), tok->encode_ids("alpha").front()) << "the context's first word is tokenized as in running text";
 
   auto f = squad::featurize(ex, *tok, {64, 16, 16}, true);
   ASSERT_EQ(f.size(), 1u);

@@ -298,12 +298,40 @@ TEST_F(TextClassificationTest, PairsGetSegmentIdsAndLongestFirstTruncation) {
                                 9)))
       << w.at("token_type_ids");
   EXPECT_TRUE(w.at("attention_mask").equal(matrix({1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 9)));
-  // A record without the second text is malformed.
+  // A file with no second text at all names the field (a typo there would otherwise make every record single).
   std::string missing = write("missing.jsonl", "{\"premise\": \"one\", \"label\": \"yes\"}\n");
   std::string err = error_of(fmt::format("train: {}, text_field: premise, text_pair_field: hypothesis", missing));
-  EXPECT_NE(err.find("missing.jsonl:1: malformed record: no field 'hypothesis' (fields: label, premise)"),
+  EXPECT_NE(err.find("missing.jsonl: no record has a second text in field 'hypothesis' (text_pair_field)"),
             std::string::npos)
       << err;
+}
+
+// One file may mix single texts and pairs: a record whose second field is absent or null (an empty CSV cell) is
+// encoded as one text, [CLS] a [SEP] with segment 0, exactly as a file of single texts encodes it; an empty string
+// is still a malformed record.
+TEST_F(TextClassificationTest, AFileMayMixSingleTextsAndPairs) {
+  std::string mixed = write("mixed.jsonl",
+                            "{\"premise\": \"one two\", \"hypothesis\": \"three\", \"label\": \"yes\"}\n"
+                            "{\"premise\": \"four five\", \"label\": \"no\"}\n"
+                            "{\"premise\": \"seven\", \"hypothesis\": null, \"label\": \"no\"}\n");
+  auto d = make(fmt::format("train: {}, text_field: premise, text_pair_field: hypothesis", mixed));
+  Batch b = d->batch("train", {0, 1, 2});
+  std::string singles = write("singles.jsonl", "{\"premise\": \"four five\", \"label\": \"no\"}\n"
+                                               "{\"premise\": \"seven\", \"label\": \"no\"}\n");
+  Batch s = make(fmt::format("train: {}, text_field: premise", singles))->batch("train", {0, 1});
+  const int64_t t = b.at("input_ids").size(1);
+  EXPECT_TRUE(b.at("input_ids")[0].narrow(0, 0, 5).equal(vec({kCls, 53, 81, kSep, 132}))) << b.at("input_ids");
+  for (int64_t r = 0; r < 2; ++r) {
+    const int64_t n = s.at("attention_mask")[r].sum().item<int64_t>();
+    EXPECT_TRUE(b.at("input_ids")[r + 1].narrow(0, 0, n).equal(s.at("input_ids")[r].narrow(0, 0, n))) << r;
+    EXPECT_EQ(b.at("attention_mask")[r + 1].sum().item<int64_t>(), n) << r;
+    EXPECT_EQ(b.at("token_type_ids")[r + 1].sum().item<int64_t>(), 0) << r;
+  }
+  EXPECT_EQ(t, 6);
+  std::string empty = write("empty.jsonl", "{\"premise\": \"one\", \"hypothesis\": \" \", \"label\": \"yes\"}\n"
+                                           "{\"premise\": \"one\", \"hypothesis\": \"two\", \"label\": \"yes\"}\n");
+  const std::string err = error_of(fmt::format("train: {}, text_field: premise, text_pair_field: hypothesis", empty));
+  EXPECT_NE(err.find("empty.jsonl:1: malformed record: empty text in field 'hypothesis'"), std::string::npos) << err;
 }
 
 TEST_F(TextClassificationTest, MalformedRecordsFailWithFileAndLine) {

@@ -169,7 +169,9 @@ class TextClassification : public Dataset, public sdk::TextSource {
       Split out;
       out.name = split;
       std::vector<std::string> a, b;
+      std::vector<size_t> singles;  // records of a pair file without a second text
       for (auto& r : recs) {
+        if (r.single) singles.push_back(a.size());
         auto it = label_id.find(r.label);
         SH_CHECK(it != label_id.end(),
                  "{}:{}: label '{}' is not one of the {} known labels ({}), which {}; fix the "
@@ -183,6 +185,7 @@ class TextClassification : public Dataset, public sdk::TextSource {
       }
       recs = {};
       auto encodings = tok->encode_batch(a, s.has_pair ? &b : nullptr, enc, threads);
+      for (size_t i : singles) encodings[i] = tok->encode(a[i], enc);
       for (const auto& e : encodings) {
         out.ids.insert(out.ids.end(), e.ids.begin(), e.ids.end());
         for (int32_t t : e.type_ids) out.type_ids.push_back(static_cast<uint8_t>(t));
@@ -329,7 +332,9 @@ STAGEHAND_PLUGIN(registrar) {
                    "field (JSON key or CSV/TSV column name; a 0-based column number with has_header false or auto) of "
                    "the text")
               .optional("text_pair_field", OptionType::String,
-                        "field of the second text, for pair classification ([CLS] a [SEP] b [SEP], segment ids 0/1)")
+                        "field of the second text, for pair classification (framed by the tokenizer: [CLS] a [SEP] b [SEP], "
+                        "segment ids 0/1, for BERT); a record without it (absent or null; an empty CSV/TSV cell) is a "
+                        "single text")
               .opt("label_field", "label", "field of the label (strings; JSON numbers and booleans are read as text)")
               .optional("id_field", OptionType::String, "field of the example id; unset: the record's line number")
               .add(has_header_option())

@@ -130,7 +130,7 @@ class FileReader {
   void finish(Record& r) {
     if (blank(r.text))
       throw BadRecord{s_.blurb ? std::string("empty sentence") : fmt::format("empty text in field '{}'", s_.text_field)};
-    if (s_.has_pair && blank(r.pair)) throw BadRecord{fmt::format("empty text in field '{}'", s_.pair_field)};
+    if (s_.has_pair && !r.single && blank(r.pair)) throw BadRecord{fmt::format("empty text in field '{}'", s_.pair_field)};
     // Labels are trimmed of every white space character, as texts are tested for blankness: a quoted "pos\n" is the
     // class pos, and a label of vertical tabs is empty (found by fuzz_records: only spaces and tabs were trimmed).
     constexpr const char* kSpace = " \t\r\n\f\v";
@@ -163,7 +163,11 @@ class FileReader {
         Record r;
         r.line = line_no;
         r.text = json_field(obj, s_.text_field, true);
-        if (s_.has_pair) r.pair = json_field(obj, s_.pair_field, true);
+        if (s_.has_pair) {  // a file may mix single texts (no second field, or null) and pairs
+          auto it = obj.find(s_.pair_field);
+          r.single = it == obj.end() || it->is_null();
+          if (!r.single) r.pair = json_field(obj, s_.pair_field, true);
+        }
         r.label = json_field(obj, s_.label_field, true);
         if (s_.has_id) r.id = json_field(obj, s_.id_field, true);
         finish(r);
@@ -275,7 +279,10 @@ class FileReader {
         Record r;
         r.line = line;
         r.text = fields[static_cast<size_t>(text_col)];
-        if (s_.has_pair) r.pair = fields[static_cast<size_t>(pair_col)];
+        if (s_.has_pair) {  // an empty cell: a single text
+          r.pair = fields[static_cast<size_t>(pair_col)];
+          r.single = blank(r.pair);
+        }
         r.label = fields[static_cast<size_t>(label_col)];
         if (id_col >= 0) r.id = fields[static_cast<size_t>(id_col)];
         finish(r);
@@ -298,6 +305,10 @@ std::vector<Record> read_records(const Settings& s, const fs::path& file, int64_
                                  std::string& first_skipped) {
   FileReader reader(s, file, skipped, first_skipped);
   std::vector<Record> out = reader.read();
+  SH_CHECK(!s.has_pair || out.empty() || !std::all_of(out.begin(), out.end(), [](const Record& r) { return r.single; }),
+           "{}: no record has a second text in field '{}' (text_pair_field); a file may mix single texts and pairs, "
+           "but this one has no pair: check the field name, or leave text_pair_field unset",
+           file.string(), s.pair_field);
   skipped = reader.bad_records().count;
   first_skipped = reader.bad_records().first;
   return out;

@@ -14,6 +14,7 @@ namespace stagehand::text_records {
 struct Record {
   int line = 0;
   std::string id, text, pair, label;
+  bool single = false;  ///< a pair file's record without a second text (its field absent or null, its cell empty)
 };
 
 enum class Format { Jsonl, Csv, Tsv };

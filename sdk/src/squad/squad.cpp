@@ -230,7 +230,10 @@ Example make_example(std::string qid, std::string question, std::string context)
 
 namespace {
 
-/// A context's tokens: every doc word tokenized on its own (a word giving no pieces gets no token).
+/// A context's tokens: every doc word tokenized on its own (a word giving no pieces gets no token). In RoBERTa's
+/// layout each word is tokenized with a space before it, as Hugging Face's squad_convert_examples_to_features does
+/// for its RoBERTa-like tokenizers (`tokenize(word, add_prefix_space=True)`): a byte-level BPE word in running text
+/// starts with the space symbol (Ġ), and the context's ids are those of the text, not of words cut out of it.
 struct DocTokens {
   std::vector<int32_t> ids, to_word, word_to_tok;
   std::vector<std::string> tokens;
@@ -239,10 +242,12 @@ struct DocTokens {
 DocTokens tokenize_context(const Example& ex, const Tokenizer& tok,
                            std::unordered_map<std::string, std::vector<Piece>>& cache) {
   DocTokens d;
+  const bool prefix_space = tok.special().layout == SpecialLayout::Roberta;
   for (size_t w = 0; w < ex.doc_words.size(); ++w) {
     d.word_to_tok.push_back(static_cast<int32_t>(d.ids.size()));
     auto it = cache.find(ex.doc_words[w]);
-    if (it == cache.end()) it = cache.emplace(ex.doc_words[w], tok.pieces(ex.doc_words[w])).first;
+    if (it == cache.end())
+      it = cache.emplace(ex.doc_words[w], tok.pieces(prefix_space ? " " + ex.doc_words[w] : ex.doc_words[w])).first;
     for (const Piece& p : it->second) {
       d.ids.push_back(p.id);
       d.tokens.push_back(p.token);
