@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 PIPELINE ?= pipelines/quickstart.yaml
 RUNNER = $(BUILD)/bin/runner
 
-.PHONY: all deps configure build run test install deb bench bench-dp faults fuzz test-asan clean
+.PHONY: all deps configure build run test install deb bench bench-tokenizers bench-dp faults fuzz test-asan clean
 
 all: build
 
@@ -41,6 +41,11 @@ bench: build
 	python3 scripts/bench.py $(RUNNER)
 	bash scripts/bench_check.sh $(RUNNER)
 	$(BUILD)/bin/micro_bench
+
+# Tokenizer speed beside Hugging Face tokenizers (Node and the npm package @anush008/tokenizers 0.6.0 in /tmp/hfjs,
+# or HFJS=<node_modules>; docs/performance.md, "Tokenization").
+bench-tokenizers: build
+	/usr/bin/python3 scripts/bench_tokenizers.py $(BUILD)
 
 # Data-parallel training on this machine (docs/distributed.md): 1 rank x 2 threads against 2 ranks x 1 thread.
 bench-dp: build

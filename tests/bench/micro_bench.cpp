@@ -8,6 +8,9 @@
 //   bpe_pieces         the bpe tokenizer (GPT-2's vocabulary and merges, one thread, its pre-token cache warm after
 //                      the first pass) on the Hugging Face parity texts (tests/data/tokenizers/bpe_fixtures.jsonl)
 //   bert_tiny_forward  one bert-tiny forward (eval, no grad) on an (8, 128) batch: median and min of 20, in ms
+//   tokenize           `micro_bench tokenize SPEC TEXTS.jsonl SECONDS [PLUGIN_DIR]`: the tokenizer SPEC (YAML) on the
+//                      "text" of every line of TEXTS, one thread, for at least SECONDS: one JSON line with the same
+//                      fields as bench/peer/hf_tokenizers.js (scripts/bench_tokenizers.py runs both in one run)
 // Usage: micro_bench [PLUGIN_DIR [TEST_DATA_DIR]] (defaults: the build's plugin folder and tests/data).
 #include <algorithm>
 #include <chrono>
@@ -163,8 +166,47 @@ void bert_tiny(stagehand::Registry& registry) {
 
 }  // namespace
 
+/// `micro_bench tokenize SPEC TEXTS SECONDS [PLUGIN_DIR]`: pieces (id, token, offsets) of every text, one thread.
+int tokenize(int argc, char** argv) {
+  if (argc < 5) throw stagehand::Error("usage: micro_bench tokenize SPEC TEXTS.jsonl SECONDS [PLUGIN_DIR]");
+  const fs::path plugins = argc > 5 ? fs::path(argv[5]) : fs::path(STAGEHAND_PLUGIN_DIR);
+  stagehand::Registry registry;
+  stagehand::PluginLoader loader(registry);
+  for (const char* so : {"tokenizer_wordpiece.so", "tokenizer_sentencepiece.so", "tokenizer_bpe.so"})
+    load(loader, plugins / so);
+  stagehand::BuildContext ctx;
+  ctx.registry = &registry;
+  const stagehand::ConfigNode spec = stagehand::parse_yaml(argv[2], "micro_bench tokenize");
+  auto tok = registry.create<stagehand::Tokenizer>(spec, ctx);
+  std::vector<std::string> texts;
+  size_t bytes = 0;
+  for (const std::string& line : lines_of(argv[3])) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    texts.push_back(json::parse(line).at("text").get<std::string>());
+    bytes += texts.back().size();
+  }
+  size_t per_pass = 0;  // one pass outside the timed loop: warm-up, and the tokens of a pass
+  for (const std::string& t : texts) per_pass += tok->pieces(t).size();
+  const double wanted = std::stod(argv[4]);
+  size_t passes = 0, tokens = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  double seconds = 0;
+  while (seconds < wanted || passes < 2) {
+    for (const std::string& t : texts) tokens += tok->pieces(t).size();
+    ++passes;
+    seconds = since(t0);
+  }
+  std::printf("%s\n", json{{"side", "stagehand"}, {"tokenizer", spec.at("type").as_string()}, {"texts", texts.size()},
+                           {"bytes", bytes}, {"passes", passes}, {"tokens_per_pass", per_pass}, {"seconds", seconds},
+                           {"tokens_per_s", tokens / seconds}, {"mb_per_s", bytes * passes / seconds / 1e6}}
+                          .dump()
+                          .c_str());
+  return 0;
+}
+
 int main(int argc, char** argv) {
   try {
+    if (argc > 1 && std::string(argv[1]) == "tokenize") return tokenize(argc, argv);
     const fs::path plugins = argc > 1 ? fs::path(argv[1]) : fs::path(STAGEHAND_PLUGIN_DIR);
     const fs::path data = argc > 2 ? fs::path(argv[2]) : fs::path(STAGEHAND_TEST_DATA);
     stagehand::Registry registry;
