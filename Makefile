@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 PIPELINE ?= pipelines/quickstart.yaml
 RUNNER = $(BUILD)/bin/runner
 
-.PHONY: all deps configure build run test install deb bench bench-tokenizers bench-dp faults fuzz test-asan clean
+.PHONY: all deps configure build run test install deb bench bench-scaling bench-tokenizers bench-dp faults fuzz test-asan clean
 
 all: build
 
@@ -41,6 +41,11 @@ bench: build
 	python3 scripts/bench.py $(RUNNER)
 	bash scripts/bench_check.sh $(RUNNER)
 	$(BUILD)/bin/micro_bench
+
+# Tokens/s and peak memory against batch (1-64) and sequence length (64-512), fp32 and bf16, beside the peer
+# (docs/performance.md, "Scaling"; about 15 minutes).
+bench-scaling: build
+	/usr/bin/python3 scripts/bench_scaling.py $(RUNNER)
 
 # Tokenizer speed beside Hugging Face tokenizers (Node and the npm package @anush008/tokenizers 0.6.0 in /tmp/hfjs,
 # or HFJS=<node_modules>; docs/performance.md, "Tokenization").
