@@ -10,6 +10,8 @@ without special tokens, for SECONDS_EACH (5) seconds each, taking turns ROUNDS (
 machine hits both alike; each side's figure is its median round:
   - WordPiece: stagehand's `wordpiece` tokenizer (uncased bert-base vocabulary) through `micro_bench tokenize`, and
     Hugging Face's WordPiece with BertWordPieceTokenizer's normalizer and pre-tokenizer;
+  - byte-level BPE: stagehand's `bpe` tokenizer with GPT-2's vocabulary and merges, and Hugging Face's BPE with its
+    ByteLevel pre-tokenizer (no prefix space), as GPT2TokenizerFast;
   - SentencePiece: stagehand's `sentencepiece` tokenizer set up as AlbertTokenizer (ALBERT's 30k-clean.model,
     lower-casing, accent stripping, remove_space, ALBERT's quirks), and Hugging Face's Unigram over the same model's
     pieces and scores with transformers' AlbertConverter normalizers (bench/peer/hf_tokenizers.js). The converter's
@@ -43,6 +45,9 @@ TOKENIZERS = [
     # name, stagehand spec, HF kind, model file, whitespace collapsed first
     ("WordPiece", "{type: wordpiece, vocab: %s, lowercase: true}" % os.path.join(DATA, "bert-base-uncased-vocab.txt"),
      "wordpiece", os.path.join(DATA, "bert-base-uncased-vocab.txt"), False),
+    ("byte-level BPE", "{type: bpe, vocab: %s, merges: %s, layout: none}" % (
+        os.path.join(DATA, "gpt2", "vocab.json"), os.path.join(DATA, "gpt2", "merges.txt")),
+     "bpe", os.path.join(DATA, "gpt2", "vocab.json"), False),
     ("SentencePiece", "{type: sentencepiece, model: %s, lowercase: true, remove_space: true, keep_accents: false, "
      "albert_quirks: true}" % os.path.join(DATA, "albert-30k-clean.model"),
      "unigram", os.path.join(DATA, "albert-30k-clean.model"), True),

@@ -9,6 +9,8 @@
 //   RAYON_NUM_THREADS=1 NODE_PATH=/tmp/hfjs/node_modules node bench/peer/hf_tokenizers.js KIND TEXTS.jsonl SECONDS MODEL
 //     KIND wordpiece  MODEL a vocab.txt: BertWordPieceTokenizer's pipeline (BERT normalizer with lower-casing and
 //                     accent stripping, BERT pre-tokenizer, WordPiece with [UNK], 100 characters a word at most)
+//     KIND bpe        MODEL a vocab.json with merges.txt beside it (GPT-2's): byte-level pre-tokenizer without a prefix
+//                     space (GPT-2's regular expression), BPE over the vocabulary and merges
 //     KIND unigram    MODEL a SentencePiece model (ALBERT's 30k-clean.model): transformers' AlbertConverter pipeline
 //                     (`` and '' to ", NFKD and accent stripping, lower-casing, the model's own precompiled
 //                     normalizer, Metaspace with a prefix space, Unigram over the model's pieces and scores); its
@@ -72,6 +74,12 @@ async function build(kind, model) {
     t.setPreTokenizer(tk.bertPreTokenizer());
     return t;
   }
+  if (kind === 'bpe') {
+    const merges = require('path').join(require('path').dirname(model), 'merges.txt');
+    const t = new tk.Tokenizer(await tk.BPE.fromFile(model, merges, {}));
+    t.setPreTokenizer(tk.byteLevelPreTokenizer(false, true));
+    return t;
+  }
   if (kind === 'unigram') {
     const sp = readSentencePiece(model);
     const unkId = sp.pieces.findIndex(([p]) => p === '<unk>');
@@ -83,12 +91,12 @@ async function build(kind, model) {
     t.setPreTokenizer(tk.metaspacePreTokenizer('\u2581', 'always', true));
     return t;
   }
-  throw new Error(`unknown tokenizer kind '${kind}': expected wordpiece or unigram`);
+  throw new Error(`unknown tokenizer kind '${kind}': expected wordpiece, bpe or unigram`);
 }
 
 (async () => {
   const [kind, textsFile, secondsArg, model] = process.argv.slice(2);
-  if (!model) throw new Error('usage: hf_tokenizers.js wordpiece|unigram TEXTS.jsonl SECONDS MODEL');
+  if (!model) throw new Error('usage: hf_tokenizers.js wordpiece|bpe|unigram TEXTS.jsonl SECONDS MODEL');
   if (process.env.RAYON_NUM_THREADS !== '1') console.warn('warning: RAYON_NUM_THREADS is not 1: timing is multi-threaded');
   const texts = fs.readFileSync(textsFile, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l).text);
   const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t, 'utf8'), 0);
