@@ -280,8 +280,14 @@ def main():
             # in the repository, not by the path between the two clones.
             rel = "pipelines/" + rec["pipeline"]["file"].rsplit("/pipelines/", 1)[1]
         rec["pipeline"]["file_relative"] = rel
-        rec["pipeline"]["file_commit"] = pipeline_commit(rel, rec["pipeline"].get("sha256"),
-                                                         rec["environment"]["runner"]["git_commit"])
+        git = rec["pipeline"].get("git") or {}
+        if git.get("commit") and not git.get("file_dirty", True):
+            # The runner recorded the file's own git state (records since the runner learnt it): that commit holds
+            # the file exactly as the run read it.
+            rec["pipeline"]["file_commit"] = git["commit"]
+        else:
+            rec["pipeline"]["file_commit"] = pipeline_commit(rel, rec["pipeline"].get("sha256"),
+                                                             rec["environment"]["runner"]["git_commit"])
         current = os.path.join(ROOT, "pipelines", os.path.basename(rec["pipeline"]["file"]))
         if os.path.isfile(current):
             with open(current, "rb") as f:

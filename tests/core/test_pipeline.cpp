@@ -22,6 +22,7 @@
 #include "stagehand/error.h"
 #include "stagehand/files.h"
 #include "stagehand/seed.h"
+#include "util/git_state.h"
 #include "util/hash.h"
 #include "pipeline/pipeline.h"
 #include "plugin/loader.h"
@@ -864,6 +865,10 @@ TEST_F(RecordTest, RecordHoldsEverythingNeededToExplainTheRun) {
   EXPECT_EQ(rec.at("pipeline").at("file").as_string(), pipeline_file().string());
   EXPECT_EQ(rec.at("pipeline").at("sha256").as_string(), stagehand::sha256_file(pipeline_file()));
   EXPECT_EQ(rec.at("pipeline").at("name").as_string(), "three");
+  // the pipeline file's git state, as git_state finds it (here a file in no repository: none)
+  const auto g = stagehand::git_state(pipeline_file());
+  EXPECT_EQ(rec.at("pipeline").has("git"), g.has_value());
+  if (g) EXPECT_EQ(rec.at("pipeline").at("git").at("commit").as_string(), g->commit);
   // environment
   EXPECT_EQ(rec.find_path("environment.runner.version")->as_string(), STAGEHAND_VERSION);
   EXPECT_EQ(rec.find_path("environment.runner.plugin_abi")->as_int(), static_cast<int64_t>(STAGEHAND_PLUGIN_ABI));
@@ -956,6 +961,45 @@ TEST_F(RecordTest, RecordHoldsEverythingNeededToExplainTheRun) {
 }
 
 // ============================================================================================ runner commands
+
+// The record names the pipeline file's own git state (its repository's commit, and whether the file or any tracked
+// file differs from it), not only the runner's build commit; a file in no repository gets none.
+TEST_F(RecordTest, RecordNamesThePipelineFilesGitState) {
+  write_three("three", "    steps: 3\n");
+  auto git = [&](const std::string& args) {
+    return std::system(("git -C " + sh_quote(tmp.path().string()) + " -c user.email=t@t -c user.name=t " + args +
+                        " > /dev/null 2>&1").c_str());
+  };
+  ASSERT_EQ(git("init -q"), 0);
+  ASSERT_EQ(git("add p.yaml"), 0);
+  ASSERT_EQ(git("commit -q -m p"), 0);
+  const auto clean = stagehand::git_state(pipeline_file());
+  ASSERT_TRUE(clean.has_value());
+  EXPECT_EQ(clean->commit.size(), 40u);
+  EXPECT_TRUE(clean->tracked);
+  EXPECT_FALSE(clean->file_dirty);
+  EXPECT_FALSE(clean->repo_dirty);  // the run's own files are untracked
+  auto r = run_runner(sh_quote(pipeline_file().string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ConfigNode rec = stagehand::load_yaml_file(record_from_output(r.output));
+  EXPECT_EQ(rec.find_path("pipeline.git.commit")->as_string(), clean->commit);
+  EXPECT_FALSE(rec.find_path("pipeline.git.file_dirty")->as_bool());
+
+  stagehand::write_file_atomic(pipeline_file(), stagehand::read_file(pipeline_file()) + "# edited\n");
+  const auto edited = stagehand::git_state(pipeline_file());
+  ASSERT_TRUE(edited.has_value());
+  EXPECT_EQ(edited->commit, clean->commit);
+  EXPECT_TRUE(edited->file_dirty);
+  EXPECT_TRUE(edited->repo_dirty);
+  r = run_runner(sh_quote(pipeline_file().string()));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  rec = stagehand::load_yaml_file(record_from_output(r.output));
+  EXPECT_TRUE(rec.find_path("pipeline.git.file_dirty")->as_bool());
+  stagehand::write_file_atomic(tmp / "q.yaml", "x: 1\n");  // untracked: not the commit's file
+  EXPECT_FALSE(stagehand::git_state(tmp / "q.yaml")->tracked);
+  EXPECT_TRUE(stagehand::git_state(tmp / "q.yaml")->file_dirty);
+  EXPECT_FALSE(stagehand::git_state(fs::path("/proc/version")).has_value());  // in no repository
+}
 
 TEST_F(PipelineTest, CheckValidatesPrintsPluginsAndRunsNothing) {
   write_three();

@@ -37,6 +37,7 @@
 #include "pipeline/stage_context.h"
 #include "pipeline/stage_records.h"
 #include "util/clock.h"
+#include "util/git_state.h"
 #include "util/hash.h"
 
 namespace stagehand {
@@ -154,6 +155,15 @@ class PipelineRun {
     pinfo.set("name", ConfigNode::of(pipeline_.name));
     pinfo.set("file", ConfigNode::of(pipeline_.file.string()));
     if (fs::exists(pipeline_.file)) pinfo.set("sha256", ConfigNode::of(sha256_file(pipeline_.file)));
+    // The pipeline file's own version: a file edited since the runner was built is newer than its build commit.
+    if (const auto g = git_state(pipeline_.file)) {
+      ConfigNode git = ConfigNode::map();
+      git.set("commit", ConfigNode::of(g->commit));
+      git.set("tracked", ConfigNode::of(g->tracked));
+      git.set("file_dirty", ConfigNode::of(g->file_dirty));
+      git.set("repo_dirty", ConfigNode::of(g->repo_dirty));
+      pinfo.set("git", git);
+    }
     pinfo.set("description", ConfigNode::of(pipeline_.description));
     record_.set("pipeline", pinfo);
     ConfigNode ovr = ConfigNode::sequence();
