@@ -156,4 +156,51 @@ ELECTRA="$SRC/tests/data/hf-tiny/electra-discriminator"
 "$BUILD/bin/runner" predict "$WORK/bert-a" --pair --file "$WORK/nsp.txt" > "$WORK/nsp.jsonl" 2> "$WORK/run.log" ||
   fail "runner predict on the BERT pretraining folder failed"
 /usr/bin/python3 "$WORK/check_predict.py" nsp "$WORK/nsp.jsonl" "$WORK/bert-a" || fail "the NSP probabilities differ"
-echo "stages from released checkpoints: embed matches the reference, the probe compares two folders, predict reads pretraining heads: ok"
+# A BertForQuestionAnswering folder (the tiny BERT with a qa_outputs layer added, as save_pretrained writes one):
+# `runner predict FOLDER --pair` answers with a span of the context or with no answer (the layer is random: what is
+# checked is the path from a folder to an answer, and the error without --pair).
+mkdir -p "$WORK/qa"
+cp "$WORK/bert-a/vocab.txt" "$WORK/qa/"
+/usr/bin/python3 - "$WORK/bert-a" "$WORK/qa" <<'PY' || fail "could not write the QA folder"
+import json, random, struct, sys
+src, dst = sys.argv[1:3]
+with open(src + "/model.safetensors", "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    header = json.loads(f.read(n))
+    data = f.read()
+header.pop("__metadata__", None)
+tensors = {k: (v, data[v["data_offsets"][0]:v["data_offsets"][1]]) for k, v in header.items()
+           if not k.startswith("cls.")}
+hidden = json.load(open(src + "/config.json"))["hidden_size"]
+rng = random.Random(7)
+tensors["qa_outputs.weight"] = ({"dtype": "F32", "shape": [2, hidden]},
+                                struct.pack("<%df" % (2 * hidden), *[rng.gauss(0, 0.5) for _ in range(2 * hidden)]))
+tensors["qa_outputs.bias"] = ({"dtype": "F32", "shape": [2]}, struct.pack("<2f", 0.0, 0.0))
+out_header, blob = {}, b""
+for k in sorted(tensors):
+    meta, raw = tensors[k]
+    out_header[k] = {"dtype": meta["dtype"], "shape": meta["shape"], "data_offsets": [len(blob), len(blob) + len(raw)]}
+    blob += raw
+h = json.dumps(out_header).encode()
+h += b" " * (-len(h) % 8)
+open(dst + "/model.safetensors", "wb").write(struct.pack("<Q", len(h)) + h + blob)
+config = json.load(open(src + "/config.json"))
+config["architectures"] = ["BertForQuestionAnswering"]
+json.dump(config, open(dst + "/config.json", "w"), indent=2)
+PY
+printf 'who was the captain?\tThe captain of the ship was Ahab, a man of few words.\n' > "$WORK/qa.txt"
+"$BUILD/bin/runner" predict "$WORK/qa" --pair --file "$WORK/qa.txt" > "$WORK/qa.jsonl" 2> "$WORK/run.log" ||
+  fail "runner predict on a question-answering folder failed"
+/usr/bin/python3 - "$WORK/qa.jsonl" <<'PY' || fail "the QA folder's answer is not a span of its context"
+import json, sys
+row = json.loads(open(sys.argv[1]).readline())
+assert row["question"] == "who was the captain?", row
+assert row["no_answer"] == (row["answer"] == ""), row
+assert row["answer"] == "" or row["answer"] in row["context"], row
+print("predict from BertForQuestionAnswering: %s" % ("no answer" if row["no_answer"] else repr(row["answer"])))
+PY
+if "$BUILD/bin/runner" predict "$WORK/qa" --file "$WORK/qa.txt" > /dev/null 2> "$WORK/run.log"; then
+  fail "a question-answering folder without --pair was accepted"
+fi
+grep -q "answers questions; give --pair and lines QUESTION<TAB>CONTEXT" "$WORK/run.log" || fail "no clear error without --pair"
+echo "stages from released checkpoints: embed matches the reference, the probe compares two folders, predict reads pretraining heads and answers from a QA folder: ok"
