@@ -139,6 +139,26 @@ std::string label_of(const std::vector<std::string>& labels, int64_t k) {
   return k >= 0 && static_cast<size_t>(k) < labels.size() ? labels[static_cast<size_t>(k)] : std::to_string(k);
 }
 
+/// For row `r`, each [MASK] of its ids in order: the 5 likeliest tokens and their probabilities. `logits` holds one
+/// row per [MASK] of the whole batch, row-major (the mlm model's order).
+json fill_masks(const torch::Tensor& logits, const std::vector<Encoding>& rows, size_t r, const Tokenizer& tok) {
+  const int32_t mask = tok.special().mask;
+  int64_t first = 0;
+  for (size_t q = 0; q < r; ++q) first += std::count(rows[q].ids.begin(), rows[q].ids.end(), mask);
+  json masks = json::array();
+  for (size_t k = 0; k < rows[r].ids.size(); ++k) {
+    if (rows[r].ids[k] != mask) continue;
+    const auto [p, idx] = torch::softmax(logits[first++].to(torch::kDouble), 0).topk(5);
+    json tokens = json::array(), probs = json::array();
+    for (int64_t i = 0; i < idx.size(0); ++i) {
+      tokens.push_back(tok.id_to_token(static_cast<int32_t>(idx[i].item<int64_t>())));
+      probs.push_back(p[i].item<double>());
+    }
+    masks.push_back({{"position", k}, {"tokens", tokens}, {"probabilities", probs}});
+  }
+  return masks;
+}
+
 /// One JSON line per row of the batch.
 void print_rows(const Batch& out, const std::vector<std::string>& texts, const std::vector<Encoding>& rows,
                 const Tokenizer& tok, const std::vector<std::string>& labels) {
@@ -164,6 +184,8 @@ void print_rows(const Batch& out, const std::vector<std::string>& texts, const s
       }
       j["tokens"] = tokens;
       j["tags"] = tags;
+    } else if (out.has("mlm_logits")) {  // fill-mask: the likeliest tokens at each [MASK] typed in the text
+      j["masks"] = fill_masks(out.at("mlm_logits"), rows, r, tok);
     } else if (out.has("rtd_logits")) {  // ELECTRA's discriminator: how likely each token was replaced
       const torch::Tensor p = torch::sigmoid(out.at("rtd_logits")[i].to(torch::kDouble));
       json tokens = json::array(), replaced = json::array();
@@ -192,9 +214,17 @@ int predict_lines(const PredictOptions& o, std::istream& in, const std::string& 
                   Model& model, const std::vector<std::string>& labels, const EncodeOptions& eo) {
   std::vector<std::string> texts;
   std::vector<Encoding> rows;
+  const ConfigNode spec = model.spec();
+  const bool fill_mask = spec.has("type") && spec.at("type").as_string() == "mlm";
   auto flush = [&] {
     if (texts.empty()) return;
-    print_rows(model.forward(batch_of(rows, std::max(0, tok.special().pad))), texts, rows, tok, labels);
+    Batch batch = batch_of(rows, std::max(0, tok.special().pad));
+    if (fill_mask) {  // predict at the [MASK]s typed in the texts, the input as it is
+      SH_CHECK(tok.special().mask >= 0, "predict: the tokenizer has no '{}' token to mark where to predict",
+               tok.special().mask_token);
+      batch.set("mlm_positions", batch.at("input_ids").eq(tok.special().mask));
+    }
+    print_rows(model.forward(batch), texts, rows, tok, labels);
     texts.clear();
     rows.clear();
   };

@@ -6,7 +6,8 @@
 # pytorch_pretrained_bert's own pooled_output (expected.safetensors) within 1e-5, and with `layers` its [CLS] state of
 # every layer the reference's hidden state of that layer; the probe must score every layer of
 # both folders, one line each, labelled by folder. `runner predict` on ELECTRA's discriminator folder and on BERT's
-# pretraining folder gives transformers' replaced-token and next-sentence probabilities.
+# pretraining folder gives transformers' replaced-token and next-sentence probabilities; it fills [MASK]s from a
+# masked-LM folder and answers from a question-answering one.
 set -euo pipefail
 SRC=$1
 BUILD=$2
@@ -203,4 +204,19 @@ if "$BUILD/bin/runner" predict "$WORK/qa" --file "$WORK/qa.txt" > /dev/null 2> "
   fail "a question-answering folder without --pair was accepted"
 fi
 grep -q "answers questions; give --pair and lines QUESTION<TAB>CONTEXT" "$WORK/run.log" || fail "no clear error without --pair"
-echo "stages from released checkpoints: embed matches the reference, the probe compares two folders, predict reads pretraining heads and answers from a QA folder: ok"
+# Fill-mask from an ElectraForMaskedLM folder: each [MASK] typed in the text gets its 5 likeliest tokens, most likely
+# first (tests/plugins/test_hf_heads.cpp checks the logits at given positions against transformers').
+printf 'the chef cooked the [MASK] and then the [MASK] ate it.\n' > "$WORK/fill.txt"
+"$BUILD/bin/runner" predict "$SRC/tests/data/hf-tiny/electra-generator" --file "$WORK/fill.txt" > "$WORK/fill.jsonl" \
+  2> "$WORK/run.log" || fail "runner predict on a masked-LM folder failed"
+/usr/bin/python3 - "$WORK/fill.jsonl" <<'PY' || fail "fill-mask did not give 5 tokens a [MASK], most likely first"
+import json, sys
+row = json.loads(open(sys.argv[1]).readline())
+masks = row["masks"]
+assert len(masks) == 2 and masks[0]["position"] < masks[1]["position"], row
+for m in masks:
+    p = m["probabilities"]
+    assert len(m["tokens"]) == 5 and p == sorted(p, reverse=True) and 0 < sum(p) <= 1 + 1e-9, m
+print("predict from ElectraForMaskedLM: 5 candidates for each of the 2 [MASK]s")
+PY
+echo "stages from released checkpoints: embed matches the reference, the probe compares two folders, predict reads pretraining heads, fills masks and answers from a QA folder: ok"

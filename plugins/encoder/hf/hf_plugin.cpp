@@ -6,7 +6,7 @@
 //                    `model: {type: classifier, encoder: {type: hf, path: ...}}`. Tensors it does not use (MLM/NSP
 //                    heads, position_ids) are listed on stderr.
 //   model hf         {type: hf, path: FOLDER}: the model of the folder's architecture with its head (hf::model_spec:
-//                    <Type>ForSequenceClassification, ForTokenClassification, ForQuestionAnswering,
+//                    <Type>ForSequenceClassification, ForTokenClassification, ForQuestionAnswering, ForMaskedLM,
 //                    ElectraForPreTraining, Bert/AlbertForPreTraining's NSP/SOP head); evaluate, predict, embed with
 //                    it, `runner predict FOLDER`.
 //   tokenizer hf     {type: hf, path: FOLDER}: the folder's own tokenizer, a `wordpiece` (vocab.txt),
@@ -57,7 +57,15 @@ std::shared_ptr<Model> make_hf_model(const Options& o, const BuildContext& ctx) 
   SH_CHECK(ctx.registry != nullptr, "hf: built without a registry, so the classifier cannot be built");
   const fs::path folder = o.path("path");
   const hf::Checkpoint ck = hf::read_folder(folder, o.get<std::string>("prefix"));
-  auto model = ctx.registry->create<Model>(hf::model_spec(folder, ck), ctx);
+  ConfigNode spec_in = hf::model_spec(folder, ck);
+  if (spec_in.at("type").as_string() == "mlm") {  // the mlm model's special ids: the folder's tokenizer's
+    auto tok = ctx.registry->create<Tokenizer>(hf::tokenizer_spec(folder), ctx);
+    const SpecialTokens& sp = tok->special();
+    for (const auto& [key, id] : {std::pair<const char*, int32_t>{"mask_id", sp.mask}, {"pad_id", sp.pad},
+                                  {"cls_id", sp.cls}, {"sep_id", sp.sep}})
+      if (id >= 0) spec_in.set(key, ConfigNode::of(static_cast<int64_t>(id)));
+  }
+  auto model = ctx.registry->create<Model>(spec_in, ctx);
   const ConfigNode spec = model->spec();
   const hf::ModelLoad r = hf::load_model(*model, ck, "encoder", &spec, /*as_saved=*/true);
   SH_CHECK(r.fresh.empty(), "hf: {} lacks the head tensor(s) {} of its architecture ({}); are the weights the "
@@ -153,7 +161,8 @@ STAGEHAND_PLUGIN(registrar) {
           "hf",
           "a Hugging Face model folder (BERT, ELECTRA, RoBERTa, ALBERT, DistilBERT) as the model of its "
           "architecture, every head tensor loaded: <Type>ForSequenceClassification (classifier), "
-          "ForTokenClassification (tagger), ForQuestionAnswering (extractive_qa), ElectraForPreTraining "
+          "ForTokenClassification (tagger), ForQuestionAnswering (extractive_qa), ForMaskedLM (mlm, fill-mask), "
+          "ElectraForPreTraining "
           "(electra_discriminator), Bert/AlbertForPreTraining (a classifier over the NSP/SOP head); predict, "
           "evaluate or embed with it, or fine-tune it further",
           stagehand::Schema()

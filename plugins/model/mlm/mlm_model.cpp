@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Model `mlm`: BERT's masked-language-model pretraining. The model masks its input itself, so any dataset of
 // plain token ids pretrains it.
-//   reads   input_ids (B, T) int64; attention_mask, token_type_ids (B, T) when the batch has them
+//   reads   input_ids (B, T) int64; attention_mask, token_type_ids (B, T) when the batch has them; mlm_positions
+//           (B, T) bool when the caller chooses where to predict (fill-mask: `runner predict` on the [MASK]s typed
+//           in a text): then nothing is masked or replaced, the input goes in as it is
 //   returns mlm_logits (M, V)     scores over the vocabulary at the M masked positions only (row-major order)
 //           mlm_labels (M) int64  the original ids there
 //           mlm_input_ids (B, T)  what the encoder saw ([MASK], random and kept tokens), e.g. for ELECTRA
@@ -135,9 +137,16 @@ class MlmModel : public Model {
     EncoderInput in;
     if (batch.has("attention_mask")) in.attention_mask = batch.at("attention_mask");
     if (batch.has("token_type_ids")) in.token_type_ids = batch.at("token_type_ids");
-    sdk::Masked masked = is_training()
-                             ? sdk::bert_mask(ids, in.attention_mask, m_, c10::nullopt)
-                             : sdk::bert_mask(ids, in.attention_mask, m_, at::detail::createCPUGenerator(kEvalMaskSeed));
+    sdk::Masked masked;
+    if (batch.has("mlm_positions")) {  // the caller's positions (fill-mask): the input as it is, no masking drawn
+      masked.input_ids = ids;
+      masked.selected = batch.at("mlm_positions").to(torch::kBool);
+      SH_CHECK(masked.selected.sizes() == ids.sizes(), "mlm: mlm_positions must have input_ids' shape");
+    } else {
+      masked = is_training()
+                   ? sdk::bert_mask(ids, in.attention_mask, m_, c10::nullopt)
+                   : sdk::bert_mask(ids, in.attention_mask, m_, at::detail::createCPUGenerator(kEvalMaskSeed));
+    }
     in.input_ids = masked.input_ids;
     EncoderOutput enc = encoder_->encode(in);
     // Only the masked positions go through the output layer: the (M, V) product instead of (B*T, V).

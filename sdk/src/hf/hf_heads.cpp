@@ -90,14 +90,15 @@ ConfigNode model_spec(const fs::path& folder, const Checkpoint& ck) {
     yaml = "{type: extractive_qa}";
   } else if (ends_with(arch, "ForTokenClassification")) {
     yaml = fmt::format("{{type: tagger, num_labels: {}}}", labels_of(c, folder));
+  } else if (ends_with(arch, "ForMaskedLM")) {
+    yaml = "{type: mlm}";  // its special ids come from the folder's tokenizer (the hf model plugin sets them)
   } else if (ends_with(arch, "ForSequenceClassification")) {
     yaml = fmt::format("{{type: classifier, {}, num_labels: {}}}", sequence_classifier_head(ck), labels_of(c, folder));
   } else {
     fail("hf: {}'s config.json names the architecture '{}'; a folder loads as a model here when it is "
          "<Type>ForSequenceClassification, <Type>ForTokenClassification, <Type>ForQuestionAnswering, "
-         "ElectraForPreTraining, BertForPreTraining or AlbertForPreTraining (a <Type>ForMaskedLM folder: "
-         "{{type: mlm, encoder: {{type: hf, path: ...}}}} with the train stage's init_hf; the encoder alone: "
-         "{{type: hf, path: ...}} as an encoder)",
+         "<Type>ForMaskedLM, ElectraForPreTraining, BertForPreTraining or AlbertForPreTraining (the encoder "
+         "alone: {{type: hf, path: ...}} as an encoder)",
          folder.string(), arch.empty() ? "(none)" : arch);
   }
   ConfigNode spec = parse_yaml(yaml, (folder / "config.json").string());

@@ -124,14 +124,15 @@ STAGEHAND_SDK_API HeadNames classifier_head_names(const std::string& model_type,
 ///   <Type>ForSequenceClassification      classifier (pooling and head as classifier_head_names lays them out)
 ///   <Type>ForTokenClassification         tagger (classifier.*)
 ///   <Type>ForQuestionAnswering           extractive_qa (qa_outputs.*)
+///   <Type>ForMaskedLM                    mlm (the import table's MLM head; its special ids are left for the caller to
+///                                        set from the folder's tokenizer); given mlm_positions it fills masks
 ///   ElectraForPreTraining                electra_discriminator (discriminator_predictions.*: replaced-token detection)
 ///   BertForPreTraining                   classifier of 2 classes over the pooler: next-sentence prediction
 ///                                        (cls.seq_relationship; 0: b follows a, 1: b is random)
 ///   AlbertForPreTraining                 classifier of 2 classes over the pooler: sentence-order prediction
 ///                                        (sop_classifier.classifier; 0: in order, 1: swapped)
 /// num_labels from config.json's num_labels or id2label. Throws stagehand::Error naming the architecture and these
-/// for any other (a <Type>ForMaskedLM folder: the `mlm` model masks its own input, so it is built with
-/// `model: {type: mlm, encoder: {type: hf, path}}` and init_hf).
+/// for any other.
 STAGEHAND_SDK_API ConfigNode model_spec(const std::filesystem::path& folder, const Checkpoint& checkpoint);
 
 /// config.json's id2label as a list ordered by id; empty when the folder has none. A BertForPreTraining or
