@@ -14,13 +14,12 @@ dtype, SECONDS_EACH (8) seconds each. --docs writes the table between `<!-- benc
 docs/performance.md and the plot docs/results/bench-scaling.svg; it refuses a record measured on a tree with
 uncommitted changes.
 """
-import datetime
 import json
 import os
-import platform
-import re
 import subprocess
 import sys
+
+import bench_record
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = "/usr/bin/python3"
@@ -29,7 +28,6 @@ WORKLOAD = os.environ.get("WORKLOAD", "pretrain")
 BATCHES = [int(b) for b in os.environ.get("BATCHES", "1 2 4 8 16 32 64").split()]
 SEQS = [int(s) for s in os.environ.get("SEQS", "64 128 256 512").split()]
 DTYPES = os.environ.get("DTYPES", "fp32 bf16").split()
-MARK = re.compile(r"(<!-- bench:scaling -->\n).*?(<!-- /bench:scaling -->)", re.S)
 
 
 def run(cmd):
@@ -117,11 +115,7 @@ def svg(rows, workload):
 
 
 def docs(record):
-    lines = [json.loads(l) for l in open(record) if l.strip()]
-    facts = lines[0]["run"]
-    if facts["dirty"]:
-        sys.exit("bench_scaling: %s was measured on a tree with uncommitted changes; commit and measure again" % record)
-    rows = lines[1:]
+    facts, rows = bench_record.read(record, "bench_scaling")
     plot = os.path.join(ROOT, "docs", "results", "bench-scaling.svg")
     open(plot, "w").write(svg(rows, facts["workload"]))
     text = "\n".join(["Measured %s at commit %s on %d cores (%s), workload `%s`, %s s a cell (`scripts/bench_scaling.py`, "
@@ -129,11 +123,7 @@ def docs(record):
                                          facts["workload"], facts["seconds_each"], os.path.relpath(record, ROOT)),
                       "", "![tokens/s against batch and sequence length](results/bench-scaling.svg)", ""] +
                      table(rows)) + "\n"
-    doc = os.path.join(ROOT, "docs", "performance.md")
-    body = open(doc).read()
-    if not MARK.search(body):
-        sys.exit("bench_scaling: docs/performance.md has no <!-- bench:scaling --> ... <!-- /bench:scaling --> markers")
-    open(doc, "w").write(MARK.sub(lambda m: m.group(1) + text + m.group(2), body))
+    bench_record.replace_marked("bench:scaling", text, "bench_scaling")
     print("docs/performance.md and %s from %s" % (os.path.relpath(plot, ROOT), record))
 
 
@@ -144,16 +134,7 @@ def main():
     rows = measure(runner)
     print("\n".join(table(rows)))
     if os.environ.get("RECORD"):
-        def git(*args):
-            return subprocess.run(["git", "-C", ROOT] + list(args), stdout=subprocess.PIPE, text=True).stdout.strip()
-        facts = {"date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"), "commit": git("rev-parse", "HEAD"),
-                 "dirty": bool(git("status", "--porcelain", "--untracked-files=no")), "seconds_each": float(SECONDS),
-                 "workload": WORKLOAD, "cores": os.cpu_count(), "machine": platform.machine()}
-        with open(os.environ["RECORD"], "w") as f:
-            f.write(json.dumps({"run": facts}) + "\n")
-            for r in rows:
-                f.write(json.dumps(r) + "\n")
-        print("record: %s" % os.environ["RECORD"])
+        bench_record.write(os.environ["RECORD"], {"seconds_each": float(SECONDS), "workload": WORKLOAD}, rows)
 
 
 if __name__ == "__main__":

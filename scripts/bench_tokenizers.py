@@ -24,22 +24,20 @@ The peer is bench/peer/hf_tokenizers.js on Node (>= 18) with the npm package @an
 node_modules folder. RECORD=file keeps the run (date, commit, machine, every round) for --docs, which refuses a
 record measured on a tree with uncommitted changes.
 """
-import datetime
 import json
 import os
-import platform
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
+
+import bench_record
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "tests", "data", "tokenizers")
 SECONDS = os.environ.get("SECONDS_EACH", "5")
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 HFJS = os.environ.get("HFJS", "/tmp/hfjs/node_modules")
-MARK = re.compile(r"(<!-- bench:tokenizers -->\n).*?(<!-- /bench:tokenizers -->)", re.S)
 
 TOKENIZERS = [
     # name, stagehand spec, HF kind, model file, whitespace collapsed first
@@ -116,22 +114,14 @@ def table(rounds):
 
 
 def docs(record):
-    lines = [json.loads(l) for l in open(record) if l.strip()]
-    run_facts = lines[0]["run"]
-    if run_facts["dirty"]:
-        sys.exit("bench_tokenizers: %s was measured on a tree with uncommitted changes; commit and measure again" % record)
-    rows, notes = table(lines[1:])
+    run_facts, rounds = bench_record.read(record, "bench_tokenizers")
+    rows, notes = table(rounds)
     text = "\n".join(["Measured %s at commit %s on %d cores (%s), one thread a side, the median of %d rounds of %s s "
                       "(`scripts/bench_tokenizers.py`, record `%s`):" % (
                           run_facts["date"], run_facts["commit"][:7], run_facts["cores"], run_facts["machine"],
                           run_facts["rounds"], run_facts["seconds_each"], os.path.relpath(record, ROOT)), ""] + rows +
                      ([""] + notes if notes else [])) + "\n"
-    doc = os.path.join(ROOT, "docs", "performance.md")
-    body = open(doc).read()
-    if not MARK.search(body):
-        sys.exit("bench_tokenizers: docs/performance.md has no <!-- bench:tokenizers --> ... "
-                 "<!-- /bench:tokenizers --> markers")
-    open(doc, "w").write(MARK.sub(lambda m: m.group(1) + text + m.group(2), body))
+    bench_record.replace_marked("bench:tokenizers", text, "bench_tokenizers")
     print("docs/performance.md: tokenizer table from %s" % record)
 
 
@@ -142,16 +132,7 @@ def main():
     rows, notes = table(rounds)
     print("\n".join(rows + notes))
     if os.environ.get("RECORD"):
-        def git(*args):
-            return subprocess.run(["git", "-C", ROOT] + list(args), stdout=subprocess.PIPE, text=True).stdout.strip()
-        facts = {"date": datetime.datetime.utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"), "commit": git("rev-parse", "HEAD"),
-                 "dirty": bool(git("status", "--porcelain", "--untracked-files=no")), "seconds_each": float(SECONDS),
-                 "rounds": ROUNDS, "cores": os.cpu_count(), "machine": platform.machine()}
-        with open(os.environ["RECORD"], "w") as f:
-            f.write(json.dumps({"run": facts}) + "\n")
-            for r in rounds:
-                f.write(json.dumps(r) + "\n")
-        print("record: %s" % os.environ["RECORD"])
+        bench_record.write(os.environ["RECORD"], {"seconds_each": float(SECONDS), "rounds": ROUNDS}, rounds)
 
 
 if __name__ == "__main__":

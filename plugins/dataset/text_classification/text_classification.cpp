@@ -37,6 +37,31 @@
 
 namespace stagehand {
 namespace {
+
+/// Each record encoded once: a pair file's records without a second text (`singles`, ascending) as single texts, the
+/// others as pairs.
+std::vector<Encoding> encode_records(const Tokenizer& tok, const std::vector<std::string>& a,
+                                     const std::vector<std::string>* b, const std::vector<size_t>& singles,
+                                     const EncodeOptions& enc, int threads) {
+  if (singles.empty()) return tok.encode_batch(a, b, enc, threads);
+  std::vector<std::string> pa, pb, sa;
+  std::vector<bool> single(a.size(), false);
+  for (size_t i : singles) single[i] = true;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (single[i]) {
+      sa.push_back(a[i]);
+    } else {
+      pa.push_back(a[i]);
+      pb.push_back((*b)[i]);
+    }
+  }
+  std::vector<Encoding> pairs = tok.encode_batch(pa, &pb, enc, threads), ones = tok.encode_batch(sa, nullptr, enc, threads);
+  std::vector<Encoding> out;
+  out.reserve(a.size());
+  size_t p = 0, o = 0;
+  for (size_t i = 0; i < a.size(); ++i) out.push_back(std::move(single[i] ? ones[o++] : pairs[p++]));
+  return out;
+}
 namespace fs = std::filesystem;
 using text_records::Format;
 using text_records::Header;
@@ -184,8 +209,7 @@ class TextClassification : public Dataset, public sdk::TextSource {
         if (s.has_pair) b.push_back(std::move(r.pair));
       }
       recs = {};
-      auto encodings = tok->encode_batch(a, s.has_pair ? &b : nullptr, enc, threads);
-      for (size_t i : singles) encodings[i] = tok->encode(a[i], enc);
+      auto encodings = encode_records(*tok, a, s.has_pair ? &b : nullptr, singles, enc, threads);
       for (const auto& e : encodings) {
         out.ids.insert(out.ids.end(), e.ids.begin(), e.ids.end());
         for (int32_t t : e.type_ids) out.type_ids.push_back(static_cast<uint8_t>(t));

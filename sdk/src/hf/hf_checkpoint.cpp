@@ -319,9 +319,7 @@ ModelLoad load_model(torch::nn::Module& model, const Checkpoint& ck, const std::
   const std::map<std::string, std::string> classifier =
       model_spec ? head_names_for(ck, *model_spec, as_saved) : std::map<std::string, std::string>();
   torch::NoGradGuard no_grad;
-  std::shared_ptr<torch::nn::Module> encoder;
-  for (const auto& c : model.named_children())
-    if (c.key() == encoder_child) encoder = c.value();
+  const std::shared_ptr<torch::nn::Module> encoder = child_of(model, encoder_child);
   SH_CHECK(encoder != nullptr, "hf: the model has no '{}' submodule to load the checkpoint's encoder into",
            encoder_child);
   std::set<std::string> used;

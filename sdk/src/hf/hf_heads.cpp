@@ -199,6 +199,12 @@ HeadNames classifier_head_names(const std::string& type, const ConfigNode& spec)
   return out;
 }
 
+std::shared_ptr<torch::nn::Module> child_of(torch::nn::Module& model, const std::string& name) {
+  for (const auto& c : model.named_children())
+    if (c.key() == name) return c.value();
+  return nullptr;
+}
+
 std::map<std::string, std::string> head_names_for(const Checkpoint& ck, const ConfigNode& spec, bool as_saved) {
   std::map<std::string, std::string> names = classifier_head_names(ck.model_type, spec).names;
   const std::string pair = as_saved ? pair_head(ck.architecture) : "";
@@ -277,11 +283,10 @@ void write_labels(json& c, int64_t labels, const std::vector<std::string>& label
   c["label2id"] = label2id;
 }
 
-/// A submodule of `model` by name, or nullptr.
-std::shared_ptr<torch::nn::Module> child_of(torch::nn::Module& model, const std::string& name) {
-  for (const auto& c : model.named_children())
-    if (c.key() == name) return c.value();
-  return nullptr;
+/// A folder's weights and config.json written again, with what a head added to them.
+void rewrite(const fs::path& folder, const std::map<std::string, torch::Tensor>& tensors, const json& config) {
+  save_safetensors(folder / "model.safetensors", tensors, {{"format", "pt"}});
+  write_file_atomic(folder / "config.json", config.dump(2) + "\n");
 }
 
 }  // namespace
@@ -304,8 +309,7 @@ std::string add_head(const fs::path& folder, torch::nn::Module& model, const Con
   json c = read_config(folder);
   c["architectures"] = {h.architecture};
   if (h.labelled) write_labels(c, labels, label_names);
-  save_safetensors(folder / "model.safetensors", tensors, {{"format", "pt"}});
-  write_file_atomic(folder / "config.json", c.dump(2) + "\n");
+  rewrite(folder, tensors, c);
   return "";
 }
 
@@ -375,8 +379,7 @@ void write_generator(const fs::path& folder, torch::nn::Module& model, const Con
       tensors[p.key()] = p.value().detach();
   json c = read_config(folder);
   c["architectures"] = {"ElectraForMaskedLM"};
-  save_safetensors(folder / "model.safetensors", tensors, {{"format", "pt"}});
-  write_file_atomic(folder / "config.json", c.dump(2) + "\n");
+  rewrite(folder, tensors, c);
 }
 
 }  // namespace stagehand::hf
