@@ -36,10 +36,10 @@ deb: build
 	cd $(BUILD) && cpack -G DEB -B .
 
 # Stagehand (fp32 and bf16) beside the peer and the GEMM ceiling, batch 8 and 32 (docs/performance.md); then the
-# start-up and plugin-loading figures (docs/benchmarks.md).
+# start-up of check, plugins and describe, light runner beside runner-full (docs/performance.md, "Start-up").
 bench: build
 	python3 scripts/bench.py $(RUNNER)
-	bash scripts/bench_check.sh $(RUNNER)
+	/usr/bin/python3 scripts/bench_startup.py $(RUNNER)
 	$(BUILD)/bin/micro_bench
 
 # Tokens/s and peak memory against batch (1-64) and sequence length (64-512), fp32 and bf16, beside the peer

@@ -19,17 +19,20 @@
 #include "report.h"
 #include "runs.h"
 #include "sweep.h"
+#include "inspect.h"
 #include "util/allocator.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/run_log.h"
 #include "plugin/loader.h"
 #include "plugin/conformance.h"
+#include "plugin/declarations.h"
 #include "stagehand/distributed.h"
 #include "stagehand/tokenizer.h"
 #include "stagehand/version.h"
 
 namespace fs = std::filesystem;
 using namespace stagehand;
+using namespace stagehand::cli;
 
 namespace {
 
@@ -58,16 +61,6 @@ Environment: STAGEHAND_PLUGIN_PATH (extra plugin folders or files, ':'-separated
 Exit codes: 0 success, 1 error, 2 usage, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 )";
 
-void print_refusals(const PluginLoader& loader) {
-  for (const auto& r : loader.refused())
-    std::cerr << "runner: warning: plugin " << r.file.string() << " refused: " << r.reason << "\n";
-}
-
-void load_plugins(PluginLoader& loader, const std::vector<std::string>& extra) {
-  loader.load_default();
-  for (const auto& e : extra) loader.load(e, "command line");
-  print_refusals(loader);
-}
 
 // ---------------------------------------------------------------- run / check
 /// report.html beside the record; a run that could not write one still has its record, so this only warns.
@@ -123,114 +116,6 @@ int cmd_run(const std::string& file, const std::vector<std::string>& overrides, 
   if (r.exit_code != 0) std::cerr << "runner: error: " << r.error << "\n";
   dist::shutdown();
   return r.exit_code;
-}
-
-int cmd_check(const std::string& file, const std::vector<std::string>& overrides, const std::vector<std::string>& extra,
-              bool print, bool timing) {
-  auto t0 = std::chrono::steady_clock::now();
-  Registry registry;
-  PluginLoader loader(registry);
-  load_plugins(loader, extra);
-  auto t1 = std::chrono::steady_clock::now();
-  Pipeline p = load_pipeline(file, overrides, loader);
-  auto t2 = std::chrono::steady_clock::now();
-  if (print) {
-    std::cout << to_yaml(p.root);
-    return 0;
-  }
-  std::cout << fmt::format("pipeline '{}': {} stages\n", p.name, p.stages.size());
-  for (const auto& s : p.stages) {
-    std::string deps;
-    for (const auto& d : s.deps) deps += (deps.empty() ? "" : ", ") + d;
-    std::cout << fmt::format("  {:<20} {:<14} after: {}  ({} input files)\n", s.name, s.kind, deps.empty() ? "-" : deps,
-                             s.inputs.size());
-  }
-  std::cout << "plugins (code this pipeline may run):\n";
-  for (const auto& l : loader.loaded())
-    std::cout << fmt::format("  {:<28} {:<10} {}  {}\n", l.name, l.origin, l.sha256.substr(0, 16), l.file.string());
-  if (timing) {
-    double load_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-    double check_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
-    std::cout << fmt::format("timing: plugins loaded in {:.1f} ms ({} plugins), pipeline checked in {:.1f} ms\n",
-                             load_ms, loader.loaded().size(), check_ms);
-    for (const auto& l : loader.loaded()) std::cout << fmt::format("  {:<28} {:.2f} ms\n", l.name, l.load_ms);
-  }
-  // A refused plugin that the pipeline does not use was reported as a warning when loading; one it uses made
-  // load_pipeline fail. So reaching here means the pipeline is valid: the verdict comes last, exit 0.
-  std::cout << fmt::format("pipeline '{}': {} stages, all options valid\n", p.name, p.stages.size());
-  return 0;
-}
-
-// ---------------------------------------------------------------- plugins / describe
-int cmd_plugins(const std::vector<std::string>& extra, const std::string& kind_filter) {
-  Registry registry;
-  PluginLoader loader(registry);
-  load_plugins(loader, extra);
-  std::map<std::string, const LoadedPlugin*> by_file;
-  for (const auto& l : loader.loaded()) by_file[l.file.string()] = &l;
-  std::vector<std::string> kinds;
-  for (const auto& [k, doc] : known_kinds()) kinds.push_back(k);
-  for (const auto& k : registry.kinds())
-    if (std::find(kinds.begin(), kinds.end(), k) == kinds.end()) kinds.push_back(k);
-  for (const auto& kind : kinds) {
-    if (!kind_filter.empty() && kind != kind_filter) continue;
-    std::string doc;
-    for (const auto& [k, d] : known_kinds())
-      if (k == kind) doc = d;
-    auto comps = registry.list(kind);
-    std::cout << kind << (doc.empty() ? "" : " — " + doc) << (comps.empty() ? ": (none loaded)" : ":") << "\n";
-    for (const ComponentInfo* c : registry.list(kind)) {
-      const LoadedPlugin* l = by_file[c->plugin_file];
-      std::cout << fmt::format("  {:<22} {}  [{}]\n", c->name, c->doc,
-                               l ? fmt::format("{} {}", fs::path(c->plugin_file).filename().string(), l->version) : c->plugin_file);
-    }
-  }
-  std::cout << "\nplugin files:\n";
-  for (const auto& l : loader.loaded())
-    std::cout << fmt::format("  {} ({} {}, {}, sha256 {}, {:.1f} ms)\n", l.file.string(), l.name, l.version, l.origin,
-                             l.sha256.substr(0, 16), l.load_ms);
-  for (const auto& r : loader.refused()) std::cout << fmt::format("  REFUSED {}: {}\n", r.file.string(), r.reason);
-  return 0;
-}
-
-int cmd_describe(const std::string& what, const std::vector<std::string>& extra) {
-  Registry registry;
-  PluginLoader loader(registry);
-  load_plugins(loader, extra);
-  const ComponentInfo* info = nullptr;
-  auto slash = what.find('/');
-  if (slash != std::string::npos) {
-    info = &registry.get(what.substr(0, slash), what.substr(slash + 1));
-  } else {
-    std::vector<const ComponentInfo*> found;
-    for (const ComponentInfo* c : registry.list())
-      if (c->name == what) found.push_back(c);
-    if (found.empty()) throw Error(fmt::format("no component named '{}'; see `runner plugins`", what));
-    if (found.size() > 1) {
-      std::string k;
-      for (auto* c : found) k += (k.empty() ? "" : ", ") + c->kind + "/" + c->name;
-      throw Error(fmt::format("'{}' is ambiguous: {}; write KIND/NAME", what, k));
-    }
-    info = found[0];
-  }
-  std::cout << info->kind << "/" << info->name << ": " << info->doc << "\n";
-  std::cout << "plugin: " << info->plugin_name << " (" << info->plugin_file << ")\n";
-  if (!info->provides.empty()) {
-    std::string p;
-    for (const auto& x : info->provides) p += (p.empty() ? "" : ", ") + x;
-    std::cout << "provides to later stages: " << p << "\n";
-  }
-  std::cout << "options:\n";
-  for (const auto& o : info->schema->options()) {
-    std::string def = o.default_value ? to_canonical_json(*o.default_value) : (o.nullable ? "(none)" : "(required)");
-    if (def.size() > 40) def = def.substr(0, 37) + "...";
-    std::cout << fmt::format("  {:<24} {:<24} {:<18} {}\n", o.name, o.type_string(), def, o.doc);
-  }
-  if (info->kind == "stage") {
-    std::cout << "common to every stage: description, seed, cache, after (see docs/pipelines.md)\n";
-  }
-  if (info->example.is_map()) std::cout << "example:\n" << to_yaml(info->example);
-  return 0;
 }
 
 // ---------------------------------------------------------------- records: replay and diff
@@ -516,31 +401,6 @@ int cmd_tokenize(const Tokenizer& tok, const TokenizeOptions& t, std::istream& i
 
 // ---------------------------------------------------------------- the subcommand table
 
-/// What every subcommand shares: plugins named with --plugin, the runs folder, the arguments.
-struct Common {
-  std::vector<std::string> extra_plugins;
-  std::string runs_dir = "runs";
-  std::vector<std::string> args;  // as parsed (`run` inserted where implied)
-  std::vector<std::string> argv;  // as typed, for the record
-};
-
-/// One subcommand: declares its options on its own CLI11 sub-app, then handles the call.
-class Command {
- public:
-  virtual ~Command() = default;
-  virtual void declare(CLI::App& sub, Common& c) = 0;
-  virtual int handle(Common& c) = 0;
-};
-
-struct Entry {
-  const char* name;
-  const char* help;
-  std::unique_ptr<Command> command;
-};
-
-std::vector<std::string> with_overrides(const std::vector<std::string>& positional) {
-  return std::vector<std::string>(positional.begin() + 1, positional.end());
-}
 
 class RunCommand final : public Command {
  public:
@@ -603,42 +463,6 @@ class RunCommand final : public Command {
   CLI::Option* force_opt_ = nullptr;
   CLI::Option* nproc_ = nullptr;
   CLI::Option* nnodes_ = nullptr;
-};
-
-class CheckCommand final : public Command {
- public:
-  void declare(CLI::App& sub, Common&) override {
-    sub.add_option("pipeline_and_overrides", positional_, "the pipeline file, then overrides")->required();
-    sub.add_flag("--print", print_, "print the fully resolved pipeline (every default filled in)");
-    sub.add_flag("--timing", timing_, "print how long loading plugins and checking took");
-  }
-  int handle(Common& c) override {
-    return cmd_check(positional_[0], with_overrides(positional_), c.extra_plugins, print_, timing_);
-  }
-
- private:
-  std::vector<std::string> positional_;
-  bool print_ = false, timing_ = false;
-};
-
-class PluginsCommand final : public Command {
- public:
-  void declare(CLI::App& sub, Common&) override { sub.add_option("--kind", kind_, "only this kind"); }
-  int handle(Common& c) override { return cmd_plugins(c.extra_plugins, kind_); }
-
- private:
-  std::string kind_;
-};
-
-class DescribeCommand final : public Command {
- public:
-  void declare(CLI::App& sub, Common&) override {
-    sub.add_option("component", what_, "KIND/NAME (or NAME when unique)")->required();
-  }
-  int handle(Common& c) override { return cmd_describe(what_, c.extra_plugins); }
-
- private:
-  std::string what_;
 };
 
 class ReplayCommand final : public Command {
@@ -847,13 +671,37 @@ class BenchCommand final : public Command {
   BenchOptions bo_;
 };
 
+/// A build step (stagehand_add_plugin's POST_BUILD): opens one plugin and writes its declaration file beside it, which
+/// the light runner reads instead of opening it (plugin/declarations.h).
+class DeclareCommand final : public Command {
+ public:
+  void declare(CLI::App& sub, Common&) override {
+    sub.add_option("plugin", plugin_, "the plugin file")->required();
+    sub.add_flag("--light", options_.light, "the plugin links no LibTorch: the light runner opens it as code");
+    sub.add_option("--facts", facts_, "its facts companion (STAGEHAND_PLUGIN_FACTS), if it has one");
+  }
+  int handle(Common&) override {
+    Registry registry;
+    PluginLoader loader(registry);
+    const LoadedPlugin* rec = loader.load(plugin_, "command line");
+    if (!rec) throw Error(fmt::format("plugin {} was refused: {}", plugin_, loader.refused().front().reason));
+    options_.facts = facts_;
+    write_declarations(*rec, registry, options_);
+    return 0;
+  }
+
+ private:
+  std::string plugin_, facts_;
+  DeclarationOptions options_;
+};
+
 std::vector<Entry> command_table() {
   std::vector<Entry> t;
   t.push_back({"run", "run a pipeline: runner [run] PIPELINE.yaml [key.path=value ...]", std::make_unique<RunCommand>()});
   t.push_back({"check", "validate a pipeline (plugins, options, references, files, graph); runs nothing",
-               std::make_unique<CheckCommand>()});
-  t.push_back({"plugins", "list components by kind, with their plugin files", std::make_unique<PluginsCommand>()});
-  t.push_back({"describe", "print a component's options: runner describe KIND/NAME", std::make_unique<DescribeCommand>()});
+               check_command()});
+  t.push_back({"plugins", "list components by kind, with their plugin files", plugins_command()});
+  t.push_back({"describe", "print a component's options: runner describe KIND/NAME", describe_command()});
   t.push_back({"replay", "re-run a recorded run and report any metric that differs", std::make_unique<ReplayCommand>()});
   t.push_back({"diff", "explain how two run records differ (options, plugins, data, metrics)",
                std::make_unique<DiffCommand>()});
@@ -869,6 +717,8 @@ std::vector<Entry> command_table() {
   t.push_back({"test-plugin", "conformance kit for plugin authors: runner test-plugin PATH.so",
                std::make_unique<TestPluginCommand>()});
   t.push_back({"tokenize", "print the tokens (or ids) of each line of standard input", std::make_unique<TokenizeCommand>()});
+  t.push_back({"declare", "(a build step) write a plugin's declaration file: runner declare PATH.so [--light] [--facts F]",
+               std::make_unique<DeclareCommand>()});
   t.push_back({"bench",
                "time a workload of the peer benchmark through stagehand's plugins: runner bench pretrain|finetune|embed "
                "(docs/performance.md)",
@@ -904,32 +754,12 @@ std::vector<std::string> normalized(std::vector<std::string> args, const std::ve
     return false;
   };
   // Global options (-q, -v, --log-level L, --plugin F) may come first: `runner -q PIPELINE.yaml`.
-  size_t i = 1;
-  while (i < args.size()) {
-    const std::string& a = args[i];
-    if (a == "-q" || a == "--quiet" || a == "-v" || a == "--verbose" || a.rfind("--log-level=", 0) == 0 ||
-        a.rfind("--plugin=", 0) == 0)
-      i += 1;
-    else if ((a == "--log-level" || a == "--plugin") && i + 1 < args.size())
-      i += 2;
-    else
-      break;
-  }
+  const size_t i = after_global_options(args);
   if (i < args.size() && args[i][0] != '-' && !is_command(args[i])) refuse_unknown_command(args[i], table);
   if (i < args.size() && ((args[i][0] != '-' && !is_command(args[i])) || launcher_option(args[i])))
     args.insert(args.begin() + static_cast<std::ptrdiff_t>(i), "run");
   if (i < args.size() && args[i] == "help") args[i] = "--help";
   return args;
-}
-
-/// Every error ends as one line on stderr and exit code 1.
-int guarded(const std::function<int()>& f) {
-  try {
-    return f();
-  } catch (const std::exception& e) {
-    std::cerr << "runner: error: " << e.what() << "\n";
-    return 1;
-  }
 }
 
 }  // namespace
@@ -959,14 +789,8 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "also print debug lines (each stage's cache key and entry)");
   app.add_option("--log-level", log_level, "debug | info | warning | error (default: info)");
   std::vector<CLI::App*> subs;
-  for (auto& e : table) {
-    subs.push_back(app.add_subcommand(e.name, e.help));
-    e.command->declare(*subs.back(), c);
-  }
   try {
-    std::vector<const char*> cargs;
-    for (auto& a : c.args) cargs.push_back(a.c_str());
-    app.parse(static_cast<int>(cargs.size()), cargs.data());
+    subs = parse_commands(app, table, c, c.args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }

@@ -120,7 +120,9 @@ TEST(HfHeads, PretrainingHeadsMatchTransformersFromBothWeightFormats) {
 
 // A <Type>ForMaskedLM folder is an mlm model whose special ids are its tokenizer's; given the positions to predict
 // (mlm_positions: what `runner predict` passes for the [MASK]s typed in a text) it predicts there on the input as
-// it is: transformers' MLM logits of every token of the fixture's first case, within atol 1e-5 + rtol 1e-6.
+// it is: transformers' MLM logits of every token of the fixture's first case, within atol 1e-4 + rtol 1e-6 (the
+// atol transformers' own integration tests use for logits: a 50k-word RoBERTa head's fp32 sums differ by 1e-5 from
+// one BLAS kernel to another).
 TEST(HfHeads, AMaskedLmFolderPredictsAtTheGivenPositionsAsTransformers) {
   for (const char* arch : {"roberta", "electra-generator", "distilbert"}) {
     SCOPED_TRACE(arch);
@@ -139,7 +141,7 @@ TEST(HfHeads, AMaskedLmFolderPredictsAtTheGivenPositionsAsTransformers) {
     EXPECT_TRUE(torch::equal(out.at("mlm_input_ids"), b.at("input_ids")));  // nothing masked or replaced
     const Tensor got = out.at("mlm_logits"), want = load_safetensors(folder / "expected.safetensors").at("mlm_logits_case0");
     ASSERT_EQ(got.sizes(), want.sizes());
-    EXPECT_LE(((got - want).abs() - 1e-6 * want.abs()).max().item<double>(), 1e-5) << max_diff(got, want);
+    EXPECT_LE(((got - want).abs() - 1e-6 * want.abs()).max().item<double>(), 1e-4) << max_diff(got, want);
   }
 }
 

@@ -12,11 +12,14 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 #include <torch/csrc/api/include/torch/version.h>
 
+#include "plugin/declarations.h"
+#include "stagehand/facts_companion.h"
 #include "stagehand/plugin.h"
 #include "util/hash.h"
 
@@ -36,7 +39,7 @@ std::vector<std::shared_ptr<boost::dll::shared_library>>& keep_alive() {
 std::string host_torch() { return fmt::format("{}.{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH); }
 
 // Returns an empty string if compatible, else the reason (one line, both sides named, and the fix).
-std::string check_manifest(const stagehand_plugin_manifest& m) {
+std::string check_manifest(const ManifestFacts& m) {
   if (m.manifest_version != STAGEHAND_MANIFEST_VERSION)
     return fmt::format("plugin manifest layout {} is not the runner's {}; rebuild the plugin against this "
                        "stagehand's headers",
@@ -53,12 +56,26 @@ std::string check_manifest(const stagehand_plugin_manifest& m) {
     return fmt::format("built with _GLIBCXX_USE_CXX11_ABI={}, the runner with {}; rebuild the plugin with the "
                        "runner's LibTorch flags",
                        m.cxx11_abi, _GLIBCXX_USE_CXX11_ABI);
-  if (std::string(m.compiler_id ? m.compiler_id : "") != STAGEHAND_COMPILER_ID ||
-      m.compiler_major != STAGEHAND_COMPILER_MAJOR)
+  if (m.compiler_id != STAGEHAND_COMPILER_ID || m.compiler_major != STAGEHAND_COMPILER_MAJOR)
     return fmt::format("built with {} {}, the runner with {} {}; rebuild the plugin with the same compiler",
-                       m.compiler_id ? m.compiler_id : "?", m.compiler_major, STAGEHAND_COMPILER_ID,
+                       m.compiler_id.empty() ? "?" : m.compiler_id, m.compiler_major, STAGEHAND_COMPILER_ID,
                        STAGEHAND_COMPILER_MAJOR);
   return "";
+}
+
+ManifestFacts facts_of(const stagehand_plugin_manifest& m) {
+  ManifestFacts f;
+  f.manifest_version = m.manifest_version;
+  f.abi = m.abi;
+  f.torch_major = m.torch_major;
+  f.torch_minor = m.torch_minor;
+  f.torch_patch = m.torch_patch;
+  f.cxx11_abi = m.cxx11_abi;
+  f.cplusplus = m.cplusplus;
+  f.compiler_id = m.compiler_id ? m.compiler_id : "";
+  f.compiler_major = m.compiler_major;
+  f.stagehand_version = m.stagehand_version ? m.stagehand_version : "";
+  return f;
 }
 
 std::string dl_message(const std::exception& e) {
@@ -168,20 +185,43 @@ class CrashGuard {
 
 }  // namespace
 
-PluginLoader::PluginLoader(Registry& registry) : registry_(registry) {}
+PluginLoader::PluginLoader(Registry& registry, LoadMode mode) : registry_(registry), mode_(mode) {}
 PluginLoader::~PluginLoader() = default;
 
+const LoadedPlugin* PluginLoader::refuse(const fs::path& file, const std::string& reason) {
+  refused_.push_back({file, reason});
+  return nullptr;
+}
+
 const LoadedPlugin* PluginLoader::load(const fs::path& file_in, const std::string& origin) {
-  auto t0 = std::chrono::steady_clock::now();
   fs::path file = fs::absolute(file_in).lexically_normal();
   for (const auto& l : loaded_)
     if (l.file == file) return &l;
-  auto refuse = [&](const std::string& reason) -> const LoadedPlugin* {
-    refused_.push_back({file, reason});
-    return nullptr;
-  };
-  if (!fs::exists(file)) return refuse("no such file; check the path (STAGEHAND_PLUGIN_PATH or `plugins:`)");
+  if (!fs::exists(file)) return refuse(file, "no such file; check the path (STAGEHAND_PLUGIN_PATH or `plugins:`)");
+  return mode_ == LoadMode::Code ? load_code(file, origin) : load_declared(file, origin);
+}
 
+const LoadedPlugin* PluginLoader::commit(LoadedPlugin rec, std::vector<ComponentInfo>& entries) {
+  // Check every clash before committing anything, so a refused plugin leaves no partial registration.
+  for (const auto& e : entries) {
+    if (const ComponentInfo* other = registry_.find(e.kind, e.name))
+      return refuse(rec.file, fmt::format("{} '{}' is provided by both '{}' and '{}'; remove one of the two plugins or "
+                                          "rename the component",
+                                          e.kind, e.name, other->plugin_file, rec.file.string()));
+  }
+  for (auto& e : entries) {
+    e.plugin_name = rec.name;
+    e.plugin_file = rec.file.string();
+    rec.components.push_back(e.kind + "/" + e.name);
+    registry_.add(std::move(e));
+  }
+  loaded_.push_back(std::move(rec));
+  return &loaded_.back();
+}
+
+const LoadedPlugin* PluginLoader::load_code(const fs::path& file, const std::string& origin) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto refuse = [&](const std::string& reason) { return this->refuse(file, reason); };
   CrashGuard guard(file, origin);
   guard.phase("it was being opened (its static initializers)");
   auto lib = std::make_shared<boost::dll::shared_library>();
@@ -208,10 +248,11 @@ const LoadedPlugin* PluginLoader::load(const fs::path& file_in, const std::strin
   }
   keep_alive().push_back(lib);
   if (!m) return refuse("its manifest function returned null; rebuild it with the STAGEHAND_PLUGIN macro");
-  std::string why = check_manifest(*m);
+  LoadedPlugin rec;
+  rec.manifest = facts_of(*m);
+  std::string why = check_manifest(rec.manifest);
   if (!why.empty()) return refuse(why);
 
-  LoadedPlugin rec;
   rec.file = file;
   rec.name = m->name ? m->name : "";
   rec.version = m->version ? m->version : "";
@@ -234,23 +275,87 @@ const LoadedPlugin* PluginLoader::load(const fs::path& file_in, const std::strin
   } catch (...) {
     return refuse("its registration threw a non-standard exception; fix the plugin (nothing of it was registered)");
   }
-  // Check every clash before committing anything, so a refused plugin leaves no partial registration.
-  for (const auto& e : registrar.entries()) {
-    if (const ComponentInfo* other = registry_.find(e.kind, e.name))
-      return refuse(fmt::format("{} '{}' is provided by both '{}' and '{}'; remove one of the two plugins or rename "
-                                "the component",
-                                e.kind, e.name, other->plugin_file, file.string()));
-  }
-  for (auto& e : registrar.entries()) {
-    e.plugin_name = rec.name;
-    e.plugin_file = file.string();
-    rec.components.push_back(e.kind + "/" + e.name);
-    registry_.add(std::move(e));
-  }
   rec.sha256 = sha256_file(file);
   rec.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  loaded_.push_back(std::move(rec));
-  return &loaded_.back();
+  return commit(std::move(rec), registrar.entries());
+}
+
+namespace {
+
+/// The fact functions of a facts companion (a torch-free shared object built from the plugin's fact code), by
+/// "kind/name".
+std::map<std::string, FactFunction> companion_facts(const fs::path& file, const std::string& sha256,
+                                                    const std::string& plugin) {
+  if (!fs::is_regular_file(file) || sha256_file(file) != sha256)
+    throw NeedsPluginCode(fmt::format("the facts companion {} of plugin {} is missing or not the one its declaration "
+                                      "file names", file.string(), plugin));
+  CrashGuard guard(file, "facts companion of " + plugin);
+  guard.phase("it was being opened (its static initializers)");
+  auto lib = std::make_shared<boost::dll::shared_library>();
+  PluginRegistrar registrar;
+  try {
+    lib->load(boost::dll::fs::path(file.string()),
+              boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    keep_alive().push_back(lib);
+    guard.phase("it was registering its facts");
+    lib->get_alias<detail::RegisterFn>(STAGEHAND_FACTS_ALIAS)(registrar);
+  } catch (const std::exception& e) {
+    throw NeedsPluginCode(fmt::format("the facts companion {} of plugin {} cannot be used: {}", file.string(), plugin,
+                                      dl_message(e)));
+  }
+  std::map<std::string, FactFunction> out;
+  for (auto& e : registrar.entries())
+    if (e.facts) out[e.kind + "/" + e.name] = std::move(e.facts);
+  return out;
+}
+
+}  // namespace
+
+const LoadedPlugin* PluginLoader::load_declared(const fs::path& file, const std::string& origin) {
+  auto t0 = std::chrono::steady_clock::now();
+  const fs::path decl_file = declaration_file(file);
+  if (!fs::is_regular_file(decl_file))
+    throw NeedsPluginCode(fmt::format("plugin {} has no declaration file ({})", file.string(), decl_file.string()));
+  Declarations d = read_declarations(decl_file);
+  const std::string sha = sha256_file(file);
+  if (d.sha256 != sha)
+    throw NeedsPluginCode(fmt::format("the declaration file of plugin {} is of another build of it (sha256 {}, the "
+                                      "file has {})", file.string(), d.sha256.substr(0, 16), sha.substr(0, 16)));
+  if (d.light) return load_code(file, origin);  // no LibTorch in it: its code is as cheap as its declarations
+  std::string why = check_manifest(d.manifest);
+  if (!why.empty()) return refuse(file, why);
+  LoadedPlugin rec;
+  rec.file = file;
+  rec.sha256 = sha;
+  rec.name = d.name;
+  rec.version = d.version;
+  rec.manifest = d.manifest;
+  rec.abi = d.manifest.abi;
+  rec.torch_version = fmt::format("{}.{}.{}", d.manifest.torch_major, d.manifest.torch_minor, d.manifest.torch_patch);
+  rec.cxx11_abi = d.manifest.cxx11_abi;
+  rec.compiler = fmt::format("{} {}", d.manifest.compiler_id.empty() ? "?" : d.manifest.compiler_id,
+                             d.manifest.compiler_major);
+  rec.origin = origin;
+  rec.from_declarations = true;
+  std::map<std::string, FactFunction> facts;
+  if (!d.facts.empty()) facts = companion_facts(d.facts, d.facts_sha256, file.string());
+  for (size_t i = 0; i < d.components.size(); ++i) {
+    ComponentInfo& c = d.components[i];
+    const std::string id = c.kind + "/" + c.name;
+    c.factory = [id, file](const Options&, const BuildContext&) -> std::shared_ptr<void> {
+      throw NeedsPluginCode(fmt::format("{} is to be built, which needs its plugin {} opened", id, file.string()));
+    };
+    if (auto f = facts.find(id); f != facts.end()) {
+      c.facts = f->second;
+    } else if (d.has_facts[i]) {
+      c.facts = [id, file](const Options&, const FactLookup&) -> PlanFacts {
+        throw NeedsPluginCode(fmt::format("the facts of {} need its plugin {} opened (no facts companion has them)",
+                                          id, file.string()));
+      };
+    }
+  }
+  rec.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return commit(std::move(rec), d.components);
 }
 
 void PluginLoader::load_dir(const fs::path& dir, const std::string& origin) {

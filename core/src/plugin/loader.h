@@ -15,6 +15,19 @@
 
 namespace stagehand {
 
+/// A plugin's C manifest (stagehand/plugin.h) as values.
+struct STAGEHAND_API ManifestFacts {
+  uint32_t manifest_version = 0, abi = 0;
+  int torch_major = 0, torch_minor = 0, torch_patch = 0, cxx11_abi = -1, cplusplus = 0, compiler_major = 0;
+  std::string compiler_id, stagehand_version;
+};
+
+/// How a loader takes a plugin in: by opening it (its code: every command that builds components), or by reading
+/// its declaration file (plugin/declarations.h: `runner check`, `plugins`, `describe`, without LibTorch). Reading
+/// declarations opens only the plugins that are light (no LibTorch) and the facts companions of the others, and
+/// throws NeedsPluginCode where code is needed that it does not have.
+enum class LoadMode { Code, Declarations };
+
 struct STAGEHAND_API LoadedPlugin {
   std::filesystem::path file;  ///< absolute
   std::string sha256;
@@ -26,6 +39,8 @@ struct STAGEHAND_API LoadedPlugin {
   std::string origin;         ///< "builtin", "STAGEHAND_PLUGIN_PATH", "pipeline", "command line"
   std::vector<std::string> components;  ///< "kind/name"
   double load_ms = 0;
+  ManifestFacts manifest;
+  bool from_declarations = false;  ///< read from its declaration file, not opened
 };
 
 struct STAGEHAND_API PluginRefusal {
@@ -35,7 +50,7 @@ struct STAGEHAND_API PluginRefusal {
 
 class STAGEHAND_API PluginLoader {
  public:
-  explicit PluginLoader(Registry& registry);
+  explicit PluginLoader(Registry& registry, LoadMode mode = LoadMode::Code);
   ~PluginLoader();
 
   /// Loads one plugin file. Returns the record, or nullptr if refused (see refused()).
@@ -49,6 +64,7 @@ class STAGEHAND_API PluginLoader {
 
   const std::vector<LoadedPlugin>& loaded() const { return loaded_; }
   const std::vector<PluginRefusal>& refused() const { return refused_; }
+  LoadMode mode() const { return mode_; }
   Registry& registry() { return registry_; }
   const Registry& registry() const { return registry_; }
 
@@ -57,7 +73,14 @@ class STAGEHAND_API PluginLoader {
   static std::vector<std::filesystem::path> builtin_dirs();
 
  private:
+  const LoadedPlugin* load_code(const std::filesystem::path& file, const std::string& origin);
+  const LoadedPlugin* load_declared(const std::filesystem::path& file, const std::string& origin);
+  const LoadedPlugin* refuse(const std::filesystem::path& file, const std::string& reason);
+  /// Commits a plugin's entries to the registry, or refuses it when one clashes (nothing of it is then registered).
+  const LoadedPlugin* commit(LoadedPlugin rec, std::vector<ComponentInfo>& entries);
+
   Registry& registry_;
+  LoadMode mode_ = LoadMode::Code;
   std::vector<LoadedPlugin> loaded_;
   std::vector<PluginRefusal> refused_;
 };

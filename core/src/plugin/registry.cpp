@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "stagehand/registry.h"
 
+#include "plugin/declarations.h"
+
 #include "stagehand/stage.h"
 #include "stagehand/tokenizer.h"
 
@@ -119,6 +121,8 @@ std::shared_ptr<void> Registry::create(const std::string& kind, const ConfigNode
   } catch (Error& e) {
     e.in_component(owner);
     throw;
+  } catch (const NeedsPluginCode&) {
+    throw;  // not an error: the light runner hands the command to runner-full
   } catch (const std::exception& e) {
     throw Error(fmt::format("{}: {}", owner, e.what()), s.location());
   }

@@ -8,50 +8,12 @@
 
 #include <stagehand/sdk/loss_targets.h>
 
+#include "class_weights_option.h"
+
 namespace stagehand {
 namespace {
 
 namespace F = torch::nn::functional;
-
-// class_weights: null, a list of weights >= 0 (one per class), or `balanced`, which the training stage replaces by
-// n / (classes * count_c) of its training split (sdk/class_weights.h) before it builds the loss. Errors point at the
-// option; with num_labels known (filled from the data at planning, runner check, and again from the built data),
-// the list's length is checked against it.
-std::vector<double> read_class_weights(const Options& o, bool planning = false) {
-  if (!o.has("class_weights")) return {};
-  const ConfigNode& n = o.node("class_weights");
-  if (n.is_scalar() && n.text() == "balanced" && planning) return {};
-  if (n.is_scalar() && n.text() == "balanced")
-    fail_at(n.location(),
-            "loss/cross_entropy: class_weights is 'balanced', which the stage that trains replaces by weights from its "
-            "training labels; this loss was built without that (a `train` stage does it); give a list of weights");
-  if (!n.is_sequence())
-    fail_at(n.location(), "loss/cross_entropy: class_weights is {}; expected a list of numbers (one weight per class), "
-            "'balanced', or null", n.is_scalar() ? "'" + n.text() + "'" : std::string(n.type_name()));
-  SH_CHECK(n.size() > 0, "loss/cross_entropy: option 'class_weights' is an empty list; expected one weight per class, "
-           "'balanced', or null for none");
-  std::vector<double> weights;
-  for (const auto& item : n.items()) {
-    if (!item.is_scalar() || !item.is_double())
-      fail_at(item.location(), "loss/cross_entropy: class_weights has {}; expected numbers",
-              item.is_scalar() ? "'" + item.text() + "'" : std::string(item.type_name()));
-    if (!(item.as_double() >= 0))
-      fail_at(item.location(), "loss/cross_entropy: option 'class_weights' has {}; expected weights >= 0",
-              item.as_double());
-    weights.push_back(item.as_double());
-  }
-  if (o.has("num_labels") && static_cast<int64_t>(weights.size()) != o.get<int64_t>("num_labels")) {
-    const ConfigNode& k = o.node("num_labels");
-    // Filled: "<from the dataset 'text_classification'>" (planning) or "<from the data>" (the built data's hints).
-    const std::string from = k.location().file.rfind("<from ", 0) == 0
-                                 ? "num_labels from " + k.location().file.substr(6, k.location().file.size() - 7)
-                                 : "num_labels written at " + k.location().str();
-    fail_at(n.location(), "loss/cross_entropy: class_weights has {} weight(s) but there are {} classes ({}); give "
-            "one weight per class, in the order of the data's labels, or write class_weights: balanced",
-            weights.size(), o.get<int64_t>("num_labels"), from);
-  }
-  return weights;
-}
 
 class CrossEntropyLoss : public Loss {
  public:
@@ -60,7 +22,7 @@ class CrossEntropyLoss : public Loss {
         labels_(o.get<std::string>("labels")),
         label_smoothing_(o.get<double>("label_smoothing")),
         ignore_index_(o.get<int64_t>("ignore_index")),
-        class_weights_(read_class_weights(o)) {}
+        class_weights_(cross_entropy::read_class_weights(o)) {}
 
   torch::Tensor compute(const Batch& outputs, const Batch& batch,
                         std::map<std::string, torch::Tensor>& parts) override {
@@ -121,8 +83,5 @@ STAGEHAND_PLUGIN(registrar) {
           .opt("ignore_index", int64_t{-100}, "labels with this value are skipped (padding, unlabelled tokens)"),
       [](const stagehand::Options& o) { return std::make_shared<stagehand::CrossEntropyLoss>(o); })
       // No fact of its own: planning runs this once num_labels is filled, so class_weights is checked at runner check.
-      .with_facts([](const stagehand::Options& o, const stagehand::FactLookup&) {
-        stagehand::read_class_weights(o, /*planning=*/true);
-        return stagehand::PlanFacts{};
-      });
+      .with_facts(stagehand::cross_entropy::facts);
 }
