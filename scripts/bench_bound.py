@@ -35,10 +35,12 @@ def json_line(cmd):
 
 
 def peer_threads():
-    """The peer's best thread count per cell in make bench's record."""
+    """Per cell, the peer's thread setting make bench found best (its record): one thread per core, or None for
+    torch's default (make bench tries both; torch's default here is 1 intra-op thread, with OpenBLAS on every core)."""
     path = os.path.join(ROOT, "docs", "results", "bench.jsonl")
     _, rows = bench_record.read(path, "bench_bound")
-    return {(r["workload"], r["batch"], r["dtype"]): r["peer"]["threads"] for r in rows}
+    return {(r["workload"], r["batch"], r["dtype"]): (r["peer"]["threads"] if r["peer"]["threads"] == os.cpu_count()
+                                                      and r["peer"]["threads"] != 1 else None) for r in rows}
 
 
 def measure(runner):

@@ -72,7 +72,8 @@ def time_product(op, xs):
 
 def replay(dtype_name, threads, recorded):
     """[ms, flops] of each recorded product, timed alone."""
-    torch.set_num_threads(threads)
+    if threads:  # as the peer ran: set only when it was told (at::set_num_threads also sets OpenBLAS's threads)
+        torch.set_num_threads(threads)
     dtype = torch.bfloat16 if dtype_name == "bf16" else torch.float32
     out = []
     for op, shapes, _ in recorded:
@@ -98,7 +99,8 @@ def main():
                 for e in prof.key_averages(group_by_input_shape=True) if e.key in GEMMS]
     # Timed in a fresh process: in this one, after the peer's run, a product takes several times longer than alone.
     replayed = subprocess.run([sys.executable, os.path.abspath(__file__), "--replay", "bf16" if dtype == torch.bfloat16
-                             else "fp32", str(torch.get_num_threads()), json.dumps(recorded)],
+                             else "fp32", args[args.index("--threads") + 1] if "--threads" in args else "0",
+                             json.dumps(recorded)],
                             stdout=subprocess.PIPE, text=True, check=True)
     timed = json.loads(replayed.stdout)
     products, total_ms, gflop = [], 0.0, 0.0
