@@ -65,7 +65,14 @@ def table(rows):
     out = ["| workload | batch | dtype | peer ms/step | its products alone, ms | products' share of the peer's step | "
            "bound: peer / products | stagehand ms/step | ratio measured | products' share of stagehand's step |",
            "|---|---|---|---|---|---|---|---|---|---|"]
-    out_of_reach = []
+    # Replayed alone, on contiguous operands, a product can take longer than in the step (the peer's operands are
+    # often transposed views, which the kernels take another way): where stagehand's whole step is shorter than the
+    # replayed products, that excess is a measured error of the replay, and a bound is trusted only with it allowed.
+    excess = {}
+    for r in rows:
+        e = r["peer"]["gemm_ms_per_step"] / r["stagehand"]["ms_per_step"]
+        excess[r["dtype"]] = max(excess.get(r["dtype"], 1.0), e)
+    out_of_reach, unsure = [], []
     for r in rows:
         p, s = r["peer"], r["stagehand"]
         bound = p["ms_per_step"] / p["gemm_ms_per_step"]
@@ -74,12 +81,19 @@ def table(rows):
             r["workload"], r["batch"], r["dtype"], p["ms_per_step"], p["gemm_ms_per_step"],
             100 * p["gemm_ms_per_step"] / p["ms_per_step"], bound, s["ms_per_step"], ratio,
             100 * p["gemm_ms_per_step"] / s["ms_per_step"]))
-        if bound < 2.0:
-            out_of_reach.append("%s/%d/%s (%.2fx)" % (r["workload"], r["batch"], r["dtype"], bound))
+        cell = "%s/%d/%s (%.2fx)" % (r["workload"], r["batch"], r["dtype"], bound)
+        if bound * excess[r["dtype"]] < 2.0:
+            out_of_reach.append(cell)
+        elif bound < 2.0:
+            unsure.append(cell)
     out.append("")
-    out.append("Cells where the products alone take more than half the peer's step, so that 2x is out of reach "
-               "with the same products and kernels: %s; %d of %d." % (", ".join(out_of_reach) or "none",
-                                                                      len(out_of_reach), len(rows)))
+    out.append("The replayed products overstate their time in the step by up to %s (the largest share of stagehand's "
+               "step above 100%%, per dtype; 1.00 where none is)." % ", ".join(
+                   "%.2fx in %s" % (v, k) for k, v in sorted(excess.items())))
+    out.append("")
+    out.append("Cells where 2x is out of reach with the same products and kernels, the bound times that error still "
+               "under 2: %s; %d of %d. Under 2 only without the allowance: %s." % (
+                   ", ".join(out_of_reach) or "none", len(out_of_reach), len(rows), ", ".join(unsure) or "none"))
     return out
 
 
