@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 PIPELINE ?= pipelines/quickstart.yaml
 RUNNER = $(BUILD)/bin/runner
 
-.PHONY: all deps configure build run test install deb bench bench-scaling bench-tokenizers bench-dp faults fuzz test-asan clean
+.PHONY: all deps configure build run test install deb bench bench-bound bench-scaling bench-tokenizers bench-dp faults fuzz test-asan clean
 
 all: build
 
@@ -46,6 +46,11 @@ bench: build
 # (docs/performance.md, "Scaling"; about 15 minutes).
 bench-scaling: build
 	/usr/bin/python3 scripts/bench_scaling.py $(RUNNER)
+
+# What bounds each cell of `make bench`: the peer's matrix products timed alone against both sides' steps
+# (docs/performance.md, "What bounds each cell"; about 10 minutes).
+bench-bound: build
+	/usr/bin/python3 scripts/bench_bound.py $(RUNNER)
 
 # Tokenizer speed beside Hugging Face tokenizers (Node and the npm package @anush008/tokenizers 0.6.0 in /tmp/hfjs,
 # or HFJS=<node_modules>; docs/performance.md, "Tokenization").
