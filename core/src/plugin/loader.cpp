@@ -219,7 +219,8 @@ const LoadedPlugin* PluginLoader::commit(LoadedPlugin rec, std::vector<Component
   return &loaded_.back();
 }
 
-const LoadedPlugin* PluginLoader::load_code(const fs::path& file, const std::string& origin) {
+const LoadedPlugin* PluginLoader::load_code(const fs::path& file, const std::string& origin,
+                                            const std::string& sha256) {
   auto t0 = std::chrono::steady_clock::now();
   auto refuse = [&](const std::string& reason) { return this->refuse(file, reason); };
   CrashGuard guard(file, origin);
@@ -275,7 +276,7 @@ const LoadedPlugin* PluginLoader::load_code(const fs::path& file, const std::str
   } catch (...) {
     return refuse("its registration threw a non-standard exception; fix the plugin (nothing of it was registered)");
   }
-  rec.sha256 = sha256_file(file);
+  rec.sha256 = sha256.empty() ? sha256_file(file) : sha256;
   rec.load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return commit(std::move(rec), registrar.entries());
 }
@@ -321,7 +322,7 @@ const LoadedPlugin* PluginLoader::load_declared(const fs::path& file, const std:
   if (d.sha256 != sha)
     throw NeedsPluginCode(fmt::format("the declaration file of plugin {} is of another build of it (sha256 {}, the "
                                       "file has {})", file.string(), d.sha256.substr(0, 16), sha.substr(0, 16)));
-  if (d.light) return load_code(file, origin);  // no LibTorch in it: its code is as cheap as its declarations
+  if (d.light) return load_code(file, origin, sha);  // no LibTorch in it: its code is as cheap as its declarations
   std::string why = check_manifest(d.manifest);
   if (!why.empty()) return refuse(file, why);
   LoadedPlugin rec;

@@ -73,7 +73,9 @@ class STAGEHAND_API PluginLoader {
   static std::vector<std::filesystem::path> builtin_dirs();
 
  private:
-  const LoadedPlugin* load_code(const std::filesystem::path& file, const std::string& origin);
+  /// `sha256`: the file's, when the caller has hashed it already (else it is hashed here).
+  const LoadedPlugin* load_code(const std::filesystem::path& file, const std::string& origin,
+                                const std::string& sha256 = "");
   const LoadedPlugin* load_declared(const std::filesystem::path& file, const std::string& origin);
   const LoadedPlugin* refuse(const std::filesystem::path& file, const std::string& reason);
   /// Commits a plugin's entries to the registry, or refuses it when one clashes (nothing of it is then registered).
