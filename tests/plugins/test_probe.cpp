@@ -299,3 +299,25 @@ TEST(ProbePlot, OneLinePerEncoderAndOnePointPerLayerInEveryPanel) {
   const double y_last = std::stod(pts.substr(pts.rfind(',') + 1));
   EXPECT_LT(y_last, y_first);
 }
+
+// The stage's default optimizer is the reference's (probe.py: transformers.AdamW(lr 3e-5, eps 1e-8, no weight
+// decay, correct_bias=False)), as `runner check --print` resolves it for a probe stage that names none.
+TEST(ProbeStage, DefaultOptimizerIsTheReferencesAdamWWithoutBiasCorrection) {
+  sh_test::TempFolder tmp;
+  const std::string src = STAGEHAND_SOURCE_DIR;
+  sh_test::write_text(
+      tmp / "p.yaml",
+      fmt::format("name: probe-default\nstages:\n  probes:\n    kind: probe\n    task: span\n"
+                  "    encoders: [{{type: hf, path: {0}/tests/data/hf-bert-tiny}}]\n"
+                  "    data: {{type: squad, train: {0}/data/squad/public_domain/train-v2.0.json,\n"
+                  "           tokenizer: {{type: wordpiece, vocab: {0}/tests/data/hf-bert-tiny/vocab.txt}}}}\n",
+                  src));
+  const auto r = sh_test::runner("check --print p.yaml", tmp.path());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const size_t at = r.output.find("    optimizer:\n");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const std::string block = r.output.substr(at, r.output.find("\n    clip_norm", at) - at);
+  for (const char* line : {"type: adamw\n", "lr: 3.0e-5\n", "weight_decay: 0\n", "eps: 1.0e-8\n",
+                           "bias_correction: false\n"})
+    EXPECT_NE(block.find(line), std::string::npos) << line << " not in\n" << block;
+}

@@ -13,9 +13,12 @@
 //    and layout none refused;
 //  - decoding: the best span inside the context, at most max_answer_length tokens (end - start + 1), the null
 //    threshold, later ties;
+//  - the shipped cloze set (data/squad/brown_cloze): counts, every question built by its rules, the no-answer baseline;
 //  - the `squad` dataset through the registry: splits, features, batch tensors, the shared examples (through the
 //    typed interface squad::SquadSource, which other datasets do not implement).
 #include <gtest/gtest.h>
+
+#include <map>
 
 #include <torch/types.h>
 
@@ -145,6 +148,49 @@ TEST(SquadReader, WordsAndAnswersWithMultiByteText) {
   EXPECT_EQ(ex[2].start_word, -1);
   EXPECT_FALSE(ex[3].answer_found);  // "dog" is not at character 12
   EXPECT_EQ(ex[0].title, "T");
+}
+
+// The shipped cloze set of pipelines/layer-probes-scale.yaml (data/squad/brown_cloze, scripts/make_brown_cloze_squad.py)
+// reads whole, with the counts data/squad/README.md gives, and every question is what the script's rules say: an
+// answerable one is a sentence of its paragraph with the answer's words replaced by "what", the answer at its offset;
+// an unanswerable one asks about a name that is not in the paragraph. All-no-answer scores the README's baseline.
+TEST(SquadReader, ShippedBrownClozeSetFollowsItsRules) {
+  const fs::path dir = fs::path(STAGEHAND_SOURCE_DIR) / "data" / "squad" / "brown_cloze";
+  auto train = squad::read_squad(dir / "train-v2.0.json");
+  auto dev = squad::read_squad(dir / "dev-v2.0.json");
+  ASSERT_EQ(train.size(), 12005u);
+  ASSERT_EQ(dev.size(), 436u);
+  for (const auto* split : {&train, &dev}) {
+    for (const auto& e : *split) {
+      SCOPED_TRACE(e.qid + ": " + e.question);
+      ASSERT_EQ(e.question.substr(e.question.size() - 2), " ?");
+      const std::string body = e.question.substr(0, e.question.size() - 2);
+      if (e.is_impossible) {
+        EXPECT_TRUE(e.answers.empty());
+        EXPECT_EQ(e.context.find(body), std::string::npos);  // its sentence is from another paragraph
+        continue;
+      }
+      ASSERT_TRUE(e.answer_found);
+      ASSERT_EQ(e.answers.size(), 1u);
+      // The answer's words put back in place of "what" give a run of the paragraph's own text.
+      // ("what" may also be one of the sentence's own words: one of its places must give the paragraph's text.)
+      const std::string& name = e.answers[0].text;
+      const std::string padded = " " + body + " ";
+      bool found = false;
+      for (size_t at = padded.find(" what "); at != std::string::npos && !found; at = padded.find(" what ", at + 1)) {
+        std::string sentence = body;
+        sentence.replace(at, 4, name);
+        found = e.context.find(sentence) != std::string::npos;
+      }
+      EXPECT_TRUE(found);
+    }
+  }
+  std::map<std::string, std::string> none;
+  for (const auto& e : dev) none[e.qid] = "";
+  auto s = squad::evaluate(dev, none);
+  EXPECT_EQ(s.at("NoAns_total"), 82);
+  EXPECT_NEAR(s.at("exact"), 100.0 * 82 / 436, 1e-9);  // 18.81
+  EXPECT_NEAR(s.at("f1"), 100.0 * 82 / 436, 1e-9);
 }
 
 TEST(SquadReader, MalformedInputIsNamed) {

@@ -372,8 +372,11 @@ STAGEHAND_PLUGIN(registrar) {
           .min(1)
           .opt("batch_size", int64_t{8}, "examples (features) per batch")
           .min(1)
-          .component("optimizer", "optimizer", stagehand::parse_yaml("{type: adamw, lr: 3.0e-5, eps: 1.0e-8, weight_decay: 0}", "<default>"),
-                     "each head's own optimizer (the reference: AdamW 3e-5, eps 1e-8, no weight decay)")
+          .component("optimizer", "optimizer",
+                     stagehand::parse_yaml(
+                         "{type: adamw, lr: 3.0e-5, eps: 1.0e-8, weight_decay: 0, bias_correction: false}", "<default>"),
+                     "each head's own optimizer (the reference: transformers.AdamW 3e-5, eps 1e-8, no weight decay, "
+                     "correct_bias=False)")
           .opt("clip_norm", 1.0, "gradient-norm clipping of each head on its own (0: off)")
           .min(0)
           .opt("dropout", 0.1, "dropout on the hidden states before each head's linear layer")
