@@ -314,8 +314,14 @@ def sweep_docs(state_path, metrics):
     dates = sorted({r[2]["ended"][:10] for r in runs})
     rel = os.path.relpath(state["pipeline"], ROOT) if not os.path.relpath(state["pipeline"], ROOT).startswith("..") \
         else "pipelines/" + state["pipeline"].rsplit("/pipelines/", 1)[1]
+    if not all(re.fullmatch(r"seed=\S+", o) for o, _, _, _ in runs):
+        raise SystemExit(f"results_docs: {state_path}: --sweep tabulates a sweep over seeds only (seed=1,2,3); this one "
+                         f"sets {', '.join(o for o, _, _, _ in runs)}")
     settings = ",".join(o.split("=", 1)[1] for o, _, _, _ in runs)
-    command = f"runner sweep {rel} seed={settings} && scripts/results_docs.py --sweep {os.path.relpath(state_path, ROOT)} " \
+    parts = os.path.abspath(state_path).split(os.sep)
+    state_rel = "/".join(parts[-5:]) if len(parts) >= 5 and parts[-5] == "runs" and parts[-3] == "sweeps" \
+        else os.path.relpath(state_path, ROOT)
+    command = f"runner sweep {rel} seed={settings} && scripts/results_docs.py --sweep {state_rel} " \
               f"--metrics {','.join(metrics)}"
     head = "| metric | " + " | ".join(o for o, _, _, _ in runs) + " | mean (std) |"
     lines = [head, "|---|" + "---|" * (len(runs) + 1)]
