@@ -41,6 +41,8 @@ import pathlib
 import re
 import sys
 
+from prepare_brown_ner import sentences as brown_sentences
+
 MAX_SENT_TOKENS = 40
 MAX_PARA_WORDS = 80
 MAX_Q_PER_PARA = 3
@@ -51,23 +53,10 @@ CATEGORIES = "abcdefghjklmnpr"
 
 
 def read_sentences(path):
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            words, tags = [], []
-            for tok in tokens:
-                word, slash, tag = tok.rpartition("/")
-                if not slash or not word or not tag:
-                    sys.exit(f"{path}:{line_no}: token '{tok}' is not word/tag")
-                if word in ("``", "''"):
-                    word = '"'
-                words.append(word)
-                tags.append(tag.lower())
-            out.append((words, tags))
-    return out
+    """prepare_brown_ner.py's reader (word/tag, the tag after the last '/'), with Brown's quote tokens as " and the
+    tags lower-cased."""
+    return [(['"' if w in ("``", "''") else w for w in words], [t.lower() for t in tags])
+            for words, tags in brown_sentences(path)]
 
 
 def paragraphs(sentences):
